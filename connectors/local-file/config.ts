@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { nonEmpty, size } from '../../src/config/common.js';
+
+/** `type: local_file` — LocalFileStorage: a folder on a local file system. */
+export const localFileBackendSchema = z
+  .object({
+    type: z.literal('local_file'),
+    /** Root folder of the tier; created if missing. */
+    base_path: nonEmpty,
+    format: z.enum(['parquet', 'geoparquet']).default('parquet'),
+    /** A named layout (year/month/dataset, sensor/year/month, hierarchical) or a {token} template. */
+    file_organization: z.string().default('year/month/dataset'),
+    /** File mode as the spec writes it (`rw-r--r--`) or octal (`0644`). */
+    permissions: z
+      .string()
+      .regex(/^([r-][w-][x-]){3}$|^0?[0-7]{3}$/, 'expected rwxrwxrwx letters like "rw-r--r--" or octal like "0644"')
+      .default('rw-r--r--'),
+  })
+  .strict();
+export type LocalFileBackendConfig = z.output<typeof localFileBackendSchema>;
+
+/** `type: file` — replays NDJSON files (one record per line). */
+export const fileSourceSchema = z
+  .object({
+    type: z.literal('file'),
+    /** A file, or a glob in the file name part (`data/*.ndjson`). */
+    path: nonEmpty,
+    format: z.literal('ndjson').default('ndjson'),
+    /** Lines longer than this go to the dead letter as `too_large`. */
+    max_record_bytes: size.default(1024 * 1024),
+  })
+  .strict();
+export type FileSourceConfig = z.output<typeof fileSourceSchema>;
+
+/** `type: local_file` dead letter — NDJSON appended to a file, fsynced before records are acked. */
+export const localFileDeadLetterSchema = z
+  .object({
+    type: z.literal('local_file'),
+    path: nonEmpty,
+  })
+  .strict();
+export type LocalFileDeadLetterConfig = z.output<typeof localFileDeadLetterSchema>;
+
+export function parsePermissions(text: string): number {
+  if (/^0?[0-7]{3}$/.test(text)) return parseInt(text, 8);
+  let mode = 0;
+  for (let i = 0; i < 9; i++) if (text[i] !== '-') mode |= 1 << (8 - i);
+  return mode;
+}

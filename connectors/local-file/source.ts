@@ -1,0 +1,93 @@
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { SourceError } from '../../src/core/errors.js';
+import type { RawChunk, Source } from '../../src/core/source.js';
+import type { FileSourceConfig } from './config.js';
+
+/** Files named by `path`: the file itself, or the matches of a glob in its file-name part. */
+export async function resolveFiles(path: string): Promise<string[]> {
+  const name = basename(path);
+  if (!/[*?[]/.test(name)) {
+    try {
+      await stat(path);
+    } catch (cause) {
+      throw new SourceError(`source file not found: ${path}`, { cause, context: { connector: 'file', file: path } });
+    }
+    return [path];
+  }
+  if (/[*?[]/.test(dirname(path))) {
+    throw new SourceError(`only the file-name part of a path may be a glob: ${path}`, { context: { connector: 'file' } });
+  }
+  const pattern = new RegExp(
+    `^${name.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`,
+  );
+  let entries: string[];
+  try {
+    entries = await readdir(dirname(path));
+  } catch (cause) {
+    throw new SourceError(`cannot list ${dirname(path)}`, { cause, context: { connector: 'file', file: path } });
+  }
+  const files = entries.filter((e) => pattern.test(e)).sort().map((e) => join(dirname(path), e));
+  if (files.length === 0) throw new SourceError(`no file matches ${path}`, { context: { connector: 'file' } });
+  return files;
+}
+
+/** A stable name for provenance: relative to the working directory when inside it. */
+function sourceName(file: string): string {
+  const rel = relative(process.cwd(), resolve(file));
+  return rel.startsWith('..') ? resolve(file) : rel.split(sep).join('/');
+}
+
+/**
+ * Replays NDJSON files line by line, in file-name order, as chunks of raw payloads with
+ * positions (file, line). A bounded source: it ends when the files are read.
+ */
+export class FileSource implements Source {
+  readonly bounded = true;
+  readonly name: string;
+
+  constructor(private readonly config: FileSourceConfig) {
+    this.name = `file:${config.path}`;
+  }
+
+  async *chunks(signal: AbortSignal): AsyncGenerator<RawChunk> {
+    for (const file of await resolveFiles(this.config.path)) {
+      if (signal.aborted) return;
+      const source = sourceName(file);
+      let line = 0;
+      let rest = '';
+      const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+      try {
+        for await (const text of stream as AsyncIterable<string>) {
+          const chunk: RawChunk = { payloads: [], positions: [] };
+          const parts = (rest + text).split('\n');
+          rest = parts.pop()!;
+          for (const part of parts) {
+            line++;
+            const payload = part.endsWith('\r') ? part.slice(0, -1) : part;
+            if (payload.trim().length === 0) continue;
+            chunk.payloads.push(payload);
+            chunk.positions.push({ source, partition: 0, offset: line });
+          }
+          if (chunk.payloads.length > 0) yield chunk;
+          if (signal.aborted) return;
+        }
+      } catch (cause) {
+        throw new SourceError(`reading ${file} failed`, { cause, retriable: false, context: { connector: 'file', file } });
+      } finally {
+        stream.destroy();
+      }
+      line++;
+      if (rest.trim().length > 0) {
+        yield { payloads: [rest.endsWith('\r') ? rest.slice(0, -1) : rest], positions: [{ source, partition: 0, offset: line }] };
+      }
+    }
+  }
+
+  async commit(): Promise<void> {
+    // A file replay has nothing to commit: re-running it rewrites the same keys.
+  }
+
+  async close(): Promise<void> {}
+}

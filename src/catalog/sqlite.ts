@@ -1,0 +1,148 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { CatalogError } from '../core/errors.js';
+import type { Catalog, CatalogEntry, CatalogFilter, CatalogRow } from './catalog.js';
+
+const schema = `
+CREATE TABLE IF NOT EXISTS objects (
+  tier TEXT NOT NULL,
+  key TEXT NOT NULL,
+  backend TEXT NOT NULL,
+  uri TEXT NOT NULL,
+  memory_type TEXT NOT NULL,
+  dataset TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  format TEXT NOT NULL,
+  codec TEXT NOT NULL,
+  codec_level INTEGER,
+  bytes INTEGER NOT NULL,
+  rows INTEGER NOT NULL,
+  time_min_us INTEGER NOT NULL,
+  time_max_us INTEGER NOT NULL,
+  bbox_min_lon REAL NOT NULL,
+  bbox_min_lat REAL NOT NULL,
+  bbox_max_lon REAL NOT NULL,
+  bbox_max_lat REAL NOT NULL,
+  sha256 TEXT NOT NULL,
+  provenance TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  last_accessed_at TEXT,
+  access_count INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (tier, key)
+);
+CREATE INDEX IF NOT EXISTS objects_memory_type ON objects (memory_type, time_min_us);
+CREATE INDEX IF NOT EXISTS objects_dataset ON objects (dataset, time_min_us);
+`;
+
+interface Row {
+  tier: string; key: string; backend: string; uri: string; memory_type: string; dataset: string; kind: string;
+  format: string; codec: string; codec_level: number | null; bytes: number; rows: number;
+  time_min_us: number; time_max_us: number; bbox_min_lon: number; bbox_min_lat: number; bbox_max_lon: number;
+  bbox_max_lat: number; sha256: string; provenance: string; state: string; created_at: string; updated_at: string;
+  last_accessed_at: string | null; access_count: number;
+}
+
+/** The embedded catalog: one SQLite file, WAL, synchronous=FULL so a commit is durable. */
+export class SqliteCatalog implements Catalog {
+  readonly type = 'sqlite';
+  readonly location: string;
+  private readonly db: Database.Database;
+  private readonly upsertStatement: Database.Statement;
+
+  constructor(path: string) {
+    this.location = resolve(path);
+    try {
+      mkdirSync(dirname(this.location), { recursive: true });
+      this.db = new Database(this.location);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.exec(schema);
+    } catch (cause) {
+      throw new CatalogError(`cannot open SQLite catalog ${this.location}`, { cause, context: { connector: 'sqlite' } });
+    }
+    this.upsertStatement = this.db.prepare(`
+      INSERT INTO objects (tier, key, backend, uri, memory_type, dataset, kind, format, codec, codec_level, bytes, rows,
+        time_min_us, time_max_us, bbox_min_lon, bbox_min_lat, bbox_max_lon, bbox_max_lat, sha256, provenance, state,
+        created_at, updated_at)
+      VALUES (@tier, @key, @backend, @uri, @memoryType, @dataset, @kind, @format, @codec, @codecLevel, @bytes, @rows,
+        @timeMinUs, @timeMaxUs, @minLon, @minLat, @maxLon, @maxLat, @sha256, @provenance, @state, @now, @now)
+      ON CONFLICT (tier, key) DO UPDATE SET
+        backend = excluded.backend, uri = excluded.uri, memory_type = excluded.memory_type, dataset = excluded.dataset,
+        kind = excluded.kind, format = excluded.format, codec = excluded.codec, codec_level = excluded.codec_level,
+        bytes = excluded.bytes, rows = excluded.rows, time_min_us = excluded.time_min_us, time_max_us = excluded.time_max_us,
+        bbox_min_lon = excluded.bbox_min_lon, bbox_min_lat = excluded.bbox_min_lat, bbox_max_lon = excluded.bbox_max_lon,
+        bbox_max_lat = excluded.bbox_max_lat, sha256 = excluded.sha256, provenance = excluded.provenance,
+        state = excluded.state,
+        updated_at = CASE WHEN objects.sha256 = excluded.sha256 THEN objects.updated_at ELSE excluded.updated_at END`);
+  }
+
+  async upsert(entries: readonly CatalogEntry[]): Promise<void> {
+    const now = new Date().toISOString();
+    try {
+      this.db.transaction(() => {
+        for (const e of entries) {
+          this.upsertStatement.run({
+            ...e,
+            minLon: e.bbox[0], minLat: e.bbox[1], maxLon: e.bbox[2], maxLat: e.bbox[3],
+            provenance: JSON.stringify(e.provenance),
+            now,
+          });
+        }
+      })();
+    } catch (cause) {
+      throw new CatalogError('catalog upsert failed', {
+        cause,
+        retriable: (cause as { code?: string }).code === 'SQLITE_BUSY',
+        context: { connector: 'sqlite', key: entries[0]?.key },
+      });
+    }
+  }
+
+  async list(filter: CatalogFilter = {}): Promise<CatalogRow[]> {
+    const where: string[] = [];
+    const params: Record<string, string> = {};
+    if (filter.memoryType !== undefined) (where.push('memory_type = @memoryType'), (params.memoryType = filter.memoryType));
+    if (filter.tier !== undefined) (where.push('tier = @tier'), (params.tier = filter.tier));
+    if (filter.dataset !== undefined) (where.push('dataset = @dataset'), (params.dataset = filter.dataset));
+    const sql = `SELECT * FROM objects ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY tier, key`;
+    const rows = this.db.prepare(sql).all(params) as Row[];
+    return rows.map((r) => ({
+      key: r.key,
+      tier: r.tier,
+      backend: r.backend,
+      uri: r.uri,
+      memoryType: r.memory_type,
+      dataset: r.dataset,
+      kind: r.kind as CatalogRow['kind'],
+      format: r.format,
+      codec: r.codec,
+      codecLevel: r.codec_level,
+      bytes: r.bytes,
+      rows: r.rows,
+      timeMinUs: r.time_min_us,
+      timeMaxUs: r.time_max_us,
+      bbox: [r.bbox_min_lon, r.bbox_min_lat, r.bbox_max_lon, r.bbox_max_lat],
+      sha256: r.sha256,
+      provenance: JSON.parse(r.provenance),
+      state: r.state as CatalogRow['state'],
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      lastAccessedAt: r.last_accessed_at,
+      accessCount: r.access_count,
+    }));
+  }
+
+  async recordAccess(tier: string, key: string): Promise<void> {
+    this.db
+      .prepare('UPDATE objects SET access_count = access_count + 1, last_accessed_at = ? WHERE tier = ? AND key = ?')
+      .run(new Date().toISOString(), tier, key);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,192 @@
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, describeError, EarthMemoryError } from '../core/errors.js';
+import { loadConfigFile } from '../config/load.js';
+import { formatTimeUs } from '../records/time.js';
+import { writeSample } from '../records/sample.js';
+import { createCatalog } from '../pipeline/connectors.js';
+import { runPipeline } from '../pipeline/run.js';
+import { pipelineSchema, type PipelineConfig } from '../pipeline/schema.js';
+import { progressLine, summaryText } from './format.js';
+
+const usage = `earthmem — keeps an Earth memory: observations → tiered GeoParquet with a catalog
+
+Usage:
+  earthmem run PIPELINE.yaml                 run until the source is exhausted (SIGINT/SIGTERM drains)
+  earthmem validate PIPELINE.yaml            lint a pipeline file; exit 1 on errors
+  earthmem catalog ls PIPELINE.yaml [--json] [--memory-type T] [--tier T] [--dataset D]
+  earthmem generate FILE [--points N] [--features N] [--seed S]
+                                             write a deterministic sample NDJSON file
+  earthmem demo                              generate the demo data if missing, then run pipelines/demo.yaml
+`;
+
+const DEMO_PIPELINE = 'pipelines/demo.yaml';
+const DEMO_DATA = 'data/demo/observations.ndjson';
+
+function load(file: string | undefined): PipelineConfig {
+  if (!file) throw new UsageError('missing PIPELINE.yaml');
+  return loadConfigFile(file, pipelineSchema).config;
+}
+
+class UsageError extends Error {}
+
+async function run(file: string | undefined): Promise<number> {
+  const config = load(file);
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (name: string) => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write(`\n${name} again: exiting without draining\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`\n${name}: draining (flushing open batches, committing)…\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const tty = process.stderr.isTTY === true;
+  const summary = await runPipeline(config, {
+    signal: controller.signal,
+    onProgress: tty ? (s) => process.stderr.write(`\r\x1b[2K${progressLine(s)}`) : undefined,
+    log: (line) => process.stderr.write(`${tty ? '\r\x1b[2K' : ''}${line}\n`),
+  });
+  if (tty) process.stderr.write('\r\x1b[2K');
+  process.stdout.write(`${summaryText(summary)}\n`);
+  return summary.complete ? 0 : 1;
+}
+
+function validate(file: string | undefined): number {
+  load(file);
+  process.stdout.write(`${file}: ok\n`);
+  return 0;
+}
+
+async function catalogLs(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      'memory-type': { type: 'string' },
+      tier: { type: 'string' },
+      dataset: { type: 'string' },
+    },
+  });
+  if (positionals[0] !== 'ls') throw new UsageError(`unknown catalog command: ${positionals[0] ?? '(none)'}`);
+  const config = load(positionals[1]);
+  const catalog = await createCatalog(config.catalog);
+  try {
+    const rows = await catalog.list({ memoryType: values['memory-type'], tier: values.tier, dataset: values.dataset });
+    if (values.json) {
+      for (const r of rows) {
+        process.stdout.write(
+          `${JSON.stringify({
+            key: r.key,
+            uri: r.uri,
+            tier: r.tier,
+            backend: r.backend,
+            memory_type: r.memoryType,
+            dataset: r.dataset,
+            kind: r.kind,
+            format: r.format,
+            codec: r.codec,
+            codec_level: r.codecLevel,
+            rows: r.rows,
+            bytes: r.bytes,
+            sha256: r.sha256,
+            time_min: formatTimeUs(r.timeMinUs),
+            time_max: formatTimeUs(r.timeMaxUs),
+            bbox: r.bbox,
+            state: r.state,
+            provenance: r.provenance,
+            created_at: r.createdAt,
+            last_accessed_at: r.lastAccessedAt,
+            access_count: r.accessCount,
+          })}\n`,
+        );
+      }
+    } else {
+      process.stdout.write('TIER     MEMORY TYPE          DATASET        ROWS      BYTES  TIME RANGE                                   KEY\n');
+      for (const r of rows) {
+        process.stdout.write(
+          `${r.tier.padEnd(8)} ${r.memoryType.padEnd(20)} ${r.dataset.padEnd(12)} ${String(r.rows).padStart(7)} ${String(r.bytes).padStart(10)}  ${formatTimeUs(r.timeMinUs).slice(0, 19)} – ${formatTimeUs(r.timeMaxUs).slice(0, 19)}  ${r.key}\n`,
+        );
+      }
+      process.stdout.write(`${rows.length} objects\n`);
+    }
+  } finally {
+    await catalog.close();
+  }
+  return 0;
+}
+
+async function generate(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      points: { type: 'string', default: '120000' },
+      features: { type: 'string', default: '600' },
+      seed: { type: 'string', default: '42' },
+      'bad-copies': { type: 'string', default: '3' },
+    },
+  });
+  const file = positionals[0];
+  if (!file) throw new UsageError('missing FILE');
+  const result = await writeSample(file, {
+    points: Number(values.points),
+    features: Number(values.features),
+    seed: Number(values.seed),
+    badCopies: Number(values['bad-copies']),
+  });
+  process.stdout.write(`${file}: ${result.lines} lines (${result.valid} valid records, ${result.bad} bad)\n`);
+  return 0;
+}
+
+async function demo(): Promise<number> {
+  if (!existsSync(DEMO_DATA)) {
+    process.stderr.write(`generating the demo dataset ${DEMO_DATA} (deterministic, first run only)…\n`);
+    await generate([DEMO_DATA]);
+  }
+  return run(DEMO_PIPELINE);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await run(rest[0]);
+      case 'validate':
+        return validate(rest[0]);
+      case 'catalog':
+        return await catalogLs(rest);
+      case 'generate':
+        return await generate(rest);
+      case 'demo':
+        return await demo();
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(usage);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command: ${command}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`earthmem: ${error.message}\n\n${usage}`);
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`earthmem: ${error.message}\n`);
+      return 1;
+    }
+    const retriable = error instanceof EarthMemoryError && error.retriable ? ' (retriable)' : '';
+    process.stderr.write(`earthmem: ${describeError(error)}${retriable}\n`);
+    if (process.env.EARTHMEM_DEBUG) console.error(error);
+    return 1;
+  }
+}

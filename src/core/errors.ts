@@ -1,0 +1,111 @@
+/**
+ * Typed errors. Every error says whether a retry may help (`retriable`), carries the context
+ * where it happened (stage, connector, key, partition …) and keeps its cause.
+ */
+export interface ErrorContext {
+  stage?: string;
+  connector?: string;
+  key?: string;
+  source?: string;
+  partition?: number;
+  offset?: number;
+  file?: string;
+  path?: string;
+  [extra: string]: string | number | undefined;
+}
+
+export interface EarthMemoryErrorOptions {
+  cause?: unknown;
+  retriable?: boolean;
+  context?: ErrorContext;
+}
+
+export class EarthMemoryError extends Error {
+  readonly code: string = 'EARTHMEM_ERROR';
+  readonly retriable: boolean;
+  readonly context: ErrorContext;
+
+  constructor(message: string, options: EarthMemoryErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.retriable = options.retriable ?? false;
+    this.context = options.context ?? {};
+  }
+
+  /** One line for logs: message, context and the cause chain. */
+  describe(): string {
+    const ctx = Object.entries(this.context)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    let text = ctx ? `${this.message} [${ctx}]` : this.message;
+    let cause = this.cause;
+    while (cause instanceof Error) {
+      text += `: ${cause.message}`;
+      cause = cause.cause;
+    }
+    return text;
+  }
+}
+
+/** A pipeline file or option is wrong. Never retriable. */
+export class ConfigError extends EarthMemoryError {
+  override readonly code = 'CONFIG_INVALID';
+  readonly issues: readonly ConfigIssue[];
+  constructor(message: string, issues: readonly ConfigIssue[] = [], options: EarthMemoryErrorOptions = {}) {
+    super(message, { ...options, retriable: false });
+    this.issues = issues;
+  }
+}
+
+export interface ConfigIssue {
+  file: string;
+  /** Key path in the pipeline file, e.g. `storage.tier_configs.hot.primary_backend.type`. */
+  path: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export function formatConfigIssue(issue: ConfigIssue): string {
+  const where = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}:${issue.column ?? 1}`;
+  return `${where}: ${issue.path || '(root)'}: ${issue.message}`;
+}
+
+/** A storage backend failed. Retriable when the backend may recover (timeouts, 5xx, resets). */
+export class StorageError extends EarthMemoryError {
+  override readonly code: string = 'STORAGE_FAILED';
+}
+
+/** The key is not in the backend. */
+export class NotFoundError extends StorageError {
+  override readonly code = 'NOT_FOUND';
+  constructor(key: string, options: EarthMemoryErrorOptions = {}) {
+    super(`object not found: ${key}`, { ...options, retriable: false, context: { ...options.context, key } });
+  }
+}
+
+/** The catalog (SQLite, PostgreSQL) failed. */
+export class CatalogError extends EarthMemoryError {
+  override readonly code = 'CATALOG_FAILED';
+}
+
+/** A batch could not be encoded (Arrow, Parquet …). Not retriable: the same input fails again. */
+export class EncodeError extends EarthMemoryError {
+  override readonly code = 'ENCODE_FAILED';
+}
+
+/** A source (file, Kafka) failed to read. */
+export class SourceError extends EarthMemoryError {
+  override readonly code = 'SOURCE_FAILED';
+}
+
+export function isRetriable(error: unknown): boolean {
+  return error instanceof EarthMemoryError && error.retriable;
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof EarthMemoryError) return error.describe();
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

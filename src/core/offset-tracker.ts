@@ -1,0 +1,122 @@
+import type { SourcePosition } from './record.js';
+
+interface PartitionState {
+  /** Tracked offsets not yet committable, ascending; `head` indexes the first live one. */
+  pending: number[];
+  /** 1 where the pending offset at the same index is acked. */
+  acked: number[];
+  head: number;
+  /** Highest offset tracked so far (-1 before any). */
+  lastTracked: number;
+  /** Next offset to commit (Kafka convention: last fully handled offset + 1); -1 if none yet. */
+  commitOffset: number;
+}
+
+export interface Committable {
+  source: string;
+  partition: number;
+  /** Commit this: every tracked offset below it is acknowledged. */
+  offset: number;
+}
+
+/**
+ * End-to-end acknowledgement bookkeeping. A source position is tracked when read and acked when
+ * its record is durable (in a tier with its catalog row committed, or in the dead letter).
+ * A partition may be committed only up to the highest offset below which every tracked record
+ * is acked — the contiguous acked prefix. Nothing is acknowledged on receipt.
+ */
+export class OffsetTracker {
+  private readonly partitions = new Map<string, PartitionState>();
+  private readonly dirty = new Set<string>();
+
+  private static id(source: string, partition: number): string {
+    return `${partition}\u0000${source}`;
+  }
+
+  /**
+   * Registers a position read from the source. Returns false for a redelivery of an offset
+   * already tracked or committed (the caller drops it: it is already on its way or done).
+   */
+  track(position: SourcePosition): boolean {
+    const id = OffsetTracker.id(position.source, position.partition);
+    let state = this.partitions.get(id);
+    if (state === undefined) {
+      state = { pending: [], acked: [], head: 0, lastTracked: -1, commitOffset: -1 };
+      this.partitions.set(id, state);
+    }
+    if (position.offset <= state.lastTracked) return false;
+    state.lastTracked = position.offset;
+    state.pending.push(position.offset);
+    state.acked.push(0);
+    return true;
+  }
+
+  /** Marks a tracked position durable. Acks for untracked (revoked) partitions are ignored. */
+  ack(position: SourcePosition): void {
+    const id = OffsetTracker.id(position.source, position.partition);
+    const state = this.partitions.get(id);
+    if (state === undefined || position.offset > state.lastTracked) return;
+    // Pending offsets ascend: binary search instead of hashing every offset.
+    let lo = state.head;
+    let hi = state.pending.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = state.pending[mid]!;
+      if (at === position.offset) {
+        state.acked[mid] = 1;
+        break;
+      }
+      if (at < position.offset) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    let advanced = false;
+    while (state.head < state.pending.length && state.acked[state.head] === 1) {
+      state.commitOffset = state.pending[state.head]! + 1;
+      state.head += 1;
+      advanced = true;
+    }
+    if (state.head > 4096 && state.head * 2 > state.pending.length) {
+      state.pending = state.pending.slice(state.head);
+      state.acked = state.acked.slice(state.head);
+      state.head = 0;
+    }
+    if (advanced) this.dirty.add(id);
+  }
+
+  ackAll(positions: Iterable<SourcePosition>): void {
+    for (const position of positions) this.ack(position);
+  }
+
+  /** Partitions whose committable offset moved since the last call. */
+  takeCommittable(): Committable[] {
+    const out: Committable[] = [];
+    for (const id of this.dirty) {
+      const state = this.partitions.get(id);
+      if (state === undefined) continue;
+      const sep = id.indexOf('\u0000');
+      out.push({ source: id.slice(sep + 1), partition: Number(id.slice(0, sep)), offset: state.commitOffset });
+    }
+    this.dirty.clear();
+    return out;
+  }
+
+  /** Next offset to commit for a partition, or undefined if nothing is committable yet. */
+  committed(source: string, partition: number): number | undefined {
+    const state = this.partitions.get(OffsetTracker.id(source, partition));
+    return state === undefined || state.commitOffset < 0 ? undefined : state.commitOffset;
+  }
+
+  /** Tracked records not yet acknowledged, across all partitions. */
+  inFlight(): number {
+    let n = 0;
+    for (const state of this.partitions.values()) n += state.pending.length - state.head;
+    return n;
+  }
+
+  /** Forgets a partition (revoked in a rebalance): later acks for it are ignored. */
+  revoke(source: string, partition: number): void {
+    const id = OffsetTracker.id(source, partition);
+    this.partitions.delete(id);
+    this.dirty.delete(id);
+  }
+}

@@ -1,0 +1,250 @@
+import { Observable, lastValueFrom, map, mergeMap, defer, tap, defaultIfEmpty } from 'rxjs';
+import type { DeadLetterSink } from '../core/dead-letter.js';
+import { describeError } from '../core/errors.js';
+import { OffsetTracker } from '../core/offset-tracker.js';
+import type { DeadLetter, DeadLetterReason, SourcePosition } from '../core/record.js';
+import type { RawChunk, Source } from '../core/source.js';
+import type { Catalog } from '../catalog/catalog.js';
+import { parseRecord } from '../records/parse.js';
+import { batchRecords } from '../stages/batch-operator.js';
+import type { Routed } from '../stages/batcher.js';
+import { compileClassifier, DEAD_LETTER } from '../stages/classify.js';
+import { createCatalog, createDeadLetterSink, createSource } from './connectors.js';
+import { InFlightGate } from './gate.js';
+import { TIERS, type PipelineConfig, type TierName } from './schema.js';
+import { openTier, writeBatch, type Tier } from './tier-writer.js';
+
+export interface PipelineStats {
+  recordsRead: number;
+  recordsWritten: number;
+  deadLettered: number;
+  deadLetterReasons: Partial<Record<DeadLetterReason, number>>;
+  objects: number;
+  bytesWritten: number;
+  payloadBytesRead: number;
+  elapsedMs: number;
+  /** Records read but not yet durable. */
+  inFlight: number;
+}
+
+export interface RunSummary extends PipelineStats {
+  tiers: { name: TierName; uri: string; objects: number; bytes: number }[];
+  catalog: string;
+  deadLetter: string;
+  /** True when every record read was acknowledged (written or dead-lettered). */
+  complete: boolean;
+}
+
+export interface RunOptions {
+  /** Abort to drain: stop reading, flush open batches, commit, return. */
+  signal?: AbortSignal;
+  onProgress?: (stats: PipelineStats) => void;
+  progressIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+interface Classified {
+  routed: Routed[];
+  deadLetters: DeadLetter[];
+}
+
+/**
+ * Runs a pipeline: source → parse+validate → classify/route → batch → encode → tier → catalog
+ * → ack → commit. Returns when a bounded source is exhausted or the signal asks to drain.
+ */
+export async function runPipeline(config: PipelineConfig, options: RunOptions = {}): Promise<RunSummary> {
+  const started = Date.now();
+  const signal = options.signal ?? new AbortController().signal;
+  const opened: { close(): Promise<void> }[] = [];
+  const stats: PipelineStats = {
+    recordsRead: 0, recordsWritten: 0, deadLettered: 0, deadLetterReasons: {}, objects: 0, bytesWritten: 0,
+    payloadBytesRead: 0, elapsedMs: 0, inFlight: 0,
+  };
+  const perTier = new Map<TierName, { objects: number; bytes: number }>();
+  let progressTimer: NodeJS.Timeout | undefined;
+  try {
+    const catalog: Catalog = await createCatalog(config.catalog);
+    opened.push(catalog);
+    const deadLetterSink: DeadLetterSink = await createDeadLetterSink(config.dead_letter);
+    opened.push(deadLetterSink);
+    const tiers = new Map<TierName, Tier>();
+    for (const name of TIERS) {
+      const tierConfig = config.storage.tier_configs[name];
+      if (tierConfig === undefined) continue;
+      const tier = await openTier(name, tierConfig);
+      opened.push(tier.backend);
+      tiers.set(name, tier);
+      perTier.set(name, { objects: 0, bytes: 0 });
+    }
+    const source: Source = await createSource(config.source);
+    opened.push(source);
+
+    const tracker = new OffsetTracker();
+    const gate = new InFlightGate(config.batch.max_in_flight_bytes);
+    const classify = compileClassifier(config.classify);
+    const routeOf = (memoryType: string): Tier =>
+      tiers.get(config.routing.memory_types[memoryType] ?? config.routing.default)!;
+    const maxRecordBytes = config.source.max_record_bytes;
+
+    // Dead letters are acked only after the sink has them durably (fsync).
+    let deadPositions: SourcePosition[] = [];
+    let deadSizes = 0;
+    const flushDeadLetters = async () => {
+      const positions = deadPositions;
+      const sizes = deadSizes;
+      deadPositions = [];
+      deadSizes = 0;
+      await deadLetterSink.flush();
+      tracker.ackAll(positions);
+      gate.release(sizes);
+    };
+    let deadFlush: Promise<void> = Promise.resolve();
+    let deadLetterFailure: unknown;
+    const scheduleDeadFlush = () => {
+      deadFlush = deadFlush.then(flushDeadLetters);
+      // Fail the run on the next chunk rather than as an unhandled rejection.
+      deadFlush.catch((error: unknown) => (deadLetterFailure ??= error));
+    };
+
+    const commit = async () => {
+      const committable = tracker.takeCommittable();
+      if (committable.length > 0) await source.commit(committable);
+    };
+
+    const chunk$ = new Observable<RawChunk>((subscriber) => {
+      (async () => {
+        for await (const chunk of source.chunks(signal)) {
+          if (subscriber.closed) return;
+          if (deadLetterFailure !== undefined) throw deadLetterFailure;
+          let bytes = 0;
+          for (const p of chunk.payloads) bytes += p.length;
+          gate.acquire(bytes);
+          stats.payloadBytesRead += bytes;
+          subscriber.next(chunk);
+          await gate.waitForRoom(signal);
+        }
+        subscriber.complete();
+      })().catch((error: unknown) => subscriber.error(error));
+    });
+
+    const classified = (chunk: RawChunk): Classified => {
+      const routed: Routed[] = [];
+      const deadLetters: DeadLetter[] = [];
+      for (let i = 0; i < chunk.payloads.length; i++) {
+        const payload = chunk.payloads[i]!;
+        const position = chunk.positions[i]!;
+        if (!tracker.track(position)) {
+          gate.release(payload.length);
+          continue;
+        }
+        stats.recordsRead++;
+        const parsed = parseRecord(payload, position, maxRecordBytes);
+        if (!parsed.ok) {
+          deadLetters.push(parsed.deadLetter);
+          continue;
+        }
+        const memoryType = classify(parsed.record);
+        if (memoryType === DEAD_LETTER) {
+          deadLetters.push({
+            reason: 'unclassified',
+            message: `no classify rule matches (kind=${parsed.record.kind}, dataset=${parsed.record.dataset}, variable=${parsed.record.variable ?? ''}) and classify.default is dead_letter`,
+            position,
+            payload,
+          });
+          continue;
+        }
+        const tier = routeOf(memoryType);
+        routed.push({ record: parsed.record, memoryType, tier: tier.name, partitionPath: tier.template.expand(parsed.record, memoryType) });
+      }
+      return { routed, deadLetters };
+    };
+
+    const handleDeadLetters = ({ deadLetters }: Classified) => {
+      if (deadLetters.length === 0) return;
+      for (const entry of deadLetters) {
+        deadLetterSink.write(entry);
+        deadPositions.push(entry.position);
+        deadSizes += entry.payload.length;
+        stats.deadLettered++;
+        stats.deadLetterReasons[entry.reason] = (stats.deadLetterReasons[entry.reason] ?? 0) + 1;
+      }
+      if (deadPositions.length >= 1000) scheduleDeadFlush();
+    };
+
+    const deadTimer = setInterval(() => {
+      if (deadPositions.length > 0) scheduleDeadFlush();
+    }, 250);
+    opened.push({ close: async () => clearInterval(deadTimer) });
+
+    if (options.onProgress) {
+      const interval = options.progressIntervalMs ?? 500;
+      progressTimer = setInterval(() => {
+        stats.elapsedMs = Date.now() - started;
+        stats.inFlight = tracker.inFlight();
+        options.onProgress!(stats);
+      }, interval);
+    }
+
+    const written$ = chunk$.pipe(
+      map(classified),
+      tap(handleDeadLetters),
+      map((c) => c.routed),
+      batchRecords({
+        maxRows: config.batch.max_rows,
+        maxBytes: config.batch.max_bytes,
+        maxAgeMs: source.bounded ? null : config.batch.max_age,
+        maxOpenBytes: config.batch.max_open_bytes,
+      }),
+      mergeMap(
+        (batch) =>
+          defer(async () => {
+            const tier = tiers.get(batch.tier as TierName)!;
+            const entry = await writeBatch(batch, tier, catalog, {
+              signal,
+              onRetry: (error, attempt, delayMs) =>
+                options.log?.(`retry ${attempt} in ${delayMs} ms: ${describeError(error)}`),
+            });
+            let sizes = 0;
+            for (const record of batch.records) {
+              tracker.ack(record.position);
+              sizes += record.size;
+            }
+            gate.release(sizes);
+            stats.recordsWritten += entry.rows;
+            stats.objects++;
+            stats.bytesWritten += entry.bytes;
+            const t = perTier.get(tier.name)!;
+            t.objects++;
+            t.bytes += entry.bytes;
+            await commit();
+            return entry;
+          }),
+        config.batch.max_in_flight_batches,
+      ),
+      defaultIfEmpty(undefined),
+    );
+    await lastValueFrom(written$);
+    scheduleDeadFlush();
+    await deadFlush;
+    await commit();
+
+    stats.elapsedMs = Date.now() - started;
+    stats.inFlight = tracker.inFlight();
+    return {
+      ...stats,
+      tiers: [...tiers.values()].map((t) => ({
+        name: t.name,
+        uri: t.backend.location,
+        ...perTier.get(t.name)!,
+      })),
+      catalog: catalog.location,
+      deadLetter: deadLetterSink.location,
+      complete: stats.inFlight === 0,
+    };
+  } finally {
+    if (progressTimer) clearInterval(progressTimer);
+    for (const resource of opened.reverse()) {
+      await resource.close().catch((error: unknown) => options.log?.(`close failed: ${describeError(error)}`));
+    }
+  }
+}

@@ -1,0 +1,205 @@
+import type {
+  DeadLetter,
+  DeadLetterReason,
+  GeoJsonGeometry,
+  ObservationRecord,
+  PointRecord,
+  SourcePosition,
+  VectorRecord,
+} from '../core/record.js';
+import { parseTimeUs } from './time.js';
+
+export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
+
+export type ParseResult = { ok: true; record: ObservationRecord } | { ok: false; deadLetter: DeadLetter };
+
+class Invalid {
+  constructor(
+    readonly reason: DeadLetterReason,
+    readonly message: string,
+  ) {}
+}
+
+const pointFields = new Set([
+  'id', 'dataset', 'variable', 'time', 'lon', 'lat', 'value', 'unit', 'quality', 'station', 'elevation', 'attrs', 'kind',
+]);
+
+/**
+ * Parses and validates one payload (an NDJSON line or a Kafka message value) against the
+ * record contract (src/records/schemas). Never throws: a bad payload becomes a dead letter
+ * with a stable reason code, a message and its source position.
+ */
+export function parseRecord(payload: string, position: SourcePosition, maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): ParseResult {
+  // Batches count UTF-16 length (cheap, exact for ASCII); the record limit is checked in real bytes.
+  const size = payload.length;
+  const fail = (reason: DeadLetterReason, message: string): ParseResult => ({
+    ok: false,
+    deadLetter: { reason, message, position, payload },
+  });
+  if (size * 3 > maxRecordBytes) {
+    const bytes = Buffer.byteLength(payload, 'utf8');
+    if (bytes > maxRecordBytes) return fail('too_large', `record is ${bytes} bytes, over max_record_bytes ${maxRecordBytes}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(payload);
+  } catch (error) {
+    return fail('malformed_json', `not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    return fail('not_an_object', 'a record must be a JSON object');
+  }
+  try {
+    const object = json as Record<string, unknown>;
+    const record = object.type === 'Feature' ? vectorRecord(object, position, size) : pointRecord(object, position, size);
+    return { ok: true, record };
+  } catch (error) {
+    if (error instanceof Invalid) return fail(error.reason, error.message);
+    throw error;
+  }
+}
+
+function pointRecord(o: Record<string, unknown>, position: SourcePosition, size: number): PointRecord {
+  if (o.kind !== undefined && o.kind !== 'point') throw new Invalid('wrong_type', 'kind: expected "point" or a GeoJSON Feature');
+  const lon = requiredNumber(o, 'lon');
+  const lat = requiredNumber(o, 'lat');
+  checkLonLat(lon, lat, '');
+  let attrs: Record<string, unknown> | null = null;
+  if (o.attrs !== undefined && o.attrs !== null) {
+    if (typeof o.attrs !== 'object' || Array.isArray(o.attrs)) throw new Invalid('wrong_type', 'attrs: expected an object');
+    attrs = { ...(o.attrs as Record<string, unknown>) };
+  }
+  // Fields outside the contract are kept in attrs, never dropped.
+  for (const key of Object.keys(o)) {
+    if (!pointFields.has(key)) (attrs ??= {})[key] = o[key];
+  }
+  return {
+    kind: 'point',
+    position,
+    size,
+    id: optionalId(o.id, 'id'),
+    dataset: requiredString(o, 'dataset'),
+    variable: requiredString(o, 'variable'),
+    timeUs: requiredTime(o.time, 'time'),
+    lon,
+    lat,
+    value: requiredNumber(o, 'value'),
+    unit: optionalString(o.unit, 'unit'),
+    quality: optionalLabel(o.quality, 'quality'),
+    station: optionalString(o.station, 'station'),
+    elevation: optionalNumber(o.elevation, 'elevation'),
+    attrs: attrs === null ? null : JSON.stringify(attrs),
+  };
+}
+
+function vectorRecord(o: Record<string, unknown>, position: SourcePosition, size: number): VectorRecord {
+  const props = o.properties;
+  if (typeof props !== 'object' || props === null || Array.isArray(props)) {
+    throw new Invalid(props === undefined || props === null ? 'missing_field' : 'wrong_type', 'properties: expected an object');
+  }
+  const p = props as Record<string, unknown>;
+  const { geometry, bbox } = checkGeometry(o.geometry);
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p)) if (k !== 'dataset' && k !== 'time' && k !== 'variable' && k !== 'value') rest[k] = v;
+  return {
+    kind: 'vector',
+    position,
+    size,
+    id: optionalId(o.id, 'id'),
+    dataset: requiredString(p, 'dataset', 'properties.'),
+    variable: optionalString(p.variable, 'properties.variable'),
+    timeUs: requiredTime(p.time, 'properties.time'),
+    value: optionalNumber(p.value, 'properties.value'),
+    geometry,
+    bbox,
+    properties: Object.keys(rest).length === 0 ? null : JSON.stringify(rest),
+  };
+}
+
+const geometryDepth: Record<string, number> = {
+  Point: 0, MultiPoint: 1, LineString: 1, MultiLineString: 2, Polygon: 2, MultiPolygon: 3,
+};
+
+function checkGeometry(input: unknown): { geometry: GeoJsonGeometry; bbox: [number, number, number, number] } {
+  if (input === undefined || input === null) throw new Invalid('missing_field', 'geometry: required');
+  if (typeof input !== 'object' || Array.isArray(input)) throw new Invalid('bad_geometry', 'geometry: expected an object');
+  const g = input as { type?: unknown; coordinates?: unknown };
+  const depth = typeof g.type === 'string' ? geometryDepth[g.type] : undefined;
+  if (depth === undefined) {
+    throw new Invalid('bad_geometry', `geometry.type: expected one of ${Object.keys(geometryDepth).join(', ')}`);
+  }
+  const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
+  const walk = (value: unknown, level: number): void => {
+    if (!Array.isArray(value)) throw new Invalid('bad_geometry', `geometry.coordinates: expected nested arrays for ${g.type}`);
+    if (level === 0) {
+      if (value.length < 2 || value.length > 4 || !value.every((n) => typeof n === 'number' && Number.isFinite(n))) {
+        throw new Invalid('bad_geometry', 'geometry.coordinates: a position is 2 to 4 finite numbers');
+      }
+      const [lon, lat] = value as number[];
+      checkLonLat(lon!, lat!, 'geometry.coordinates: ');
+      bbox[0] = Math.min(bbox[0], lon!);
+      bbox[1] = Math.min(bbox[1], lat!);
+      bbox[2] = Math.max(bbox[2], lon!);
+      bbox[3] = Math.max(bbox[3], lat!);
+      return;
+    }
+    if (value.length === 0) throw new Invalid('bad_geometry', `geometry.coordinates: empty ${g.type}`);
+    for (const item of value) walk(item, level - 1);
+  };
+  walk(g.coordinates, depth);
+  return { geometry: { type: g.type, coordinates: g.coordinates } as GeoJsonGeometry, bbox };
+}
+
+function checkLonLat(lon: number, lat: number, prefix: string): void {
+  if (lon < -180 || lon > 180) throw new Invalid('lon_out_of_range', `${prefix}lon ${lon} is outside [-180, 180]`);
+  if (lat < -90 || lat > 90) throw new Invalid('lat_out_of_range', `${prefix}lat ${lat} is outside [-90, 90]`);
+}
+
+function requiredString(o: Record<string, unknown>, key: string, prefix = ''): string {
+  const value = o[key];
+  if (value === undefined || value === null) throw new Invalid('missing_field', `${prefix}${key}: required`);
+  if (typeof value !== 'string' || value.length === 0) throw new Invalid('wrong_type', `${prefix}${key}: expected a non-empty string`);
+  return value;
+}
+
+function requiredNumber(o: Record<string, unknown>, key: string): number {
+  const value = o[key];
+  if (value === undefined || value === null) throw new Invalid('missing_field', `${key}: required`);
+  if (typeof value !== 'number') throw new Invalid('wrong_type', `${key}: expected a number, got ${typeof value}`);
+  if (!Number.isFinite(value)) throw new Invalid('non_finite_value', `${key}: must be finite`);
+  return value;
+}
+
+function requiredTime(value: unknown, key: string): number {
+  if (value === undefined || value === null) throw new Invalid('missing_field', `${key}: required`);
+  const us = parseTimeUs(value);
+  if (us === undefined) throw new Invalid('bad_time', `${key}: expected RFC 3339 (2024-03-01T12:00:00Z) or epoch milliseconds`);
+  return us;
+}
+
+function optionalString(value: unknown, key: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw new Invalid('wrong_type', `${key}: expected a string`);
+  return value;
+}
+
+function optionalId(value: unknown, key: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value !== 'string') throw new Invalid('wrong_type', `${key}: expected a string or a number`);
+  return value;
+}
+
+function optionalLabel(value: unknown, key: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value !== 'string') throw new Invalid('wrong_type', `${key}: expected a string or a number`);
+  return value;
+}
+
+function optionalNumber(value: unknown, key: string): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number') throw new Invalid('wrong_type', `${key}: expected a number`);
+  if (!Number.isFinite(value)) throw new Invalid('non_finite_value', `${key}: must be finite`);
+  return value;
+}

@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import type { ProvenanceRange } from '../core/batch.js';
+import type { ObservationRecord } from '../core/record.js';
+
+/**
+ * Object keys: `<memory_type>/<file_organization expanded>/part-<hash>.<ext>`, deterministic from
+ * the memory type, the partition path and the batch's provenance, so a replay of the same input
+ * writes the same keys. Every part is sanitized: no input can leave the tier's prefix.
+ */
+export const TEMPLATE_TOKENS = ['memory_type', 'kind', 'dataset', 'variable', 'sensor', 'station', 'year', 'month', 'day', 'hour'] as const;
+export type TemplateToken = (typeof TEMPLATE_TOKENS)[number];
+
+export const NAMED_ORGANIZATIONS: Record<string, string> = {
+  'year/month/dataset': '{year}/{month}/{dataset}',
+  'sensor/year/month': '{sensor}/{year}/{month}',
+  hierarchical: '{dataset}/{variable}/{year}/{month}/{day}',
+  'year/month/day': '{year}/{month}/{day}',
+  'category/subcategory': '{dataset}/{variable}',
+};
+
+export interface CompiledTemplate {
+  readonly source: string;
+  expand(record: ObservationRecord, memoryType: string): string;
+}
+
+/** Percent-encodes everything but [A-Za-z0-9._-]; `.` and `..` alone become `%2E`/`%2E%2E`. */
+export function sanitizeSegment(value: string): string {
+  if (value.length === 0) return '_';
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9_-]/.test(c) || (c === '.' && byte === 0x2e) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  if (/^\.+$/.test(out)) out = out.replace(/\./g, '%2E');
+  // Keep one segment well under file-system name limits; the hash keeps long values apart.
+  if (out.length > 120) out = `${out.slice(0, 100)}~${createHash('sha256').update(value).digest('hex').slice(0, 16)}`;
+  return out;
+}
+
+/**
+ * Compiles a `file_organization`: a named layout, or a template of `/`-separated segments where
+ * each segment is a bare token (`year`) or text with `{token}` placeholders (`y={year}`).
+ * Throws with a message naming the bad token.
+ */
+export function compileTemplate(organization: string): CompiledTemplate {
+  const template = NAMED_ORGANIZATIONS[organization] ?? organization;
+  const segments = template.split('/').filter((s) => s.length > 0);
+  if (segments.length === 0) throw new Error('file_organization is empty');
+  const parts = segments.map((segment) => {
+    if ((TEMPLATE_TOKENS as readonly string[]).includes(segment)) return [{ token: segment as TemplateToken }];
+    const pieces: ({ text: string } | { token: TemplateToken })[] = [];
+    const re = /\{([^}]*)\}/g;
+    let last = 0;
+    for (let m = re.exec(segment); m !== null; m = re.exec(segment)) {
+      if (!(TEMPLATE_TOKENS as readonly string[]).includes(m[1]!)) {
+        throw new Error(`unknown token {${m[1]}}; expected one of ${TEMPLATE_TOKENS.map((t) => `{${t}}`).join(', ')}`);
+      }
+      if (m.index > last) pieces.push({ text: literal(segment.slice(last, m.index)) });
+      pieces.push({ token: m[1] as TemplateToken });
+      last = m.index + m[0].length;
+    }
+    if (pieces.length === 0) {
+      throw new Error(`segment "${segment}" is neither a token nor has {token} placeholders; tokens: ${TEMPLATE_TOKENS.join(', ')}`);
+    }
+    if (last < segment.length) pieces.push({ text: literal(segment.slice(last)) });
+    return pieces;
+  });
+  const usesTime = parts.some((pieces) => pieces.some((p) => 'token' in p && ['year', 'month', 'day', 'hour'].includes(p.token)));
+  // Few distinct paths recur across millions of records: memoize by the fields the template reads.
+  const cache = new Map<string, string>();
+  const expand = (record: ObservationRecord, memoryType: string): string => {
+      const date = new Date(Math.floor(record.timeUs / 1000));
+      const value = (token: TemplateToken): string => {
+        switch (token) {
+          case 'memory_type': return memoryType;
+          case 'kind': return record.kind;
+          case 'dataset': return record.dataset;
+          case 'variable': return record.variable ?? 'none';
+          case 'sensor':
+          case 'station': return record.kind === 'point' ? record.station ?? record.dataset : record.dataset;
+          case 'year': return String(date.getUTCFullYear()).padStart(4, '0');
+          case 'month': return String(date.getUTCMonth() + 1).padStart(2, '0');
+          case 'day': return String(date.getUTCDate()).padStart(2, '0');
+          case 'hour': return String(date.getUTCHours()).padStart(2, '0');
+        }
+      };
+      return parts
+        .map((pieces) => pieces.map((p) => ('text' in p ? p.text : sanitizeSegment(value(p.token)))).join(''))
+        .join('/');
+  };
+  return {
+    source: organization,
+    expand(record, memoryType) {
+      const hour = usesTime ? Math.floor(record.timeUs / 3_600_000_000) : 0;
+      const station = record.kind === 'point' ? record.station : null;
+      const id = `${memoryType}\u0000${record.kind}\u0000${record.dataset}\u0000${record.variable}\u0000${station}\u0000${hour}`;
+      let path = cache.get(id);
+      if (path === undefined) {
+        path = expand(record, memoryType);
+        if (cache.size > 100_000) cache.clear();
+        cache.set(id, path);
+      }
+      return path;
+    },
+  };
+}
+
+function literal(text: string): string {
+  if (!/^[A-Za-z0-9_.=-]+$/.test(text) || /^\.+$/.test(text)) {
+    throw new Error(`"${text}": literal text in a file_organization may use only A-Z a-z 0-9 _ . = -`);
+  }
+  return text;
+}
+
+export function objectKey(memoryType: string, partitionPath: string, provenance: readonly ProvenanceRange[], extension: string): string {
+  const hash = createHash('sha256')
+    .update(JSON.stringify([memoryType, partitionPath, provenance]))
+    .digest('hex')
+    .slice(0, 24);
+  return `${sanitizeSegment(memoryType)}/${partitionPath}/part-${hash}${extension}`;
+}

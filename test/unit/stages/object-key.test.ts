@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { posix } from 'node:path';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { PointRecord } from '../../../src/core/record.js';
+import { compileTemplate, objectKey, sanitizeSegment } from '../../../src/stages/object-key.js';
+
+const record = (over: Partial<PointRecord>): PointRecord => ({
+  kind: 'point', position: { source: 'f', partition: 0, offset: 1 }, size: 1, id: null, dataset: 'era5', variable: 'temperature',
+  timeUs: Date.parse('2024-03-05T07:00:00Z') * 1000, lon: 0, lat: 0, value: 1, unit: null, quality: null, station: 'ST1',
+  elevation: null, attrs: null, ...over,
+});
+
+describe('object keys', () => {
+  it('expands named layouts and {token} templates', () => {
+    assert.equal(compileTemplate('year/month/dataset').expand(record({}), 'T'), '2024/03/era5');
+    assert.equal(compileTemplate('sensor/year/month').expand(record({}), 'T'), 'ST1/2024/03');
+    assert.equal(compileTemplate('hierarchical').expand(record({}), 'T'), 'era5/temperature/2024/03/05');
+    assert.equal(compileTemplate('{dataset}/year={year}/month={month}').expand(record({}), 'T'), 'era5/year=2024/month=03');
+  });
+
+  it('rejects unknown tokens and unsafe literal text', () => {
+    assert.throws(() => compileTemplate('{planet}/year'), /unknown token \{planet\}/);
+    assert.throws(() => compileTemplate('galaxy/year'), /neither a token/);
+    assert.throws(() => compileTemplate('../{year}'), /neither a token/);
+    assert.throws(() => compileTemplate('a b{year}'), /literal text/);
+    assert.throws(() => compileTemplate('..{year}'), /literal text/);
+  });
+
+  it('is deterministic from memory type, partition and provenance', () => {
+    const prov = [{ source: 'a.ndjson', partition: 0, firstOffset: 1, lastOffset: 9, count: 5 }];
+    assert.equal(objectKey('T', '2024/03/era5', prov, '.parquet'), objectKey('T', '2024/03/era5', prov, '.parquet'));
+    assert.notEqual(objectKey('T', '2024/03/era5', prov, '.parquet'), objectKey('T', '2024/03/era5', [{ ...prov[0]!, count: 4 }], '.parquet'));
+  });
+
+  it('property: no field value can leave the tier prefix, add segments, or carry control characters', () => {
+    const template = compileTemplate('{dataset}/{sensor}/{variable}/year={year}');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 50 }), fc.string({ maxLength: 30 }), (dataset, station, memoryType) => {
+        const path = template.expand(record({ dataset: dataset || 'x', station, variable: '../../etc' }), memoryType);
+        const key = objectKey(memoryType || 'M', path, [], '.parquet');
+        const segments = key.split('/');
+        assert.equal(segments.length, 6);
+        for (const s of segments) {
+          assert.ok(s.length > 0 && s !== '.' && s !== '..');
+          assert.ok(s.length <= 130);
+          assert.match(s, /^[A-Za-z0-9._=%~-]+$/);
+        }
+        assert.ok(posix.join('/tier', key).startsWith('/tier/'));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('property: sanitizing is injective on short values', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 40 }), (a, b) => {
+        if (a !== b && a.length > 0 && b.length > 0) assert.notEqual(sanitizeSegment(a), sanitizeSegment(b));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
