@@ -65,7 +65,8 @@ describe('file replay → tiered GeoParquet + SQLite catalog', () => {
       assert.equal(createHash('sha256').update(readFileSync(row.uri)).digest('hex'), row.sha256);
       assert.equal(statSync(row.uri).size, row.bytes);
       assert.deepEqual(f.geo.columns?.geometry?.bbox, row.bbox);
-      const codec = { hot: 'ZSTD', warm: 'LZ4_RAW', cold: 'ZSTD' }[row.tier];
+      // pyarrow names Parquet's LZ4_RAW codec "LZ4" (the deprecated Hadoop framing is LZ4_HADOOP).
+      const codec = { hot: 'ZSTD', warm: 'LZ4', cold: 'ZSTD' }[row.tier];
       assert.deepEqual(f.codecs, [codec]);
       assert.equal(f.schema.time, 'timestamp[us, tz=UTC]');
       assert.equal(f.schema.geometry, 'binary');

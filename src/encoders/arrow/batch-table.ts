@@ -7,13 +7,13 @@ import { binaryColumn, float64Column, tableOf, timestampUsColumn, utf8Column, ty
 const geometryField = { 'ARROW:extension:name': 'geoarrow.wkb', 'ARROW:extension:metadata': '{}' };
 
 /** A batch as an Arrow table: the record's fields under their own names plus a WKB `geometry`. */
-export function batchToTable(batch: Batch): Table {
+export function batchToTable(batch: Batch, metadata?: Record<string, string>): Table {
   return batch.kind === 'point'
-    ? pointTable(batch.records as PointRecord[])
-    : vectorTable(batch.records as VectorRecord[]);
+    ? pointTable(batch.records as PointRecord[], metadata)
+    : vectorTable(batch.records as VectorRecord[], metadata);
 }
 
-function pointTable(records: readonly PointRecord[]): Table {
+function pointTable(records: readonly PointRecord[], metadata?: Record<string, string>): Table {
   const n = records.length;
   // One buffer for every WKB point (21 bytes each), sliced per row.
   const wkb = new Uint8Array(n * 21);
@@ -37,10 +37,10 @@ function pointTable(records: readonly PointRecord[]): Table {
     { name: 'attrs', vector: utf8Column(records.map((r) => r.attrs)), nullable: true },
     { name: 'geometry', vector: binaryColumn(geometries), nullable: false, metadata: geometryField },
   ];
-  return tableOf(columns);
+  return tableOf(columns, metadata);
 }
 
-function vectorTable(records: readonly VectorRecord[]): Table {
+function vectorTable(records: readonly VectorRecord[], metadata?: Record<string, string>): Table {
   const columns: ColumnSpec[] = [
     { name: 'id', vector: utf8Column(records.map((r) => r.id)), nullable: true },
     { name: 'dataset', vector: utf8Column(records.map((r) => r.dataset)), nullable: false },
@@ -50,5 +50,5 @@ function vectorTable(records: readonly VectorRecord[]): Table {
     { name: 'properties', vector: utf8Column(records.map((r) => r.properties)), nullable: true },
     { name: 'geometry', vector: binaryColumn(records.map((r) => geometryWkb(r.geometry))), nullable: false, metadata: geometryField },
   ];
-  return tableOf(columns);
+  return tableOf(columns, metadata);
 }

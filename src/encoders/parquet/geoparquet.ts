@@ -98,13 +98,16 @@ export class GeoParquetEncoder implements Encoder {
   encode(batch: Batch): EncodedObject {
     let wasmTable: ParquetWasm.Table | undefined;
     try {
-      const ipc = tableToIPC(batchToTable(batch), 'stream');
+      // `geo` goes both in the Parquet key-value metadata (GDAL, DuckDB) and in the Arrow schema
+      // kept inside ARROW:schema (pyarrow and GeoPandas prefer that one).
+      const geo = geoMetadata(batch);
+      const ipc = tableToIPC(batchToTable(batch, { geo }), 'stream');
       wasmTable = parquet.Table.fromIPCStream(ipc);
       const props = new parquet.WriterPropertiesBuilder()
         .setCompression(parquetCodecs[this.options.compression.algorithm].codec)
         .setMaxRowGroupSize(this.options.rowGroupSize)
         .setCreatedBy('earth-memory')
-        .setKeyValueMetadata(new Map([['geo', geoMetadata(batch)]]))
+        .setKeyValueMetadata(new Map([['geo', geo]]))
         .build();
       // writeParquet consumes the table: it must not be freed again.
       const table = wasmTable;
