@@ -1,8 +1,10 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { CatalogError } from '../core/errors.js';
-import type { Catalog, CatalogEntry, CatalogFilter, CatalogRow } from './catalog.js';
+import { CatalogError, FencedError } from '../core/errors.js';
+import type {
+  Catalog, CatalogEntry, CatalogFilter, CatalogRow, CoveredRange, PartitionClaim, SourcePartition,
+} from './catalog.js';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS objects (
@@ -13,6 +15,7 @@ CREATE TABLE IF NOT EXISTS objects (
   memory_type TEXT NOT NULL,
   dataset TEXT NOT NULL,
   kind TEXT NOT NULL,
+  partition_path TEXT NOT NULL,
   format TEXT NOT NULL,
   codec TEXT NOT NULL,
   codec_level INTEGER,
@@ -26,6 +29,10 @@ CREATE TABLE IF NOT EXISTS objects (
   bbox_max_lat REAL NOT NULL,
   sha256 TEXT NOT NULL,
   provenance TEXT NOT NULL,
+  source TEXT,
+  source_partition INTEGER,
+  first_offset INTEGER,
+  last_offset INTEGER,
   state TEXT NOT NULL,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL,
@@ -35,10 +42,21 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 CREATE INDEX IF NOT EXISTS objects_memory_type ON objects (memory_type, time_min_us);
 CREATE INDEX IF NOT EXISTS objects_dataset ON objects (dataset, time_min_us);
+CREATE INDEX IF NOT EXISTS objects_coverage ON objects (source, source_partition, last_offset);
+CREATE TABLE IF NOT EXISTS partition_claims (
+  source TEXT NOT NULL,
+  source_partition INTEGER NOT NULL,
+  owner TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  claimed_at TEXT NOT NULL,
+  PRIMARY KEY (source, source_partition)
+);
 `;
 
 interface Row {
   tier: string; key: string; backend: string; uri: string; memory_type: string; dataset: string; kind: string;
+  partition_path: string; source: string | null; source_partition: number | null; first_offset: number | null;
+  last_offset: number | null;
   format: string; codec: string; codec_level: number | null; bytes: number; rows: number;
   time_min_us: number; time_max_us: number; bbox_min_lon: number; bbox_min_lat: number; bbox_max_lon: number;
   bbox_max_lat: number; sha256: string; provenance: string; state: string; created_at: string; updated_at: string;
@@ -51,6 +69,7 @@ export class SqliteCatalog implements Catalog {
   readonly location: string;
   private readonly db: Database.Database;
   private readonly upsertStatement: Database.Statement;
+  private readonly epochStatement: Database.Statement;
 
   constructor(path: string) {
     this.location = resolve(path);
@@ -64,42 +83,94 @@ export class SqliteCatalog implements Catalog {
     } catch (cause) {
       throw new CatalogError(`cannot open SQLite catalog ${this.location}`, { cause, context: { connector: 'sqlite' } });
     }
+    this.epochStatement = this.db.prepare('SELECT epoch FROM partition_claims WHERE source = ? AND source_partition = ?');
     this.upsertStatement = this.db.prepare(`
-      INSERT INTO objects (tier, key, backend, uri, memory_type, dataset, kind, format, codec, codec_level, bytes, rows,
-        time_min_us, time_max_us, bbox_min_lon, bbox_min_lat, bbox_max_lon, bbox_max_lat, sha256, provenance, state,
-        created_at, updated_at)
-      VALUES (@tier, @key, @backend, @uri, @memoryType, @dataset, @kind, @format, @codec, @codecLevel, @bytes, @rows,
-        @timeMinUs, @timeMaxUs, @minLon, @minLat, @maxLon, @maxLat, @sha256, @provenance, @state, @now, @now)
+      INSERT INTO objects (tier, key, backend, uri, memory_type, dataset, kind, partition_path, format, codec, codec_level,
+        bytes, rows, time_min_us, time_max_us, bbox_min_lon, bbox_min_lat, bbox_max_lon, bbox_max_lat, sha256, provenance,
+        source, source_partition, first_offset, last_offset, state, created_at, updated_at)
+      VALUES (@tier, @key, @backend, @uri, @memoryType, @dataset, @kind, @partitionPath, @format, @codec, @codecLevel,
+        @bytes, @rows, @timeMinUs, @timeMaxUs, @minLon, @minLat, @maxLon, @maxLat, @sha256, @provenance,
+        @source, @sourcePartition, @firstOffset, @lastOffset, @state, @now, @now)
       ON CONFLICT (tier, key) DO UPDATE SET
         backend = excluded.backend, uri = excluded.uri, memory_type = excluded.memory_type, dataset = excluded.dataset,
-        kind = excluded.kind, format = excluded.format, codec = excluded.codec, codec_level = excluded.codec_level,
+        kind = excluded.kind, partition_path = excluded.partition_path, format = excluded.format, codec = excluded.codec, codec_level = excluded.codec_level,
         bytes = excluded.bytes, rows = excluded.rows, time_min_us = excluded.time_min_us, time_max_us = excluded.time_max_us,
         bbox_min_lon = excluded.bbox_min_lon, bbox_min_lat = excluded.bbox_min_lat, bbox_max_lon = excluded.bbox_max_lon,
         bbox_max_lat = excluded.bbox_max_lat, sha256 = excluded.sha256, provenance = excluded.provenance,
-        state = excluded.state,
+        source = excluded.source, source_partition = excluded.source_partition, first_offset = excluded.first_offset,
+        last_offset = excluded.last_offset, state = excluded.state,
         updated_at = CASE WHEN objects.sha256 = excluded.sha256 THEN objects.updated_at ELSE excluded.updated_at END`);
   }
 
-  async upsert(entries: readonly CatalogEntry[]): Promise<void> {
+  async upsert(entries: readonly CatalogEntry[], fence: readonly PartitionClaim[] = []): Promise<void> {
     const now = new Date().toISOString();
     try {
       this.db.transaction(() => {
+        for (const claim of fence) {
+          const row = this.epochStatement.get(claim.source, claim.partition) as { epoch: number } | undefined;
+          if (row?.epoch !== claim.epoch) {
+            throw new FencedError(`partition ${claim.source}[${claim.partition}] was claimed by another worker`, {
+              context: { connector: 'sqlite', source: claim.source, partition: claim.partition },
+            });
+          }
+        }
         for (const e of entries) {
+          const single = e.provenance.length === 1 ? e.provenance[0]! : undefined;
           this.upsertStatement.run({
             ...e,
             minLon: e.bbox[0], minLat: e.bbox[1], maxLon: e.bbox[2], maxLat: e.bbox[3],
             provenance: JSON.stringify(e.provenance),
+            source: single?.source ?? null,
+            sourcePartition: single?.partition ?? null,
+            firstOffset: single?.firstOffset ?? null,
+            lastOffset: single?.lastOffset ?? null,
             now,
           });
         }
       })();
     } catch (cause) {
+      if (cause instanceof FencedError) throw cause;
       throw new CatalogError('catalog upsert failed', {
         cause,
         retriable: (cause as { code?: string }).code === 'SQLITE_BUSY',
         context: { connector: 'sqlite', key: entries[0]?.key },
       });
     }
+  }
+
+  async coverage(source: string, partition: number, fromOffset: number): Promise<CoveredRange[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT key, tier, memory_type, kind, dataset, partition_path, source, source_partition, first_offset, last_offset
+         FROM objects WHERE source = ? AND source_partition = ? AND last_offset >= ? AND state = 'committed'
+         ORDER BY first_offset, tier, key`,
+      )
+      .all(source, partition, fromOffset) as Row[];
+    return rows.map((r) => ({
+      key: r.key,
+      tier: r.tier,
+      memoryType: r.memory_type,
+      kind: r.kind as CoveredRange['kind'],
+      dataset: r.dataset,
+      partitionPath: r.partition_path,
+      source: r.source!,
+      partition: r.source_partition!,
+      firstOffset: r.first_offset!,
+      lastOffset: r.last_offset!,
+    }));
+  }
+
+  async claimPartitions(owner: string, partitions: readonly SourcePartition[]): Promise<PartitionClaim[]> {
+    const now = new Date().toISOString();
+    const claim = this.db.prepare(
+      `INSERT INTO partition_claims (source, source_partition, owner, epoch, claimed_at) VALUES (?, ?, ?, 1, ?)
+       ON CONFLICT (source, source_partition) DO UPDATE SET owner = excluded.owner, epoch = partition_claims.epoch + 1,
+         claimed_at = excluded.claimed_at
+       RETURNING epoch`,
+    );
+    return this.db.transaction(() =>
+      partitions.map((p) => ({ ...p, epoch: (claim.get(p.source, p.partition, owner, now) as { epoch: number }).epoch })),
+    )();
   }
 
   async list(filter: CatalogFilter = {}): Promise<CatalogRow[]> {
@@ -118,6 +189,7 @@ export class SqliteCatalog implements Catalog {
       memoryType: r.memory_type,
       dataset: r.dataset,
       kind: r.kind as CatalogRow['kind'],
+      partitionPath: r.partition_path,
       format: r.format,
       codec: r.codec,
       codecLevel: r.codec_level,

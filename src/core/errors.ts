@@ -90,6 +90,17 @@ export class CatalogError extends EarthMemoryError {
   override readonly code = 'CATALOG_FAILED';
 }
 
+/**
+ * A writer lost ownership of a source partition (another worker claimed it after a rebalance):
+ * its write is refused so two owners never make the same records visible twice.
+ */
+export class FencedError extends EarthMemoryError {
+  override readonly code = 'FENCED';
+  constructor(message: string, options: EarthMemoryErrorOptions = {}) {
+    super(message, { ...options, retriable: false });
+  }
+}
+
 /** A batch could not be encoded (Arrow, Parquet …). Not retriable: the same input fails again. */
 export class EncodeError extends EarthMemoryError {
   override readonly code = 'ENCODE_FAILED';

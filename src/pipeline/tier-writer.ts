@@ -67,6 +67,7 @@ export async function writeBatch(
     memoryType: batch.memoryType,
     dataset: batch.dataset,
     kind: batch.kind,
+    partitionPath: batch.partitionPath,
     format: tier.encoder.format,
     codec: tier.encoder.codec.name,
     codecLevel: tier.encoder.codec.level,
