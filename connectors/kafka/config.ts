@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, nonEmpty } from '../../src/config/common.js';
+import { duration, nonEmpty, size } from '../../src/config/common.js';
 
 /** Connection settings shared by the Kafka source, the Kafka dead letter and `earthmem produce`. */
 export const kafkaConnectionShape = {
@@ -49,13 +49,13 @@ export const kafkaSourceSchema = z
     group_id: nonEmpty,
     /** Where a group with no committed offset starts. */
     start: startSchema.default('earliest'),
-    max_record_bytes: z.number().int().positive().default(1024 * 1024),
+    max_record_bytes: size.default(1024 * 1024),
     session_timeout: duration.default('30s'),
     heartbeat_interval: duration.default('3s'),
     /** How often committable offsets are sent to Kafka. */
     commit_interval: duration.default('1s'),
     /** Bytes fetched per partition per request. */
-    max_bytes_per_partition: z.number().int().positive().default(1024 * 1024),
+    max_bytes_per_partition: size.default(1024 * 1024),
   })
   .strict();
 export type KafkaSourceConfig = z.output<typeof kafkaSourceSchema>;

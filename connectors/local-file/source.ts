@@ -45,6 +45,7 @@ function sourceName(file: string): string {
  */
 export class FileSource implements Source {
   readonly bounded = true;
+  readonly shared = false;
   readonly name: string;
 
   constructor(private readonly config: FileSourceConfig) {

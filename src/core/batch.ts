@@ -24,7 +24,7 @@ export interface Batch {
   flushReason: FlushReason;
 }
 
-export type FlushReason = 'rows' | 'bytes' | 'age' | 'memory' | 'end' | 'revoke';
+export type FlushReason = 'rows' | 'bytes' | 'age' | 'memory' | 'end' | 'revoke' | 'realign' | 'aligned' | 'covered';
 
 export function batchPositions(batch: Batch): SourcePosition[] {
   return batch.records.map((r) => r.position);

@@ -5,6 +5,26 @@ import type { SourcePosition } from './record.js';
 export interface RawChunk {
   payloads: string[];
   positions: SourcePosition[];
+  /** Message keys (Kafka), kept as provenance; absent for files. */
+  keys?: (string | null)[];
+}
+
+export interface SourcePartitionRef {
+  source: string;
+  partition: number;
+}
+
+export interface PartitionAssignment extends SourcePartitionRef {
+  /** Where reading resumes: the committed offset (or the replay's start); null if unknown. */
+  startOffset: number | null;
+}
+
+/** What a partitioned source tells the pipeline about ownership changes (rebalances). */
+export interface SourceHooks {
+  /** Before any record of these partitions is delivered. */
+  assigned(partitions: PartitionAssignment[]): Promise<void>;
+  /** These partitions were taken away: nothing read from them may be written or committed any more. */
+  revoked(partitions: SourcePartitionRef[]): Promise<void>;
 }
 
 /**
@@ -13,8 +33,14 @@ export interface RawChunk {
  */
 export interface Source {
   readonly name: string;
-  /** True when the source ends by itself (a file replay); false for streams (Kafka). */
+  /** True when the source ends by itself (a file replay, a bounded Kafka replay). */
   readonly bounded: boolean;
+  /**
+   * True when several workers may share the source's partitions (a Kafka consumer group): the
+   * pipeline then claims partitions in the catalog and fences its writes.
+   */
+  readonly shared: boolean;
+  attach?(hooks: SourceHooks): void;
   chunks(signal: AbortSignal): AsyncIterable<RawChunk>;
   commit(offsets: Committable[]): Promise<void>;
   close(): Promise<void>;

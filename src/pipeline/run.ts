@@ -1,14 +1,18 @@
-import { Observable, lastValueFrom, map, mergeMap, defer, tap, defaultIfEmpty } from 'rxjs';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Observable, defaultIfEmpty, defer, lastValueFrom, map, mergeMap, tap } from 'rxjs';
+import type { Batch } from '../core/batch.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
-import { describeError } from '../core/errors.js';
+import { describeError, FencedError } from '../core/errors.js';
 import { OffsetTracker } from '../core/offset-tracker.js';
-import type { DeadLetter, DeadLetterReason, SourcePosition } from '../core/record.js';
-import type { RawChunk, Source } from '../core/source.js';
-import type { Catalog } from '../catalog/catalog.js';
+import type { DeadLetter, DeadLetterReason, ObservationRecord, SourcePosition } from '../core/record.js';
+import type { PartitionAssignment, RawChunk, Source, SourceHooks, SourcePartitionRef } from '../core/source.js';
+import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import { parseRecord } from '../records/parse.js';
 import { batchRecords } from '../stages/batch-operator.js';
-import type { Routed } from '../stages/batcher.js';
+import { Batcher, batchIdOfRange, type Routed } from '../stages/batcher.js';
 import { compileClassifier, DEAD_LETTER } from '../stages/classify.js';
+import { CoverageIndex } from '../stages/coverage.js';
 import { createCatalog, createDeadLetterSink, createSource } from './connectors.js';
 import { InFlightGate } from './gate.js';
 import { TIERS, type PipelineConfig, type TierName } from './schema.js';
@@ -17,6 +21,8 @@ import { openTier, writeBatch, type Tier } from './tier-writer.js';
 export interface PipelineStats {
   recordsRead: number;
   recordsWritten: number;
+  /** Redelivered records found already durable in a catalogued object. */
+  recordsAlreadyDurable: number;
   deadLettered: number;
   deadLetterReasons: Partial<Record<DeadLetterReason, number>>;
   objects: number;
@@ -25,13 +31,15 @@ export interface PipelineStats {
   elapsedMs: number;
   /** Records read but not yet durable. */
   inFlight: number;
+  /** Batches dropped because their partition moved to another worker (re-read there). */
+  batchesFenced: number;
 }
 
 export interface RunSummary extends PipelineStats {
   tiers: { name: TierName; uri: string; objects: number; bytes: number }[];
   catalog: string;
   deadLetter: string;
-  /** True when every record read was acknowledged (written or dead-lettered). */
+  /** True when every record read was acknowledged (written, already durable, or dead-lettered). */
   complete: boolean;
 }
 
@@ -41,12 +49,16 @@ export interface RunOptions {
   onProgress?: (stats: PipelineStats) => void;
   progressIntervalMs?: number;
   log?: (line: string) => void;
+  /** Use this source instead of building one from `config.source` (replays). */
+  source?: Source;
 }
 
 interface Classified {
   routed: Routed[];
   deadLetters: DeadLetter[];
 }
+
+const partitionKey = (p: SourcePartitionRef) => `${p.partition}\u0000${p.source}`;
 
 /**
  * Runs a pipeline: source → parse+validate → classify/route → batch → encode → tier → catalog
@@ -55,17 +67,18 @@ interface Classified {
 export async function runPipeline(config: PipelineConfig, options: RunOptions = {}): Promise<RunSummary> {
   const started = Date.now();
   const signal = options.signal ?? new AbortController().signal;
+  const log = options.log ?? (() => undefined);
   const opened: { close(): Promise<void> }[] = [];
   const stats: PipelineStats = {
-    recordsRead: 0, recordsWritten: 0, deadLettered: 0, deadLetterReasons: {}, objects: 0, bytesWritten: 0,
-    payloadBytesRead: 0, elapsedMs: 0, inFlight: 0,
+    recordsRead: 0, recordsWritten: 0, recordsAlreadyDurable: 0, deadLettered: 0, deadLetterReasons: {}, objects: 0,
+    bytesWritten: 0, payloadBytesRead: 0, elapsedMs: 0, inFlight: 0, batchesFenced: 0,
   };
   const perTier = new Map<TierName, { objects: number; bytes: number }>();
   let progressTimer: NodeJS.Timeout | undefined;
   try {
     const catalog: Catalog = await createCatalog(config.catalog);
     opened.push(catalog);
-    const deadLetterSink: DeadLetterSink = await createDeadLetterSink(config.dead_letter);
+    const deadLetterSink: DeadLetterSink = await createDeadLetterSink(config.dead_letter, log);
     opened.push(deadLetterSink);
     const tiers = new Map<TierName, Tier>();
     for (const name of TIERS) {
@@ -76,7 +89,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       tiers.set(name, tier);
       perTier.set(name, { objects: 0, bytes: 0 });
     }
-    const source: Source = await createSource(config.source);
+    const source: Source = options.source ?? (await createSource(config.source, log));
     opened.push(source);
 
     const tracker = new OffsetTracker();
@@ -85,8 +98,52 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     const routeOf = (memoryType: string): Tier =>
       tiers.get(config.routing.memory_types[memoryType] ?? config.routing.default)!;
     const maxRecordBytes = config.source.max_record_bytes;
+    const batcher = new Batcher({
+      maxRows: config.batch.max_rows,
+      maxBytes: config.batch.max_bytes,
+      maxAgeMs: source.bounded ? null : config.batch.max_age,
+      maxOpenBytes: config.batch.max_open_bytes,
+    });
+    const coverage = new CoverageIndex();
+    // Ownership of shared partitions: writes carry the claim and are refused once another worker claims.
+    const claims = new Map<string, PartitionClaim>();
+    const workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
-    // Dead letters are acked only after the sink has them durably (fsync).
+    const durable = (record: ObservationRecord) => {
+      tracker.ack(record.position);
+      gate.release(record.size);
+      stats.recordsAlreadyDurable++;
+    };
+
+    const hooks: SourceHooks = {
+      async assigned(partitions: PartitionAssignment[]) {
+        if (source.shared) {
+          for (const claim of await catalog.claimPartitions(workerId, partitions)) claims.set(partitionKey(claim), claim);
+        }
+        for (const p of partitions) {
+          const ranges = await catalog.coverage(p.source, p.partition, p.startOffset ?? 0);
+          coverage.load(p.source, p.partition, ranges, batchIdOfRange);
+          if (ranges.length > 0) log(`${p.source}[${p.partition}]: ${ranges.length} catalogued objects at or after offset ${p.startOffset ?? 0}`);
+        }
+      },
+      async revoked(partitions: SourcePartitionRef[]) {
+        const gone = new Set(partitions.map(partitionKey));
+        for (const p of partitions) {
+          claims.delete(partitionKey(p));
+          coverage.drop(p.source, p.partition);
+          tracker.revoke(p.source, p.partition);
+        }
+        // Open batches of revoked partitions are dropped unwritten: the new owner re-reads them.
+        for (const batch of batcher.abandon((b) => gone.has(partitionKey(b.records[0]!.position)))) {
+          let sizes = 0;
+          for (const record of batch.records) sizes += record.size;
+          gate.release(sizes);
+        }
+      },
+    };
+    source.attach?.(hooks);
+
+    // Dead letters are acked only after the sink has them durably.
     let deadPositions: SourcePosition[] = [];
     let deadSizes = 0;
     const flushDeadLetters = async () => {
@@ -105,7 +162,6 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       // Fail the run on the next chunk rather than as an unhandled rejection.
       deadFlush.catch((error: unknown) => (deadLetterFailure ??= error));
     };
-
     const commit = async () => {
       const committable = tracker.takeCommittable();
       if (committable.length > 0) await source.commit(committable);
@@ -134,6 +190,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         const payload = chunk.payloads[i]!;
         const position = chunk.positions[i]!;
         if (!tracker.track(position)) {
+          // A redelivery of a record already on its way: its first copy will be acked.
           gate.release(payload.length);
           continue;
         }
@@ -143,18 +200,20 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
           deadLetters.push(parsed.deadLetter);
           continue;
         }
-        const memoryType = classify(parsed.record);
+        const record = parsed.record;
+        if (chunk.keys) record.key = chunk.keys[i] ?? null;
+        const memoryType = classify(record);
         if (memoryType === DEAD_LETTER) {
           deadLetters.push({
             reason: 'unclassified',
-            message: `no classify rule matches (kind=${parsed.record.kind}, dataset=${parsed.record.dataset}, variable=${parsed.record.variable ?? ''}) and classify.default is dead_letter`,
+            message: `no classify rule matches (kind=${record.kind}, dataset=${record.dataset}, variable=${record.variable ?? ''}) and classify.default is dead_letter`,
             position,
             payload,
           });
           continue;
         }
         const tier = routeOf(memoryType);
-        routed.push({ record: parsed.record, memoryType, tier: tier.name, partitionPath: tier.template.expand(parsed.record, memoryType) });
+        routed.push({ record, memoryType, tier: tier.name, partitionPath: tier.template.expand(record, memoryType) });
       }
       return { routed, deadLetters };
     };
@@ -185,35 +244,49 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       }, interval);
     }
 
+    const write = async (batch: Batch): Promise<CatalogEntry | undefined> => {
+      const tier = tiers.get(batch.tier as TierName)!;
+      let fence: PartitionClaim[] = [];
+      if (source.shared) {
+        const claim = claims.get(partitionKey(batch.records[0]!.position));
+        if (claim === undefined) return undefined; // revoked while queued: the new owner re-reads it
+        fence = [claim];
+      }
+      try {
+        return await writeBatch(batch, tier, catalog, fence, {
+          signal,
+          onRetry: (error, attempt, delayMs) => log(`retry ${attempt} in ${delayMs} ms: ${describeError(error)}`),
+        });
+      } catch (error) {
+        if (!(error instanceof FencedError)) throw error;
+        log(`${describeError(error)}: batch of ${batch.records.length} records dropped; the new owner re-reads them`);
+        return undefined;
+      }
+    };
+
     const written$ = chunk$.pipe(
       map(classified),
       tap(handleDeadLetters),
       map((c) => c.routed),
-      batchRecords({
-        maxRows: config.batch.max_rows,
-        maxBytes: config.batch.max_bytes,
-        maxAgeMs: source.bounded ? null : config.batch.max_age,
-        maxOpenBytes: config.batch.max_open_bytes,
-      }),
+      batchRecords(batcher, { maxAgeMs: source.bounded ? null : config.batch.max_age, coverage, onDurable: durable }),
       mergeMap(
         (batch) =>
           defer(async () => {
-            const tier = tiers.get(batch.tier as TierName)!;
-            const entry = await writeBatch(batch, tier, catalog, {
-              signal,
-              onRetry: (error, attempt, delayMs) =>
-                options.log?.(`retry ${attempt} in ${delayMs} ms: ${describeError(error)}`),
-            });
+            const entry = await write(batch);
             let sizes = 0;
             for (const record of batch.records) {
-              tracker.ack(record.position);
+              if (entry !== undefined) tracker.ack(record.position);
               sizes += record.size;
             }
             gate.release(sizes);
+            if (entry === undefined) {
+              stats.batchesFenced++;
+              return undefined;
+            }
             stats.recordsWritten += entry.rows;
             stats.objects++;
             stats.bytesWritten += entry.bytes;
-            const t = perTier.get(tier.name)!;
+            const t = perTier.get(batch.tier as TierName)!;
             t.objects++;
             t.bytes += entry.bytes;
             await commit();
@@ -232,11 +305,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     stats.inFlight = tracker.inFlight();
     return {
       ...stats,
-      tiers: [...tiers.values()].map((t) => ({
-        name: t.name,
-        uri: t.backend.location,
-        ...perTier.get(t.name)!,
-      })),
+      tiers: [...tiers.values()].map((t) => ({ name: t.name, uri: t.backend.location, ...perTier.get(t.name)! })),
       catalog: catalog.location,
       deadLetter: deadLetterSink.location,
       complete: stats.inFlight === 0,
@@ -244,7 +313,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
   } finally {
     if (progressTimer) clearInterval(progressTimer);
     for (const resource of opened.reverse()) {
-      await resource.close().catch((error: unknown) => options.log?.(`close failed: ${describeError(error)}`));
+      await resource.close().catch((error: unknown) => log(`close failed: ${describeError(error)}`));
     }
   }
 }

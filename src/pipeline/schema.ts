@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { compression, duration, nonEmpty, size } from '../config/common.js';
 import { fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema } from '../../connectors/local-file/config.js';
+import { kafkaDeadLetterSchema, kafkaSourceSchema } from '../../connectors/kafka/config.js';
 import { compileTemplate } from '../stages/object-key.js';
 import { DEAD_LETTER } from '../stages/classify.js';
 
@@ -62,7 +63,7 @@ export const pipelineSchema = z
   .object({
     /** Optional name, shown in logs. */
     name: z.string().optional(),
-    source: z.discriminatedUnion('type', [fileSourceSchema]),
+    source: z.discriminatedUnion('type', [fileSourceSchema, kafkaSourceSchema]),
     classify: z
       .object({
         rules: z.array(classifyRule).default([]),
@@ -100,8 +101,20 @@ export const pipelineSchema = z
           .refine((tiers) => Object.values(tiers).some((t) => t !== undefined), 'expected at least one tier'),
       })
       .strict(),
-    catalog: z.discriminatedUnion('type', [z.object({ type: z.literal('sqlite'), path: nonEmpty }).strict()]),
-    dead_letter: z.discriminatedUnion('type', [localFileDeadLetterSchema]),
+    catalog: z.discriminatedUnion('type', [
+      /** Embedded; one worker. */
+      z.object({ type: z.literal('sqlite'), path: nonEmpty }).strict(),
+      /** Shared by several workers (a consumer group). */
+      z
+        .object({
+          type: z.literal('postgresql'),
+          connection_string: nonEmpty,
+          schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'expected a lower-case SQL identifier').default('earthmem'),
+          max_connections: z.number().int().positive().default(10),
+        })
+        .strict(),
+    ]),
+    dead_letter: z.discriminatedUnion('type', [localFileDeadLetterSchema, kafkaDeadLetterSchema]),
   })
   .strict()
   .superRefine((pipeline, ctx) => {

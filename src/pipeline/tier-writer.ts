@@ -4,7 +4,7 @@ import { batchProvenance, batchTimeRange, type Batch } from '../core/batch.js';
 import { EarthMemoryError, StorageError } from '../core/errors.js';
 import { recordBbox } from '../core/record.js';
 import { withRetry, type RetryOptions } from '../core/retry.js';
-import type { Catalog, CatalogEntry } from '../catalog/catalog.js';
+import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import type { Encoder } from '../encoders/encoder.js';
 import { GeoParquetEncoder } from '../encoders/parquet/geoparquet.js';
 import { compileTemplate, objectKey, type CompiledTemplate } from '../stages/object-key.js';
@@ -37,6 +37,7 @@ export async function writeBatch(
   batch: Batch,
   tier: Tier,
   catalog: Catalog,
+  fence: readonly PartitionClaim[] = [],
   retry: Partial<RetryOptions> = {},
 ): Promise<CatalogEntry> {
   const { bytes, rows } = tier.encoder.encode(batch);
@@ -80,6 +81,6 @@ export async function writeBatch(
     provenance,
     state: 'committed',
   };
-  await withRetry(() => catalog.upsert([entry]), retry);
+  await withRetry(() => catalog.upsert([entry], fence), retry);
   return entry;
 }

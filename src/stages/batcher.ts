@@ -20,13 +20,27 @@ export interface Routed {
 
 interface OpenBatch extends Batch {
   openedAt: number;
+  /**
+   * Set when the batch rebuilds an object already in the catalog: it ends exactly at this
+   * offset (so it reproduces that object byte for byte) and no other limit flushes it.
+   */
+  alignedEnd?: number;
 }
 
 /**
- * Groups records per (tier, memory type, kind, dataset, partition path) and flushes a group when
- * it reaches `maxRows` or `maxBytes`, gets older than `maxAgeMs`, when all open groups together
- * exceed `maxOpenBytes`, or at the end. Pure and synchronous: the caller drives the clock.
- * Every record added comes out in exactly one flushed batch.
+ * The batch a record belongs to. Batches never mix source partitions, so every object covers one
+ * partition and holds every record of its batch id between its first and last offset.
+ */
+export function batchIdOf(routed: Routed): string {
+  const { record } = routed;
+  return batchIdOfRange({ ...routed, kind: record.kind, dataset: record.dataset, ...record.position });
+}
+
+/**
+ * Groups records per (tier, memory type, kind, dataset, partition path, source partition) and
+ * flushes a group when it reaches `maxRows` or `maxBytes`, gets older than `maxAgeMs`, when all
+ * open groups together exceed `maxOpenBytes`, or at the end. Pure and synchronous: the caller
+ * drives the clock. Every record added comes out in exactly one flushed or abandoned batch.
  */
 export class Batcher {
   private readonly open = new Map<string, OpenBatch>();
@@ -44,10 +58,23 @@ export class Batcher {
     return this.openBytes;
   }
 
-  add(routed: Routed, now: number, out: Batch[]): void {
+  /** The first offset of the aligned batch open under `id`, if any. */
+  alignedStart(id: string): number | undefined {
+    const batch = this.open.get(id);
+    return batch?.alignedEnd === undefined ? undefined : batch.records[0]!.position.offset;
+  }
+
+  /**
+   * Adds a record. With `alignedEnd`, the record starts a batch that rebuilds a catalogued object
+   * ending at that offset (any other open batch under the same id is flushed first).
+   */
+  add(routed: Routed, now: number, out: Batch[], alignedEnd?: number, id: string = batchIdOf(routed)): void {
     const { record } = routed;
-    const id = `${routed.tier}\u0000${routed.memoryType}\u0000${record.kind}\u0000${record.dataset}\u0000${routed.partitionPath}`;
     let batch = this.open.get(id);
+    if (batch !== undefined && alignedEnd !== undefined) {
+      out.push(this.close(id, batch, 'realign'));
+      batch = undefined;
+    }
     if (batch === undefined) {
       batch = {
         memoryType: routed.memoryType,
@@ -59,43 +86,72 @@ export class Batcher {
         bytes: 0,
         flushReason: 'end',
         openedAt: now,
+        alignedEnd,
       };
       this.open.set(id, batch);
     }
     batch.records.push(record);
     batch.bytes += record.size;
     this.openBytes += record.size;
-    if (batch.records.length >= this.limits.maxRows) out.push(this.close(id, batch, 'rows'));
+    if (batch.alignedEnd !== undefined) {
+      if (record.position.offset >= batch.alignedEnd) out.push(this.close(id, batch, 'aligned'));
+    } else if (batch.records.length >= this.limits.maxRows) out.push(this.close(id, batch, 'rows'));
     else if (batch.bytes >= this.limits.maxBytes) out.push(this.close(id, batch, 'bytes'));
-    while (this.openBytes > this.limits.maxOpenBytes && this.open.size > 0) {
-      let largestId = '';
+    while (this.openBytes > this.limits.maxOpenBytes) {
+      let largestId: string | undefined;
       let largest: OpenBatch | undefined;
       for (const [k, b] of this.open) {
-        if (largest === undefined || b.bytes > largest.bytes) {
+        if (b.alignedEnd === undefined && (largest === undefined || b.bytes > largest.bytes)) {
           largest = b;
           largestId = k;
         }
       }
-      out.push(this.close(largestId, largest!, 'memory'));
+      if (largest === undefined) break;
+      out.push(this.close(largestId!, largest, 'memory'));
     }
+  }
+
+  /** Flushes the open batch under `id`, if any and not aligned (before skipping a covered record). */
+  flush(id: string, reason: FlushReason, out: Batch[]): void {
+    const batch = this.open.get(id);
+    if (batch !== undefined && batch.alignedEnd === undefined) out.push(this.close(id, batch, reason));
   }
 
   /** Flushes batches older than `maxAgeMs`. */
   flushAged(now: number, out: Batch[]): void {
     const maxAge = this.limits.maxAgeMs;
     if (maxAge === null) return;
-    for (const [id, batch] of this.open) if (now - batch.openedAt >= maxAge) out.push(this.close(id, batch, 'age'));
+    for (const [id, batch] of this.open) {
+      if (batch.alignedEnd === undefined && now - batch.openedAt >= maxAge) out.push(this.close(id, batch, 'age'));
+    }
   }
 
-  /** Flushes every open batch (end of input, shutdown) or those matching `filter` (revocation). */
-  flushAll(reason: FlushReason, out: Batch[], filter?: (batch: Batch) => boolean): void {
-    for (const [id, batch] of this.open) if (filter === undefined || filter(batch)) out.push(this.close(id, batch, reason));
+  /**
+   * Flushes every open batch (end of input, drain). Aligned batches that did not reach their end
+   * go to `incomplete` instead: their records are already durable in the object they rebuild.
+   */
+  flushAll(reason: FlushReason, out: Batch[], incomplete: Batch[] = []): void {
+    for (const [id, batch] of this.open) (batch.alignedEnd === undefined ? out : incomplete).push(this.close(id, batch, reason));
+  }
+
+  /** Removes the open batches matching `filter` without flushing them (revoked partitions). */
+  abandon(filter: (batch: Batch) => boolean): Batch[] {
+    const out: Batch[] = [];
+    for (const [id, batch] of this.open) if (filter(batch)) out.push(this.close(id, batch, 'revoke'));
+    return out;
   }
 
   private close(id: string, batch: OpenBatch, reason: FlushReason): Batch {
     this.open.delete(id);
     this.openBytes -= batch.bytes;
-    const { openedAt: _openedAt, ...flushed } = batch;
+    const { openedAt: _openedAt, alignedEnd: _alignedEnd, ...flushed } = batch;
     return { ...flushed, flushReason: reason };
   }
+}
+
+/** The batch id of a catalogued object (see `batchIdOf`), to match redelivered records to it. */
+export function batchIdOfRange(range: {
+  tier: string; memoryType: string; kind: string; dataset: string; partitionPath: string; partition: number; source: string;
+}): string {
+  return `${range.tier}\u0000${range.memoryType}\u0000${range.kind}\u0000${range.dataset}\u0000${range.partitionPath}\u0000${range.partition}\u0000${range.source}`;
 }

@@ -32,6 +32,8 @@ describe('file replay → tiered GeoParquet + SQLite catalog', () => {
   const data = join(dir, 'out');
   // Small batches so objects split on rows, bytes and the memory bound, not only at the end.
   const config = demoConfig(input, data, (y) => y.replace('max_rows: 50000', 'max_rows: 3000\n  max_open_bytes: 2MiB'));
+  const catalogPath = join(data, 'catalog.sqlite');
+  const deadLetterPath = join(data, 'dead-letter.ndjson');
 
   before(async () => {
     await writeSample(input, { points: POINTS, features: FEATURES, badCopies: BAD_COPIES, seed: 7 });
@@ -45,7 +47,7 @@ describe('file replay → tiered GeoParquet + SQLite catalog', () => {
     assert.equal(summary.deadLettered, bad);
     assert.equal(summary.complete, true);
 
-    const catalog = new SqliteCatalog(config.catalog.path);
+    const catalog = new SqliteCatalog(catalogPath);
     const rows = await catalog.list();
     await catalog.close();
     assert.equal(rows.length, summary.objects);
@@ -82,7 +84,7 @@ describe('file replay → tiered GeoParquet + SQLite catalog', () => {
 
   it('puts every bad record in the dead letter with its reason, original payload and line', () => {
     const lines = readFileSync(input, 'utf8').split('\n');
-    const entries = readFileSync(config.dead_letter.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const entries = readFileSync(deadLetterPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const expected = badRecords(0).map((b) => b.reason).flatMap((r) => Array(BAD_COPIES).fill(r)).sort();
     assert.deepEqual(entries.map((e) => e.reason).sort(), expected);
     for (const e of entries) {
@@ -93,7 +95,7 @@ describe('file replay → tiered GeoParquet + SQLite catalog', () => {
   });
 
   it('running the same input again yields the same objects and catalog', async () => {
-    const catalog = new SqliteCatalog(config.catalog.path);
+    const catalog = new SqliteCatalog(catalogPath);
     const before = await catalog.list();
     const filesBefore = filesUnder(data);
     await runPipeline(config);

@@ -38,6 +38,27 @@ describe('Batcher', () => {
     assert.equal(out[0]!.flushReason, 'age');
   });
 
+  it('rebuilds an aligned batch exactly to its end offset, ignoring other limits', () => {
+    const b = new Batcher({ maxRows: 2, maxBytes: 1e9, maxAgeMs: 10, maxOpenBytes: 1 });
+    const out: Batch[] = [];
+    const incomplete: Batch[] = [];
+    const route = (r: PointRecord) => ({ record: r, memoryType: 'M', tier: 'hot', partitionPath: 'p' });
+    b.add(route(point(1, 'a', 5)), 0, out);
+    b.add(route(point(3, 'a', 5)), 0, out, 9);
+    assert.deepEqual(out.map((x) => [x.flushReason, x.records.length]), [['memory', 1]]);
+    assert.equal(b.alignedStart(`hot\u0000M\u0000point\u0000a\u0000p\u00000\u0000f`), 3);
+    b.add(route(point(5, 'a', 5)), 0, out);
+    b.add(route(point(7, 'a', 5)), 100, out);
+    b.flushAged(1000, out);
+    assert.equal(out.length, 1, 'no rows, age or memory flush while aligned');
+    b.add(route(point(9, 'a', 5)), 0, out);
+    assert.deepEqual(out[1]!.records.map((r) => r.position.offset), [3, 5, 7, 9]);
+    assert.equal(out[1]!.flushReason, 'aligned');
+    b.add(route(point(11, 'b', 5)), 0, out, 20);
+    b.flushAll('end', out, incomplete);
+    assert.deepEqual(incomplete.map((x) => x.records.length), [1]);
+  });
+
   it('property: no record is lost or duplicated across any sequence of adds and flush triggers, and limits hold', () => {
     const action = fc.oneof(
       fc.record({ kind: fc.constant('add' as const), group: fc.integer({ min: 0, max: 4 }), size: fc.integer({ min: 1, max: 60 }) }),
@@ -53,6 +74,7 @@ describe('Batcher', () => {
         (maxRows, maxBytes, maxOpenBytes, actions) => {
           const b = new Batcher({ maxRows, maxBytes, maxAgeMs: 300, maxOpenBytes });
           const out: Batch[] = [];
+          const abandoned: Batch[] = [];
           let now = 0;
           let offset = 0;
           for (const a of actions) {
@@ -62,12 +84,12 @@ describe('Batcher', () => {
               now += a.ms;
               b.flushAged(now, out);
             } else {
-              b.flushAll('revoke', out, (batch) => batch.dataset === `d${a.group}`);
+              abandoned.push(...b.abandon((batch) => batch.dataset === `d${a.group}`));
             }
             assert.ok(b.openByteCount <= maxOpenBytes, 'open bytes bounded');
           }
           b.flushAll('end', out);
-          const seen = out.flatMap((batch) => batch.records.map((r) => r.position.offset)).sort((x, y) => x - y);
+          const seen = [...out, ...abandoned].flatMap((batch) => batch.records.map((r) => r.position.offset)).sort((x, y) => x - y);
           assert.deepEqual(seen, Array.from({ length: offset }, (_, i) => i));
           for (const batch of out) {
             assert.ok(batch.records.length <= maxRows);

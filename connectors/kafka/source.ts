@@ -1,0 +1,332 @@
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { SourceError } from '../../src/core/errors.js';
+import type { Committable } from '../../src/core/offset-tracker.js';
+import type { PartitionAssignment, RawChunk, Source, SourceHooks, SourcePartitionRef } from '../../src/core/source.js';
+import { createKafka, toSourceError } from './client.js';
+import type { KafkaSourceConfig } from './config.js';
+
+export interface KafkaSourceOptions {
+  /** Log lines (warnings, rebalances, lag). */
+  log?: (line: string) => void;
+  /**
+   * A bounded replay: the group to use (a fresh one, never the live group), where each partition
+   * starts, and where it stops (exclusive). Without it the source is the live consumer group.
+   */
+  replay?: {
+    groupId: string;
+    start: Map<string, number>;
+    stop: Map<string, number>;
+  };
+}
+
+interface Queued {
+  key: string;
+  chunk: RawChunk;
+  bytes: number;
+}
+
+const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
+
+/** Fetched but not yet pulled by the pipeline; over it the consumer pauses its partitions. */
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The Kafka source: a kafkajs consumer group. Nothing is committed on receipt: the pipeline calls
+ * `commit` with offsets below which every record is durable. Rebalances reach the pipeline as
+ * `assigned`/`revoked` hooks before any record of a new partition is delivered. Backpressure:
+ * when the pipeline stops pulling, the queue fills and the consumer pauses; it resumes as the
+ * queue drains (a paused consumer keeps heart-beating, so it stays in the group).
+ */
+export class KafkaSource implements Source {
+  readonly name: string;
+  readonly bounded: boolean;
+  readonly shared: boolean;
+  private readonly kafka: Kafka;
+  private readonly consumer: Consumer;
+  private readonly admin: Admin;
+  private readonly groupId: string;
+  private readonly log: (line: string) => void;
+  private hooks: SourceHooks | undefined;
+  private readonly queue: Queued[] = [];
+  private queuedBytes = 0;
+  private wake: (() => void) | undefined;
+  private failure: unknown;
+  private paused = false;
+  private assigned = new Set<string>();
+  private readonly ready = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+  /** Hook work runs one at a time, in event order. */
+  private hookChain: Promise<void> = Promise.resolve();
+  private readonly pendingCommits = new Map<string, Committable>();
+  private lastCommitAt = 0;
+  private readonly finished = new Set<string>();
+  private started = false;
+
+  constructor(
+    private readonly config: KafkaSourceConfig,
+    private readonly options: KafkaSourceOptions = {},
+  ) {
+    this.log = options.log ?? (() => undefined);
+    this.bounded = options.replay !== undefined;
+    this.shared = options.replay === undefined;
+    this.groupId = options.replay?.groupId ?? config.group_id;
+    this.name = `kafka:${config.topics.join(',')}`;
+    // Generous client retries: a broker restart takes seconds, and the worker rides it out.
+    this.kafka = createKafka(config, this.log, { retries: 30, initialRetryTime: 300, maxRetryTime: 10_000, multiplier: 2, factor: 0.2 });
+    this.admin = this.kafka.admin();
+    this.consumer = this.kafka.consumer({
+      groupId: this.groupId,
+      sessionTimeout: config.session_timeout,
+      heartbeatInterval: config.heartbeat_interval,
+      maxBytesPerPartition: config.max_bytes_per_partition,
+      allowAutoTopicCreation: false,
+      // A broker restart is ridden out: reconnect with backoff, and restart the run loop.
+      retry: { retries: 30, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async () => true },
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.onAssignment(payload.memberAssignment as Record<string, number[]>);
+    });
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) this.fail(toSourceError(payload.error, { connector: 'kafka', stage: 'source' }));
+      else this.log(`kafka consumer restarting after: ${payload.error.message}`);
+    });
+  }
+
+  attach(hooks: SourceHooks): void {
+    this.hooks = hooks;
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??= error;
+    this.wake?.();
+  }
+
+  private readyFor(key: string) {
+    let entry = this.ready.get(key);
+    if (entry === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      entry = { promise, resolve };
+      this.ready.set(key, entry);
+    }
+    return entry;
+  }
+
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const next = new Set<string>();
+    const refs = new Map<string, SourcePartitionRef>();
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) {
+        const key = partitionKey(topic, partition);
+        next.add(key);
+        refs.set(key, { source: topic, partition });
+      }
+    }
+    const revoked = [...this.assigned].filter((k) => !next.has(k));
+    const added = [...next].filter((k) => !this.assigned.has(k));
+    this.assigned = next;
+    for (const key of revoked) {
+      this.ready.delete(key);
+      this.pendingCommits.delete(key);
+    }
+    // Records of revoked partitions still queued are dropped: the new owner re-reads them.
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      if (!next.has(this.queue[i]!.key)) {
+        this.queuedBytes -= this.queue[i]!.bytes;
+        this.queue.splice(i, 1);
+      }
+    }
+    for (const key of added) this.readyFor(key);
+    this.log(`kafka group ${this.groupId}: assigned ${[...next].sort().join(' ') || '(nothing)'}${revoked.length ? `; revoked ${revoked.join(' ')}` : ''}`);
+    this.hookChain = this.hookChain.then(async () => {
+      try {
+        if (revoked.length > 0) {
+          await this.hooks?.revoked(revoked.map((k) => {
+            const [topic, p] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
+            return { source: topic, partition: p };
+          }));
+        }
+        if (added.length > 0) {
+          const starts = await this.startOffsets(added.map((k) => refs.get(k)!));
+          await this.hooks?.assigned(starts);
+          for (const start of starts) {
+            const key = partitionKey(start.source, start.partition);
+            const stop = this.options.replay?.stop.get(key);
+            if (stop !== undefined && (start.startOffset ?? 0) >= stop) this.finished.add(key);
+          }
+        }
+        for (const key of added) this.ready.get(key)?.resolve();
+        this.wake?.();
+      } catch (error) {
+        this.fail(error);
+      }
+    });
+  }
+
+  /** Where each newly assigned partition resumes: the group's committed offset (or the replay's start). */
+  private async startOffsets(partitions: SourcePartitionRef[]): Promise<PartitionAssignment[]> {
+    if (this.options.replay) {
+      return partitions.map((p) => ({ ...p, startOffset: this.options.replay!.start.get(partitionKey(p.source, p.partition)) ?? 0 }));
+    }
+    const topics = [...new Set(partitions.map((p) => p.source))];
+    const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics });
+    const byKey = new Map<string, number>();
+    for (const t of committed) for (const p of t.partitions) byKey.set(partitionKey(t.topic, p.partition), Number(p.offset));
+    return partitions.map((p) => {
+      const offset = byKey.get(partitionKey(p.source, p.partition));
+      return { ...p, startOffset: offset === undefined || offset < 0 ? null : offset };
+    });
+  }
+
+  /** Applies `start` (timestamp or explicit offsets) for partitions the group never committed. */
+  private async applyStart(): Promise<void> {
+    const start = this.options.replay ? undefined : this.config.start;
+    if (this.options.replay) {
+      for (const topic of this.config.topics) {
+        const partitions = [...this.options.replay.start]
+          .filter(([k]) => k.slice(0, k.lastIndexOf(':')) === topic)
+          .map(([k, offset]) => ({ partition: Number(k.slice(k.lastIndexOf(':') + 1)), offset: String(offset) }));
+        if (partitions.length > 0) await this.admin.setOffsets({ groupId: this.groupId, topic, partitions });
+      }
+      return;
+    }
+    if (start === undefined || typeof start === 'string') return;
+    const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics: this.config.topics });
+    for (const t of committed) {
+      if (t.partitions.some((p) => Number(p.offset) >= 0)) continue;
+      let partitions: { partition: number; offset: string }[];
+      if ('timestamp' in start) {
+        const ms = typeof start.timestamp === 'number' ? start.timestamp : Date.parse(start.timestamp);
+        if (!Number.isFinite(ms)) throw new SourceError(`source.start.timestamp is not a time: ${start.timestamp}`, { context: { connector: 'kafka' } });
+        partitions = (await this.admin.fetchTopicOffsetsByTimestamp(t.topic, ms)).map((p) => ({ partition: p.partition, offset: p.offset }));
+      } else {
+        partitions = Object.entries(start.offsets[t.topic] ?? {}).map(([p, o]) => ({ partition: Number(p), offset: String(o) }));
+      }
+      if (partitions.length > 0) await this.admin.setOffsets({ groupId: this.groupId, topic: t.topic, partitions });
+    }
+  }
+
+  private async start(): Promise<void> {
+    try {
+      await this.admin.connect();
+      await this.applyStart();
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topics: this.config.topics, fromBeginning: this.config.start !== 'latest' });
+      await this.consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: true,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => this.onBatch(payload),
+      });
+    } catch (error) {
+      throw toSourceError(error, { connector: 'kafka', stage: 'source' });
+    }
+  }
+
+  private async onBatch({ batch, isStale }: EachBatchPayload): Promise<void> {
+    const key = partitionKey(batch.topic, batch.partition);
+    await this.readyFor(key).promise;
+    if (isStale() || !this.assigned.has(key) || this.finished.has(key)) return;
+    const stop = this.options.replay?.stop.get(key);
+    const chunk: RawChunk = { payloads: [], positions: [], keys: [] };
+    let bytes = 0;
+    for (const message of batch.messages) {
+      const offset = Number(message.offset);
+      if (stop !== undefined && offset >= stop) {
+        this.finished.add(key);
+        break;
+      }
+      const payload = message.value === null ? '' : message.value.toString('utf8');
+      chunk.payloads.push(payload);
+      chunk.positions.push({ source: batch.topic, partition: batch.partition, offset });
+      chunk.keys!.push(message.key === null ? null : message.key.toString('utf8'));
+      bytes += payload.length;
+      if (stop !== undefined && offset >= stop - 1) {
+        this.finished.add(key);
+        break;
+      }
+    }
+    if (chunk.payloads.length > 0) {
+      this.queue.push({ key, chunk, bytes });
+      this.queuedBytes += bytes;
+    }
+    if (this.queuedBytes > MAX_QUEUED_BYTES && !this.paused) {
+      this.paused = true;
+      this.consumer.pause(this.config.topics.map((topic) => ({ topic })));
+    }
+    this.wake?.();
+  }
+
+  private allFinished(): boolean {
+    const stop = this.options.replay?.stop;
+    return stop !== undefined && [...stop.keys()].every((k) => this.finished.has(k));
+  }
+
+  async *chunks(signal: AbortSignal): AsyncGenerator<RawChunk> {
+    if (!this.started) {
+      this.started = true;
+      await this.start();
+    }
+    const onAbort = () => this.wake?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        if (this.failure !== undefined) throw this.failure;
+        if (signal.aborted) return;
+        const next = this.queue.shift();
+        if (next !== undefined) {
+          this.queuedBytes -= next.bytes;
+          if (this.paused && this.queuedBytes < MAX_QUEUED_BYTES / 2) {
+            this.paused = false;
+            this.consumer.resume(this.config.topics.map((topic) => ({ topic })));
+          }
+          // Between a dequeue and the pipeline's use, the partition may be revoked: the pipeline's
+          // tracker and claims decide; here only currently assigned partitions are passed on.
+          if (this.assigned.has(next.key)) yield next.chunk;
+          continue;
+        }
+        if (this.allFinished()) return;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = undefined;
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      // Stop fetching; the group membership stays until close() so final commits still land.
+      this.consumer.pause(this.config.topics.map((topic) => ({ topic })));
+    }
+  }
+
+  async commit(offsets: Committable[]): Promise<void> {
+    for (const o of offsets) {
+      const key = partitionKey(o.source, o.partition);
+      if (this.assigned.has(key)) this.pendingCommits.set(key, o);
+    }
+    if (Date.now() - this.lastCommitAt >= this.config.commit_interval) await this.flushCommits();
+  }
+
+  private async flushCommits(): Promise<void> {
+    if (this.pendingCommits.size === 0) return;
+    const batch = [...this.pendingCommits.values()];
+    this.pendingCommits.clear();
+    this.lastCommitAt = Date.now();
+    try {
+      await this.consumer.commitOffsets(batch.map((o) => ({ topic: o.source, partition: o.partition, offset: String(o.offset) })));
+    } catch (error) {
+      // Kept for the next commit unless the partition moved (then the new owner commits).
+      for (const o of batch) {
+        const key = partitionKey(o.source, o.partition);
+        if (this.assigned.has(key) && !this.pendingCommits.has(key)) this.pendingCommits.set(key, o);
+      }
+      this.log(`kafka commit deferred: ${(error as Error).message}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.hookChain;
+    await this.flushCommits();
+    if (this.pendingCommits.size > 0) await this.flushCommits();
+    await this.consumer.disconnect();
+    await this.admin.disconnect();
+  }
+}
