@@ -8,6 +8,8 @@ import { createCatalog } from '../pipeline/connectors.js';
 import { runPipeline } from '../pipeline/run.js';
 import { pipelineSchema, type PipelineConfig } from '../pipeline/schema.js';
 import { progressLine, summaryText } from './format.js';
+import { replayCommand, statusCommand } from './kafka-commands.js';
+import { produceCommand } from './produce.js';
 
 const usage = `earthmem — keeps an Earth memory: observations → tiered GeoParquet with a catalog
 
@@ -15,6 +17,12 @@ Usage:
   earthmem run PIPELINE.yaml                 run until the source is exhausted (SIGINT/SIGTERM drains)
   earthmem validate PIPELINE.yaml            lint a pipeline file; exit 1 on errors
   earthmem catalog ls PIPELINE.yaml [--json] [--memory-type T] [--tier T] [--dataset D]
+  earthmem produce --brokers B --topic T [--key-field F] [--compression none|gzip|lz4|zstd] FILE…
+                                             push NDJSON observations to a Kafka topic
+  earthmem replay PIPELINE.yaml --from-beginning | --from-timestamp T | --offsets JSON
+                  [--until T | --until-offsets JSON] [--group G]
+                                             backfill: re-read a topic range through the pipeline
+  earthmem status PIPELINE.yaml [--json]     lag per partition and what each tier holds
   earthmem generate FILE [--points N] [--features N] [--seed S]
                                              write a deterministic sample NDJSON file
   earthmem demo                              generate the demo data if missing, then run pipelines/demo.yaml
@@ -162,6 +170,12 @@ export async function main(argv: string[]): Promise<number> {
         return validate(rest[0]);
       case 'catalog':
         return await catalogLs(rest);
+      case 'produce':
+        return await produceCommand(rest);
+      case 'replay':
+        return await replayCommand(load(rest[0]), rest[0]!, rest.slice(1));
+      case 'status':
+        return await statusCommand(load(rest[0]), rest.slice(1));
       case 'generate':
         return await generate(rest);
       case 'demo':
