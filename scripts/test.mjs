@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const services = (process.env.EARTHMEM_TEST_SERVICES ?? 'pyref').split(/[ ,]+/).filter(Boolean);
+const services = (process.env.EARTHMEM_TEST_SERVICES ?? 'pyref postgres kafka kcat').split(/[ ,]+/).filter(Boolean);
 execFileSync('scripts/services', ['up', ...services], { stdio: 'inherit' });
 const env = { ...process.env };
 for (const line of execFileSync('scripts/services', ['env'], { encoding: 'utf8' }).split('\n')) {

@@ -60,6 +60,7 @@ export class KafkaSource implements Source {
   private lastCommitAt = 0;
   private readonly finished = new Set<string>();
   private started = false;
+  private commitTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: KafkaSourceConfig,
@@ -211,6 +212,8 @@ export class KafkaSource implements Source {
       await this.applyStart();
       await this.consumer.connect();
       await this.consumer.subscribe({ topics: this.config.topics, fromBeginning: this.config.start !== 'latest' });
+      // Offsets that became committable between batches still reach Kafka within commit_interval.
+      this.commitTimer = setInterval(() => void this.flushCommits(), this.config.commit_interval);
       await this.consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: true,
@@ -323,6 +326,7 @@ export class KafkaSource implements Source {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.commitTimer);
     await this.hookChain;
     await this.flushCommits();
     if (this.pendingCommits.size > 0) await this.flushCommits();

@@ -1,0 +1,127 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Kafka, logLevel } from 'kafkajs';
+import { PostgresCatalog } from '../../src/catalog/postgresql.js';
+import type { CatalogRow } from '../../src/catalog/catalog.js';
+
+export function brokers(): string {
+  const b = process.env.KAFKA_BROKERS;
+  if (!b) throw new Error('KAFKA_BROKERS is not set: run the suite with npm test (scripts/services up kafka)');
+  return b;
+}
+
+export function databaseUrl(): string {
+  const url = process.env.DATABASE_URL;
+  if (!url) throw new Error('DATABASE_URL is not set: run the suite with npm test (scripts/services up postgres)');
+  return url;
+}
+
+export const kcat = () => process.env.KCAT ?? '/usr/bin/kcat';
+
+const kafka = () => new Kafka({ brokers: brokers().split(','), clientId: 'earthmem-test', logLevel: logLevel.NOTHING });
+
+export async function createTopic(topic: string, partitions = 4): Promise<void> {
+  const admin = kafka().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Produces an NDJSON file with kcat (not our producer), keyed by station so records spread over
+ * the partitions the way Java clients place keys (murmur2).
+ */
+export function produceWithKcat(topic: string, ndjson: string, compression = 'zstd'): void {
+  const keyed = `${ndjson}.keyed`;
+  const lines = readFileSync(ndjson, 'utf8').split('\n').filter((l) => l.length > 0);
+  writeFileSync(
+    keyed,
+    lines
+      .map((line, i) => {
+        const station = /"station":"([^"]+)"/.exec(line)?.[1] ?? `k${i % 97}`;
+        return `${station}\t${line}`;
+      })
+      .join('\n') + '\n',
+  );
+  execFileSync(kcat(), ['-b', brokers(), '-P', '-t', topic, '-K', '\t', '-z', compression, '-X', 'partitioner=murmur2_random', '-l', keyed], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+/** Messages per partition end offset, and the group's committed offsets. */
+export async function lag(topic: string, groupId: string): Promise<number> {
+  const admin = kafka().admin();
+  await admin.connect();
+  try {
+    const high = await admin.fetchTopicOffsets(topic);
+    const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const done = new Map(committed[0]!.partitions.map((p) => [p.partition, Math.max(0, Number(p.offset))]));
+    return high.reduce((n, p) => n + Number(p.high) - (done.get(p.partition) ?? 0), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    // A broker that is restarting answers with errors for a while: keep asking.
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export interface Worker {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Kills workers a failed test left behind (a live child would keep the test process up). */
+export function killWorkers(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+}
+
+export function startWorker(pipeline: string, env: NodeJS.ProcessEnv, args: string[] = ['run']): Worker {
+  const [command, ...flags] = args;
+  const child = spawn(process.execPath, ['bin/earthmem.js', command!, pipeline, ...flags], { env: { ...process.env, ...env } });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
+  return { child, output: () => output, exited };
+}
+
+export async function catalogRows(schema: string): Promise<CatalogRow[]> {
+  const catalog = await PostgresCatalog.open({ connectionString: databaseUrl(), schema });
+  try {
+    return await catalog.list();
+  } finally {
+    await catalog.close();
+  }
+}
+
+/** Dead-letter messages: the `earthmem.reason` and `earthmem.offset` headers, read by kcat. */
+export function deadLetters(topic: string): { reason: string; offset: number; partition: number }[] {
+  const out = execFileSync(kcat(), ['-b', brokers(), '-C', '-t', topic, '-e', '-q', '-o', 'beginning', '-f', '%h\n'], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((line) => {
+      const headers = new Map(line.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      return { reason: headers.get('earthmem.reason')!, offset: Number(headers.get('earthmem.offset')), partition: Number(headers.get('earthmem.partition')) };
+    });
+}
