@@ -5,6 +5,7 @@ import type { Batch } from '../core/batch.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import { describeError, FencedError } from '../core/errors.js';
 import { OffsetTracker } from '../core/offset-tracker.js';
+import { withRetry } from '../core/retry.js';
 import type { DeadLetter, DeadLetterReason, ObservationRecord, SourcePosition } from '../core/record.js';
 import type { PartitionAssignment, RawChunk, Source, SourceHooks, SourcePartitionRef } from '../core/source.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
@@ -151,7 +152,13 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       const sizes = deadSizes;
       deadPositions = [];
       deadSizes = 0;
-      await deadLetterSink.flush();
+      // The sink keeps what it could not send, so a retry resends it (e.g. across a broker restart).
+      await withRetry(() => deadLetterSink.flush(), {
+        retries: 30,
+        initialDelayMs: 200,
+        maxDelayMs: 5_000,
+        onRetry: (error, attempt) => log(`dead letter flush retry ${attempt}: ${describeError(error)}`),
+      });
       tracker.ackAll(positions);
       gate.release(sizes);
     };
