@@ -1,0 +1,200 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import kafkajs from 'kafkajs';
+import type { Kafka, LogEntry, Producer, RetryOptions, SASLOptions } from 'kafkajs';
+import {
+  ConfigError,
+  EarthMemoryError,
+  SourceError,
+  StorageError,
+  type ErrorContext,
+  type EarthMemoryErrorOptions,
+} from '../../src/core/errors.js';
+import { registerCompressionCodecs } from './codecs.js';
+import type { KafkaConnectionConfig } from './config.js';
+
+// kafkajs is CommonJS and spreads its error classes into `module.exports`, which Node's ESM
+// loader cannot see as named exports: import the default and destructure.
+const { Kafka: KafkaClient, Partitioners, logLevel } = kafkajs;
+
+export type KafkaLogLevel = 'error' | 'warn' | 'info' | 'debug';
+/** Receives kafkajs's log, one line per entry. */
+export type KafkaLog = (line: string, level: KafkaLogLevel) => void;
+
+const logToStderr: KafkaLog = (line) => {
+  process.stderr.write(`${line}\n`);
+};
+
+/**
+ * kafkajs's own defaults (~9 s from the first failure to giving up), made explicit because the
+ * idempotent producer below reuses them instead of retrying forever.
+ */
+export const kafkaRetry: RetryOptions = { retries: 5, initialRetryTime: 300, maxRetryTime: 30_000, multiplier: 2, factor: 0.2 };
+
+/**
+ * A kafkajs client for `config`. kafkajs logs at WARN (raise it with `KAFKAJS_LOG_LEVEL=debug`)
+ * through `log`, one line per entry, with SASL credentials masked. Registers the LZ4 and ZSTD
+ * codecs, so no consumer made from it stalls on a compressed batch it cannot decode.
+ */
+export function createKafka(config: KafkaConnectionConfig, log: KafkaLog = logToStderr, retry: RetryOptions = kafkaRetry): Kafka {
+  registerCompressionCodecs();
+  const secrets = config.sasl ? [config.sasl.password] : [];
+  return new KafkaClient({
+    brokers: config.brokers,
+    clientId: config.client_id,
+    ssl: tlsOptions(config.ssl),
+    sasl: saslOptions(config.sasl),
+    connectionTimeout: config.connection_timeout,
+    requestTimeout: config.request_timeout,
+    retry,
+    logLevel: logLevel.WARN,
+    logCreator: (enabled) => (entry) => {
+      const level = isRoutine(entry) ? logLevel.DEBUG : entry.level;
+      if (level <= enabled) log(logLine(entry, secrets), levelName(level));
+    },
+  });
+}
+
+/** Logged by kafkajs for every idempotent producer with bounded retries: our deliberate choice (below). */
+const IDEMPOTENT_RETRY_WARNING = 'Limiting retries for the idempotent producer may invalidate EoS guarantees';
+
+/**
+ * Entries shown only at debug level: kafkajs logs every error response at ERROR (a topic being
+ * auto-created answers UNKNOWN_TOPIC_OR_PARTITION a few times), yet the same error also reaches
+ * the caller, which retries it or reports it as a typed error.
+ */
+function isRoutine(entry: LogEntry): boolean {
+  return (
+    (entry.namespace === 'Connection' && entry.log.message.startsWith('Response ')) ||
+    entry.log.message === IDEMPOTENT_RETRY_WARNING
+  );
+}
+
+/**
+ * An idempotent producer (`acks: -1` on every send is the caller's part) with Java's murmur2 key
+ * placement. Its retries are bounded (kafkajs would retry an idempotent producer forever), so a
+ * send to an unreachable cluster fails and the caller's own retry policy decides; a send that
+ * gave up may have been written, which our at-least-once contract accepts.
+ */
+export function createIdempotentProducer(kafka: Kafka, retry: RetryOptions = kafkaRetry): Producer {
+  return kafka.producer({
+    idempotent: true,
+    retry,
+    // Named explicitly: kafkajs otherwise warns that its v2 default changed.
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+}
+
+function tlsOptions(ssl: KafkaConnectionConfig['ssl']): ConnectionOptions | boolean | undefined {
+  if (ssl === undefined || typeof ssl === 'boolean') return ssl;
+  const read = (file: string | undefined, key: string) => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (cause) {
+      throw new ConfigError(`cannot read the Kafka TLS ${key}: ${file}`, [], { cause, context: { connector: 'kafka', file } });
+    }
+  };
+  return {
+    ca: read(ssl.ca_file, 'ca_file'),
+    cert: read(ssl.cert_file, 'cert_file'),
+    key: read(ssl.key_file, 'key_file'),
+    rejectUnauthorized: ssl.reject_unauthorized,
+  };
+}
+
+function saslOptions(sasl: KafkaConnectionConfig['sasl']): SASLOptions | undefined {
+  if (sasl === undefined) return undefined;
+  const { username, password } = sasl;
+  switch (sasl.mechanism) {
+    case 'plain':
+      return { mechanism: 'plain', username, password };
+    case 'scram-sha-256':
+      return { mechanism: 'scram-sha-256', username, password };
+    case 'scram-sha-512':
+      return { mechanism: 'scram-sha-512', username, password };
+  }
+}
+
+function levelName(level: number): KafkaLogLevel {
+  if (level <= logLevel.ERROR) return 'error';
+  if (level <= logLevel.WARN) return 'warn';
+  if (level <= logLevel.INFO) return 'info';
+  return 'debug';
+}
+
+/** Extra fields never printed: stacks break the one-line rule, credentials must not leak. */
+const HIDDEN_FIELDS = /^(timestamp|logger|message|stack)$|pass|secret|token|sasl|credential/i;
+
+/** `kafkajs WARN [Producer] message key=value …` on one line, secrets masked. */
+function logLine(entry: LogEntry, secrets: string[]): string {
+  const fields = Object.entries(entry.log)
+    .filter(([key, value]) => !HIDDEN_FIELDS.test(key) && value !== undefined)
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  const namespace = entry.namespace ? ` [${entry.namespace}]` : '';
+  let line = `kafkajs ${entry.label}${namespace} ${entry.log.message}${fields.length ? ` ${fields.join(' ')}` : ''}`;
+  for (const secret of secrets) line = line.split(secret).join('***');
+  return line.replace(/\s*\n\s*/g, ' ');
+}
+
+/** Errors that say the cluster (or the way to it) is unavailable for now: a later attempt may work. */
+const TRANSIENT_ERRORS = new Set([
+  'KafkaJSNumberOfRetriesExceeded', // kafkajs retried a transient error until its budget ran out
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNoBrokerAvailableError',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSTopicMetadataNotLoaded',
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSLockTimeout',
+]);
+/** Errors no retry fixes: credentials, protocol support, a codec. */
+const PERMANENT_ERRORS = new Set([
+  'KafkaJSSASLAuthenticationError',
+  'KafkaJSNotImplemented',
+  'KafkaJSServerDoesNotSupportApiKey',
+  'KafkaJSUnsupportedMagicByteInMessageSet',
+  'KafkaJSInvariantViolation',
+]);
+const TRANSIENT_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/**
+ * Whether retrying may help, judged on the whole cause chain: kafkajs wraps a connection failure
+ * it gave up on in a `KafkaJSNonRetriableError` (its own retries are spent), but for us the
+ * broker may be back later. Protocol errors carry Kafka's own retriable flag.
+ */
+export function kafkaErrorIsRetriable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 10; depth++) {
+    if (current instanceof EarthMemoryError) return current.retriable;
+    if (PERMANENT_ERRORS.has(current.name)) return false;
+    if (TRANSIENT_ERRORS.has(current.name)) return true;
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && TRANSIENT_SOCKET_CODES.has(code)) return true;
+    if (current.name === 'KafkaJSProtocolError') return (current as { retriable?: unknown }).retriable === true;
+    if (current.name === 'KafkaJSAggregateError') {
+      const errors = (current as { errors?: unknown[] }).errors ?? [];
+      return errors.length > 0 && errors.every(kafkaErrorIsRetriable);
+    }
+    current = current.cause;
+  }
+  return (error as { retriable?: unknown } | null)?.retriable === true;
+}
+
+function kafkaErrorOptions(error: unknown, context: ErrorContext): EarthMemoryErrorOptions {
+  return { cause: error, retriable: kafkaErrorIsRetriable(error), context: { connector: 'kafka', ...context } };
+}
+
+/** A failed Kafka read as a `SourceError`; `doing` says what failed ("fetching from topic t"). */
+export function toSourceError(error: unknown, context: ErrorContext, doing = 'reading from Kafka'): SourceError {
+  if (error instanceof SourceError) return error;
+  return new SourceError(`${doing} failed`, kafkaErrorOptions(error, context));
+}
+
+/** A failed Kafka write (dead letter, `earthmem produce`) as a `StorageError`. */
+export function toStorageError(error: unknown, context: ErrorContext, doing = 'writing to Kafka'): StorageError {
+  if (error instanceof StorageError) return error;
+  return new StorageError(`${doing} failed`, kafkaErrorOptions(error, context));
+}

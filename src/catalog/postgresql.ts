@@ -1,0 +1,449 @@
+import pg from 'pg';
+import type { ProvenanceRange } from '../core/batch.js';
+import { CatalogError, EarthMemoryError, FencedError, type ErrorContext } from '../core/errors.js';
+import type {
+  Catalog, CatalogEntry, CatalogFilter, CatalogRow, CoveredRange, PartitionClaim, SourcePartition,
+} from './catalog.js';
+
+export interface PostgresCatalogOptions {
+  /** `postgresql://user:password@host:port/database`; never logged or put in errors. */
+  connectionString: string;
+  /** Where the tables live; created if missing. Default `earthmem`. */
+  schema?: string;
+  /** Pool size of this catalog (one per worker). Default 10. */
+  maxConnections?: number;
+}
+
+/** An unreachable server otherwise hangs a connect forever (no TCP timeout on a silent drop). */
+const connectTimeoutMs = 10_000;
+/** 28 parameters per row stays far below PostgreSQL's 65,535 parameters per statement. */
+const rowsPerInsert = 1_000;
+
+/** Lower-case identifiers only: the name is interpolated (quoted) into DDL and every query. */
+const schemaNamePattern = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * The columns of `objects` that an upsert writes, each with how it is derived from an entry (the
+ * source columns index single-partition objects for `coverage`). Column list and values come from
+ * this one table so they cannot drift apart.
+ */
+const upsertColumns: ReadonlyArray<readonly [string, (e: CatalogEntry, single: ProvenanceRange | undefined) => unknown]> = [
+  ['tier', (e) => e.tier],
+  ['key', (e) => e.key],
+  ['backend', (e) => e.backend],
+  ['uri', (e) => e.uri],
+  ['memory_type', (e) => e.memoryType],
+  ['dataset', (e) => e.dataset],
+  ['kind', (e) => e.kind],
+  ['partition_path', (e) => e.partitionPath],
+  ['format', (e) => e.format],
+  ['codec', (e) => e.codec],
+  ['codec_level', (e) => e.codecLevel],
+  ['bytes', (e) => e.bytes],
+  ['rows', (e) => e.rows],
+  ['time_min_us', (e) => e.timeMinUs],
+  ['time_max_us', (e) => e.timeMaxUs],
+  ['bbox_min_lon', (e) => e.bbox[0]],
+  ['bbox_min_lat', (e) => e.bbox[1]],
+  ['bbox_max_lon', (e) => e.bbox[2]],
+  ['bbox_max_lat', (e) => e.bbox[3]],
+  ['sha256', (e) => e.sha256],
+  // pg would send a JS array as a PostgreSQL array literal: JSONB needs the JSON text.
+  ['provenance', (e) => JSON.stringify(e.provenance)],
+  ['source', (_, single) => single?.source ?? null],
+  ['source_partition', (_, single) => single?.partition ?? null],
+  ['first_offset', (_, single) => single?.firstOffset ?? null],
+  ['last_offset', (_, single) => single?.lastOffset ?? null],
+  ['state', (e) => e.state],
+];
+
+const objectColumns = `tier, key, backend, uri, memory_type, dataset, kind, partition_path, format, codec, codec_level,
+  bytes, rows, time_min_us, time_max_us, bbox_min_lon, bbox_min_lat, bbox_max_lon, bbox_max_lat, sha256, provenance,
+  source, source_partition, first_offset, last_offset, state, created_at, updated_at, last_accessed_at, access_count`;
+
+/** A row as pg returns it: BIGINT as a decimal string, TIMESTAMPTZ as a Date, JSONB parsed. */
+interface ObjectRow {
+  tier: string; key: string; backend: string; uri: string; memory_type: string; dataset: string; kind: string;
+  partition_path: string; format: string; codec: string; codec_level: number | null; bytes: string; rows: string;
+  time_min_us: string; time_max_us: string; bbox_min_lon: number; bbox_min_lat: number; bbox_max_lon: number;
+  bbox_max_lat: number; sha256: string; provenance: ProvenanceRange[]; source: string | null;
+  source_partition: number | null; first_offset: string | null; last_offset: string | null; state: string;
+  created_at: Date; updated_at: Date; last_accessed_at: Date | null; access_count: string;
+}
+
+/**
+ * The shared catalog for several workers: the same rows and semantics as the SQLite catalog, in
+ * PostgreSQL. Times come from the server's clock (one clock for every worker); `list` returns
+ * them as ISO strings with millisecond precision, like SQLite.
+ */
+export class PostgresCatalog implements Catalog {
+  readonly type = 'postgresql';
+  /** The connection string without its password. */
+  readonly location: string;
+  private readonly schema: string;
+  private readonly pool: pg.Pool;
+  private readonly objects: string;
+  private readonly claims: string;
+
+  constructor(options: PostgresCatalogOptions) {
+    this.schema = options.schema ?? 'earthmem';
+    if (!schemaNamePattern.test(this.schema)) {
+      throw new CatalogError(`PostgreSQL catalog schema "${this.schema}" is not a lower-case identifier (a-z, 0-9, _; at most 63)`, {
+        context: { connector: 'postgresql' },
+      });
+    }
+    this.location = redactConnectionString(options.connectionString);
+    const quotedSchema = pg.escapeIdentifier(this.schema);
+    this.objects = `${quotedSchema}.objects`;
+    this.claims = `${quotedSchema}.partition_claims`;
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: connectTimeoutMs,
+      application_name: 'earthmem',
+    });
+    // An idle pooled connection broke (server restart, network): the pool has already dropped it,
+    // and the next query opens a new one or fails with its own error, which callers get. Without a
+    // listener Node would crash the process on this event.
+    this.pool.on('error', () => {});
+  }
+
+  /** Connects and creates the schema, tables and indexes if missing (safe from many workers at once). */
+  static async open(options: PostgresCatalogOptions): Promise<PostgresCatalog> {
+    const catalog = new PostgresCatalog(options);
+    try {
+      await catalog.createTables();
+    } catch (error) {
+      await catalog.pool.end();
+      throw error;
+    }
+    return catalog;
+  }
+
+  async upsert(entries: readonly CatalogEntry[], fence: readonly PartitionClaim[] = []): Promise<void> {
+    if (entries.length === 0 && fence.length === 0) return;
+    try {
+      await this.transaction(async (client) => {
+        await this.checkFence(client, fence);
+        for (let start = 0; start < entries.length; start += rowsPerInsert) {
+          await this.insertObjects(client, lockOrder(entries.slice(start, start + rowsPerInsert)));
+        }
+      });
+    } catch (cause) {
+      throw catalogFailure('catalog upsert failed', cause, { key: entries[0]?.key });
+    }
+  }
+
+  async coverage(source: string, partition: number, fromOffset: number): Promise<CoveredRange[]> {
+    try {
+      const { rows } = await this.pool.query<ObjectRow>(
+        `SELECT key, tier, memory_type, kind, dataset, partition_path, source, source_partition, first_offset, last_offset
+         FROM ${this.objects}
+         WHERE source = $1 AND source_partition = $2 AND last_offset >= $3 AND state = 'committed'
+         ORDER BY first_offset, tier, key`,
+        [source, partition, fromOffset],
+      );
+      return rows.map((r) => ({
+        key: r.key,
+        tier: r.tier,
+        memoryType: r.memory_type,
+        kind: r.kind as CoveredRange['kind'],
+        dataset: r.dataset,
+        partitionPath: r.partition_path,
+        source: r.source!,
+        partition: r.source_partition!,
+        firstOffset: toNumber(r.first_offset!),
+        lastOffset: toNumber(r.last_offset!),
+      }));
+    } catch (cause) {
+      throw catalogFailure('catalog coverage query failed', cause, { source, partition });
+    }
+  }
+
+  async claimPartitions(owner: string, partitions: readonly SourcePartition[]): Promise<PartitionClaim[]> {
+    if (partitions.length === 0) return [];
+    try {
+      return await this.transaction(async (client) => {
+        const epochs: number[] = new Array(partitions.length);
+        // Rows are locked in one global order so two workers claiming overlapping sets cannot deadlock.
+        const order = partitions.map((_, index) => index).sort((a, b) => comparePartitions(partitions[a]!, partitions[b]!));
+        for (const index of order) {
+          const { source, partition } = partitions[index]!;
+          const { rows } = await client.query<{ epoch: string }>(
+            `INSERT INTO ${this.claims} AS existing (source, source_partition, owner, epoch, claimed_at)
+             VALUES ($1, $2, $3, 1, now())
+             ON CONFLICT (source, source_partition) DO UPDATE
+               SET owner = EXCLUDED.owner, epoch = existing.epoch + 1, claimed_at = EXCLUDED.claimed_at
+             RETURNING epoch`,
+            [source, partition, owner],
+          );
+          epochs[index] = toNumber(rows[0]!.epoch);
+        }
+        return partitions.map((p, index) => ({ source: p.source, partition: p.partition, epoch: epochs[index]! }));
+      });
+    } catch (cause) {
+      throw catalogFailure('claiming partitions failed', cause, { source: partitions[0]?.source });
+    }
+  }
+
+  async list(filter: CatalogFilter = {}): Promise<CatalogRow[]> {
+    const where: string[] = [];
+    const params: string[] = [];
+    const match = (column: string, value: string | undefined) => {
+      if (value === undefined) return;
+      params.push(value);
+      where.push(`${column} = $${params.length}`);
+    };
+    match('memory_type', filter.memoryType);
+    match('tier', filter.tier);
+    match('dataset', filter.dataset);
+    try {
+      const { rows } = await this.pool.query<ObjectRow>(
+        `SELECT ${objectColumns} FROM ${this.objects} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY tier, key`,
+        params,
+      );
+      return rows.map(toCatalogRow);
+    } catch (cause) {
+      throw catalogFailure('catalog list failed', cause);
+    }
+  }
+
+  async recordAccess(tier: string, key: string): Promise<void> {
+    try {
+      await this.pool.query(
+        `UPDATE ${this.objects} SET access_count = access_count + 1, last_accessed_at = now() WHERE tier = $1 AND key = $2`,
+        [tier, key],
+      );
+    } catch (cause) {
+      throw catalogFailure('recording catalog access failed', cause, { key });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.pool.ended) await this.pool.end();
+  }
+
+  private async createTables(): Promise<void> {
+    try {
+      await this.transaction(async (client) => {
+        // Concurrent CREATE ... IF NOT EXISTS can still collide in the system catalogs (unique
+        // violation on pg_type/pg_namespace): workers opening at once take turns.
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`earthmem catalog ${this.schema}`]);
+        await client.query(`
+          CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)};
+          -- COLLATE "C": byte order, so tier/key ordering and equality are the same as SQLite's.
+          CREATE TABLE IF NOT EXISTS ${this.objects} (
+            tier TEXT COLLATE "C" NOT NULL,
+            key TEXT COLLATE "C" NOT NULL,
+            backend TEXT NOT NULL,
+            uri TEXT NOT NULL,
+            memory_type TEXT NOT NULL,
+            dataset TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            partition_path TEXT NOT NULL,
+            format TEXT NOT NULL,
+            codec TEXT NOT NULL,
+            codec_level INTEGER,
+            bytes BIGINT NOT NULL,
+            rows BIGINT NOT NULL,
+            time_min_us BIGINT NOT NULL,
+            time_max_us BIGINT NOT NULL,
+            bbox_min_lon DOUBLE PRECISION NOT NULL,
+            bbox_min_lat DOUBLE PRECISION NOT NULL,
+            bbox_max_lon DOUBLE PRECISION NOT NULL,
+            bbox_max_lat DOUBLE PRECISION NOT NULL,
+            sha256 TEXT NOT NULL,
+            provenance JSONB NOT NULL,
+            source TEXT COLLATE "C",
+            source_partition INTEGER,
+            first_offset BIGINT,
+            last_offset BIGINT,
+            state TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            last_accessed_at TIMESTAMPTZ,
+            access_count BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (tier, key)
+          );
+          CREATE INDEX IF NOT EXISTS objects_memory_type ON ${this.objects} (memory_type, time_min_us);
+          CREATE INDEX IF NOT EXISTS objects_dataset ON ${this.objects} (dataset, time_min_us);
+          CREATE INDEX IF NOT EXISTS objects_coverage ON ${this.objects} (source, source_partition, last_offset);
+          CREATE TABLE IF NOT EXISTS ${this.claims} (
+            source TEXT COLLATE "C" NOT NULL,
+            source_partition INTEGER NOT NULL,
+            owner TEXT NOT NULL,
+            epoch BIGINT NOT NULL,
+            claimed_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (source, source_partition)
+          );`);
+      });
+    } catch (cause) {
+      throw catalogFailure('cannot open PostgreSQL catalog', cause, { schema: this.schema });
+    }
+  }
+
+  /**
+   * FOR SHARE conflicts with the row lock a claim's UPDATE takes: a check waits for a concurrent
+   * claim to commit and then sees its new epoch, and a claim waits for upserts that already
+   * passed their check. So once `claimPartitions` returns, no upsert fenced by an older claim
+   * commits. (FOR KEY SHARE would not conflict with a non-key UPDATE.)
+   */
+  private async checkFence(client: pg.PoolClient, fence: readonly PartitionClaim[]): Promise<void> {
+    for (const claim of [...fence].sort(comparePartitions)) {
+      const { rows } = await client.query<{ epoch: string }>(
+        `SELECT epoch FROM ${this.claims} WHERE source = $1 AND source_partition = $2 FOR SHARE`,
+        [claim.source, claim.partition],
+      );
+      const current = rows[0] === undefined ? undefined : toNumber(rows[0].epoch);
+      if (current !== claim.epoch) {
+        throw new FencedError(`partition ${claim.source}[${claim.partition}] was claimed by another worker`, {
+          context: { connector: 'postgresql', source: claim.source, partition: claim.partition },
+        });
+      }
+    }
+  }
+
+  private async insertObjects(client: pg.PoolClient, entries: readonly CatalogEntry[]): Promise<void> {
+    const params: unknown[] = [];
+    const tuples = entries.map((entry) => {
+      const single = entry.provenance.length === 1 ? entry.provenance[0] : undefined;
+      const placeholders = upsertColumns.map(([, value]) => {
+        params.push(value(entry, single));
+        return `$${params.length}`;
+      });
+      return `(${placeholders.join(', ')}, now(), now())`;
+    });
+    const columns = upsertColumns.map(([column]) => column);
+    const replaced = columns.filter((column) => column !== 'tier' && column !== 'key');
+    await client.query(
+      `INSERT INTO ${this.objects} AS existing (${columns.join(', ')}, created_at, updated_at)
+       VALUES ${tuples.join(',\n')}
+       ON CONFLICT (tier, key) DO UPDATE SET
+         ${replaced.map((column) => `${column} = EXCLUDED.${column}`).join(', ')},
+         updated_at = CASE WHEN existing.sha256 = EXCLUDED.sha256 THEN existing.updated_at ELSE EXCLUDED.updated_at END`,
+      params,
+    );
+  }
+
+  /** Runs `work` in one READ COMMITTED transaction (the fence relies on its re-read after a lock wait). */
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    // A connection whose rollback failed is in an unknown state: the pool must discard it.
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+}
+
+/**
+ * The last entry of a (tier, key) wins, like successive statements in SQLite (one INSERT cannot
+ * update a row twice), and rows are written in one global order so that concurrent writers of
+ * overlapping keys cannot deadlock.
+ */
+function lockOrder(entries: readonly CatalogEntry[]): CatalogEntry[] {
+  const byKey = new Map<string, CatalogEntry>();
+  for (const entry of entries) byKey.set(`${entry.tier}\u0000${entry.key}`, entry);
+  return [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, entry]) => entry);
+}
+
+function comparePartitions(a: SourcePartition, b: SourcePartition): number {
+  if (a.source !== b.source) return a.source < b.source ? -1 : 1;
+  return a.partition - b.partition;
+}
+
+function toCatalogRow(r: ObjectRow): CatalogRow {
+  return {
+    key: r.key,
+    tier: r.tier,
+    backend: r.backend,
+    uri: r.uri,
+    memoryType: r.memory_type,
+    dataset: r.dataset,
+    kind: r.kind as CatalogRow['kind'],
+    partitionPath: r.partition_path,
+    format: r.format,
+    codec: r.codec,
+    codecLevel: r.codec_level,
+    bytes: toNumber(r.bytes),
+    rows: toNumber(r.rows),
+    timeMinUs: toNumber(r.time_min_us),
+    timeMaxUs: toNumber(r.time_max_us),
+    bbox: [r.bbox_min_lon, r.bbox_min_lat, r.bbox_max_lon, r.bbox_max_lat],
+    sha256: r.sha256,
+    // JSONB reorders object keys: rebuild each range in the interface's order, as SQLite returns it.
+    provenance: r.provenance.map((p) => ({
+      source: p.source, partition: p.partition, firstOffset: p.firstOffset, lastOffset: p.lastOffset, count: p.count,
+    })),
+    state: r.state as CatalogRow['state'],
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    lastAccessedAt: r.last_accessed_at === null ? null : r.last_accessed_at.toISOString(),
+    accessCount: toNumber(r.access_count),
+  };
+}
+
+/** BIGINT arrives as a string; every value the engine stores (µs times, offsets, bytes) is a safe integer. */
+function toNumber(bigint: string): number {
+  const value = Number(bigint);
+  if (!Number.isSafeInteger(value)) {
+    throw new CatalogError(`catalog value ${bigint} is not a safe JavaScript integer`, { context: { connector: 'postgresql' } });
+  }
+  return value;
+}
+
+/** The connection string without password (userinfo or `password` parameter), for `location`. */
+function redactConnectionString(connectionString: string): string {
+  // pg's other form, "/socket/dir database", carries no credentials.
+  if (connectionString.startsWith('/')) return connectionString;
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch (cause) {
+    // Node's "Invalid URL" TypeError keeps the whole input, password included.
+    if (cause instanceof Error && 'input' in cause) cause.input = '[redacted]';
+    throw new CatalogError('PostgreSQL connection string is not a URL (postgresql://user:password@host:port/database)', {
+      cause,
+      context: { connector: 'postgresql' },
+    });
+  }
+  url.password = '';
+  url.searchParams.delete('password');
+  return url.toString();
+}
+
+/** SQLSTATEs after which the same statement may succeed: lost connection, serialization, deadlock, overload, restart. */
+const transientSqlStates = new Set(['40001', '40P01', '53300', '57P01', '57P02', '57P03']);
+const transientNetworkCodes = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN',
+]);
+
+function isTransient(error: unknown): boolean {
+  if (error instanceof pg.DatabaseError) {
+    const code = error.code ?? '';
+    return code.startsWith('08') || transientSqlStates.has(code);
+  }
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && transientNetworkCodes.has(code)) return true;
+  // Happy eyeballs (several addresses for one host name) fails with every attempt's error.
+  if (error instanceof AggregateError) return error.errors.some(isTransient);
+  // pg reports connect timeouts and connections lost mid-query as plain Errors without a code.
+  return /timeout|Connection terminated/i.test(error.message);
+}
+
+function catalogFailure(message: string, cause: unknown, context: ErrorContext = {}): EarthMemoryError {
+  // Already typed (FencedError, or a CatalogError raised inside): keep as is.
+  if (cause instanceof EarthMemoryError) return cause;
+  return new CatalogError(message, { cause, retriable: isTransient(cause), context: { connector: 'postgresql', ...context } });
+}

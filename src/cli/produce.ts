@@ -1,0 +1,279 @@
+import { createReadStream } from 'node:fs';
+import { access, constants } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import kafkajs from 'kafkajs';
+import type { Message } from 'kafkajs';
+import { z } from 'zod';
+import { describeError, EarthMemoryError, SourceError } from '../core/errors.js';
+import { createIdempotentProducer, createKafka, toStorageError } from '../../connectors/kafka/client.js';
+import { kafkaConnectionShape } from '../../connectors/kafka/config.js';
+
+const { CompressionTypes } = kafkajs;
+
+const usage = `Usage: earthmem produce --brokers B --topic T [--key-field F] [--compression none|gzip|lz4|zstd]
+                        [--batch-size N] FILE…
+
+Sends every non-blank line of the NDJSON files, byte for byte, as one Kafka message
+(idempotent producer, acks=all, Java's murmur2 key placement).
+
+  --brokers B        host:port[,host:port…]; default: $KAFKA_BROKERS
+  --topic T          the topic (created by the broker if it auto-creates topics)
+  --key-field F      key each message by the record's field F (string or number); a line
+                     without it, or that is not JSON, is sent without a key
+  --compression C    none (default), gzip, lz4 or zstd
+  --batch-size N     messages per produce request, default 1000
+`;
+
+const compressionTypes = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+} as const;
+
+/**
+ * Batches read ahead of the one being sent. Sends run one after another: kafkajs gives no order
+ * between concurrent `send` calls (they race for the broker), and one key's records must stay in
+ * file order. The idempotent producer sends one request per broker at a time anyway.
+ */
+const MAX_QUEUED_BATCHES = 3;
+/**
+ * A batch is also cut at this many bytes: kafkajs never splits a batch, and a partition's record
+ * batch over the broker's `message.max.bytes` (1 MiB by default) is refused as MESSAGE_TOO_LARGE.
+ */
+const MAX_BATCH_BYTES = 768 * 1024;
+/** Bytes a record adds to a batch besides its key and value (varints, attributes, deltas). */
+const RECORD_OVERHEAD_BYTES = 24;
+/** A longer line is an error, not something to buffer: bounds memory on a file without newlines. */
+const MAX_LINE_BYTES = 64 * 1024 * 1024;
+
+class UsageError extends Error {}
+
+interface ProduceOptions {
+  brokers: string[];
+  topic: string;
+  keyField: string | undefined;
+  compression: keyof typeof compressionTypes;
+  batchSize: number;
+  files: string[];
+}
+
+/** `earthmem produce`: NDJSON files → a Kafka topic. Returns the exit code (0, 1, or 2 for usage). */
+export async function produceCommand(args: string[]): Promise<number> {
+  let options: ProduceOptions | undefined;
+  try {
+    options = parseOptions(args);
+  } catch (error) {
+    if (!(error instanceof UsageError) && !isParseArgsError(error)) throw error;
+    process.stderr.write(`earthmem produce: ${(error as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  if (!options) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  try {
+    const { sent, unkeyed, seconds } = await produce(options);
+    if (unkeyed > 0) {
+      process.stderr.write(`earthmem produce: ${unkeyed} records had no usable "${options.keyField}" field and were sent without a key\n`);
+    }
+    process.stdout.write(`sent ${sent} records to ${options.topic} in ${seconds.toFixed(2)} s (${Math.round(sent / seconds)} records/s)\n`);
+    return 0;
+  } catch (error) {
+    const retriable = error instanceof EarthMemoryError && error.retriable ? ' (retriable)' : '';
+    process.stderr.write(`earthmem: ${describeError(error)}${retriable}\n`);
+    if (process.env.EARTHMEM_DEBUG) console.error(error);
+    return 1;
+  }
+}
+
+function isParseArgsError(error: unknown): boolean {
+  return error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_');
+}
+
+/** The options, or undefined for `--help`. */
+function parseOptions(args: string[]): ProduceOptions | undefined {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      brokers: { type: 'string' },
+      topic: { type: 'string' },
+      'key-field': { type: 'string' },
+      compression: { type: 'string', default: 'none' },
+      'batch-size': { type: 'string', default: '1000' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const brokers = values.brokers ?? process.env.KAFKA_BROKERS;
+  if (!brokers) throw new UsageError('missing --brokers (and KAFKA_BROKERS is not set)');
+  const connection = z.object({ brokers: kafkaConnectionShape.brokers }).safeParse({ brokers });
+  if (!connection.success || connection.data.brokers.length === 0) throw new UsageError(`bad --brokers: ${brokers}`);
+  if (!values.topic) throw new UsageError('missing --topic');
+  if (values['key-field'] === '') throw new UsageError('--key-field needs a field name');
+  const compression = values.compression!;
+  if (!Object.hasOwn(compressionTypes, compression)) throw new UsageError(`bad --compression: ${compression} (none, gzip, lz4 or zstd)`);
+  const batchSize = Number(values['batch-size']);
+  if (!/^\d+$/.test(values['batch-size']!) || batchSize < 1) throw new UsageError(`bad --batch-size: ${values['batch-size']} (a positive integer)`);
+  if (positionals.length === 0) throw new UsageError('missing FILE');
+  return {
+    brokers: connection.data.brokers,
+    topic: values.topic,
+    keyField: values['key-field'],
+    compression: compression as ProduceOptions['compression'],
+    batchSize,
+    files: positionals,
+  };
+}
+
+async function produce(options: ProduceOptions): Promise<{ sent: number; unkeyed: number; seconds: number }> {
+  const { topic, keyField } = options;
+  const context = { stage: 'produce', topic };
+  // Fail before sending anything rather than after the first files.
+  for (const file of options.files) {
+    try {
+      await access(file, constants.R_OK);
+    } catch (cause) {
+      throw new SourceError(`cannot read ${file}`, { cause, context: { ...context, file } });
+    }
+  }
+  const connection = z.object(kafkaConnectionShape).parse({ brokers: options.brokers, client_id: 'earthmem-produce' });
+  const producer = createIdempotentProducer(createKafka(connection));
+  try {
+    await producer.connect();
+  } catch (cause) {
+    throw toStorageError(cause, context, `connecting to Kafka at ${options.brokers.join(',')}`);
+  }
+
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  let sent = 0;
+  let unkeyed = 0;
+  let failure: unknown;
+  // One promise per batch, settling in order; after a failure later batches are not sent.
+  const queued: Promise<void>[] = [];
+  let tail = Promise.resolve();
+  const submit = (messages: Message[]) => {
+    tail = tail.then(async () => {
+      if (failure !== undefined) return;
+      try {
+        await producer.send({ topic, acks: -1, compression: compressionTypes[options.compression], messages });
+        sent += messages.length;
+      } catch (error) {
+        failure = error;
+      }
+    });
+    queued.push(tail);
+  };
+  const progress = process.stderr.isTTY
+    ? setInterval(() => process.stderr.write(`\r\x1b[2Ksent ${sent} records (${Math.round(sent / seconds())} records/s)`), 500)
+    : undefined;
+
+  try {
+    let batch: Message[] = [];
+    let batchBytes = 0;
+    reading: for (const file of options.files) {
+      for await (const lines of ndjsonLines(file)) {
+        for (const value of lines) {
+          const key = keyField === undefined ? null : keyOf(value, keyField);
+          if (keyField !== undefined && key === null) unkeyed++;
+          batch.push({ key, value });
+          batchBytes += value.length + (key === null ? 0 : Buffer.byteLength(key)) + RECORD_OVERHEAD_BYTES;
+          if (batch.length < options.batchSize && batchBytes < MAX_BATCH_BYTES) continue;
+          submit(batch);
+          batch = [];
+          batchBytes = 0;
+          while (queued.length >= MAX_QUEUED_BATCHES) await queued.shift();
+          if (failure !== undefined) break reading;
+        }
+      }
+    }
+    if (batch.length > 0 && failure === undefined) submit(batch);
+    await tail;
+    if (failure !== undefined) throw toStorageError(failure, context, `sending to topic ${topic}`);
+    return { sent, unkeyed, seconds: seconds() };
+  } finally {
+    if (progress) {
+      clearInterval(progress);
+      process.stderr.write('\r\x1b[2K');
+    }
+    // Batches already queued finish (a read error stops reading, not the sends before it).
+    await tail;
+    // Whatever went wrong is already on its way out; a failed disconnect must not hide it.
+    await producer.disconnect().catch((error: unknown) => {
+      process.stderr.write(`earthmem produce: disconnect failed: ${describeError(error)}\n`);
+    });
+  }
+}
+
+/**
+ * The non-blank lines of an NDJSON file as raw bytes (invalid UTF-8 passes untouched), a chunk's
+ * worth at a time. Lines end at `\n`; a `\r` before it is part of the terminator, and a line of
+ * whitespace only is skipped — the same rules as the file source.
+ */
+async function* ndjsonLines(file: string): AsyncGenerator<Buffer[]> {
+  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+  let rest: Buffer | undefined;
+  let lineNumber = 0;
+  const lines: Buffer[] = [];
+  const add = (line: Buffer) => {
+    lineNumber++;
+    const content = line[line.length - 1] === 0x0d ? line.subarray(0, -1) : line;
+    if (!isBlank(content)) lines.push(content);
+  };
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let start = 0;
+      for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, start)) {
+        const piece = chunk.subarray(start, end);
+        add(rest ? Buffer.concat([rest, piece]) : piece);
+        rest = undefined;
+        start = end + 1;
+      }
+      if (start < chunk.length) {
+        const tail = chunk.subarray(start);
+        rest = rest ? Buffer.concat([rest, tail]) : tail;
+        if (rest.length > MAX_LINE_BYTES) {
+          throw new SourceError(`line ${lineNumber + 1} of ${file} is longer than ${MAX_LINE_BYTES} bytes`, {
+            context: { stage: 'produce', file, offset: lineNumber + 1 },
+          });
+        }
+      }
+      if (lines.length > 0) yield lines.splice(0);
+    }
+    if (rest) add(rest);
+    if (lines.length > 0) yield lines.splice(0);
+  } catch (cause) {
+    if (cause instanceof EarthMemoryError) throw cause;
+    throw new SourceError(`reading ${file} failed`, { cause, context: { stage: 'produce', file } });
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** Whitespace only? Decodes only a line that starts with non-ASCII bytes (JS `trim` semantics). */
+function isBlank(line: Buffer): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const byte = line[i]!;
+    if (byte === 0x20 || (byte >= 0x09 && byte <= 0x0d)) continue;
+    return byte < 0x80 ? false : line.toString('utf8').trim().length === 0;
+  }
+  return true;
+}
+
+/** The record's `field` as a key: strings as they are, numbers in JS notation; otherwise none. */
+function keyOf(line: Buffer, field: string): string | null {
+  let record: unknown;
+  try {
+    record = JSON.parse(line.toString('utf8'));
+  } catch {
+    // Not JSON: still sent, without a key (counted and reported as such).
+    return null;
+  }
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) return null;
+  const value = (record as Record<string, unknown>)[field];
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return String(value);
+  return null;
+}
