@@ -27,6 +27,16 @@ interface Queued {
 
 const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
+const COMMIT_TIMEOUT_MS = 10_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** Fetched but not yet pulled by the pipeline; over it the consumer pauses its partitions. */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
@@ -42,7 +52,7 @@ export class KafkaSource implements Source {
   readonly bounded: boolean;
   readonly shared: boolean;
   private readonly kafka: Kafka;
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
   private readonly admin: Admin;
   private readonly groupId: string;
   private readonly log: (line: string) => void;
@@ -61,6 +71,9 @@ export class KafkaSource implements Source {
   private readonly finished = new Set<string>();
   private started = false;
   private commitTimer: NodeJS.Timeout | undefined;
+  private committing = false;
+  private commitFailures = 0;
+  private closing = false;
 
   constructor(
     private readonly config: KafkaSourceConfig,
@@ -74,22 +87,57 @@ export class KafkaSource implements Source {
     // Generous client retries: a broker restart takes seconds, and the worker rides it out.
     this.kafka = createKafka(config, this.log, { retries: 30, initialRetryTime: 300, maxRetryTime: 10_000, multiplier: 2, factor: 0.2 });
     this.admin = this.kafka.admin();
-    this.consumer = this.kafka.consumer({
+    this.consumer = this.newConsumer();
+  }
+
+  private newConsumer(): Consumer {
+    const consumer = this.kafka.consumer({
       groupId: this.groupId,
-      sessionTimeout: config.session_timeout,
-      heartbeatInterval: config.heartbeat_interval,
-      maxBytesPerPartition: config.max_bytes_per_partition,
+      sessionTimeout: this.config.session_timeout,
+      heartbeatInterval: this.config.heartbeat_interval,
+      maxBytesPerPartition: this.config.max_bytes_per_partition,
       allowAutoTopicCreation: false,
       // A broker restart is ridden out: reconnect with backoff, and restart the run loop.
       retry: { retries: 30, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async () => true },
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.onAssignment(payload.memberAssignment as Record<string, number[]>);
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (consumer === this.consumer) this.onAssignment(payload.memberAssignment as Record<string, number[]>);
     });
-    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) this.fail(toSourceError(payload.error, { connector: 'kafka', stage: 'source' }));
       else this.log(`kafka consumer restarting after: ${payload.error.message}`);
     });
+    return consumer;
+  }
+
+  /** Joins the group and starts fetching (again, after a restart). */
+  private async runConsumer(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.config.topics, fromBeginning: this.config.start !== 'latest' });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  /**
+   * kafkajs can keep a dead group coordinator after a broker restart, and its commits then never
+   * succeed. A fresh consumer finds the coordinator again; records it redelivers were already
+   * acknowledged (or are covered in the catalog), so nothing is written twice.
+   */
+  private async restartConsumer(reason: string): Promise<void> {
+    this.log(`kafka consumer restart: ${reason}`);
+    const old = this.consumer;
+    this.consumer = this.newConsumer();
+    this.paused = false;
+    void old.disconnect().catch(() => undefined);
+    try {
+      await this.runConsumer();
+    } catch (error) {
+      this.fail(toSourceError(error, { connector: 'kafka', stage: 'source' }));
+    }
   }
 
   attach(hooks: SourceHooks): void {
@@ -210,16 +258,9 @@ export class KafkaSource implements Source {
     try {
       await this.admin.connect();
       await this.applyStart();
-      await this.consumer.connect();
-      await this.consumer.subscribe({ topics: this.config.topics, fromBeginning: this.config.start !== 'latest' });
       // Offsets that became committable between batches still reach Kafka within commit_interval.
       this.commitTimer = setInterval(() => void this.flushCommits(), this.config.commit_interval);
-      await this.consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: true,
-        partitionsConsumedConcurrently: 1,
-        eachBatch: (payload) => this.onBatch(payload),
-      });
+      await this.runConsumer();
     } catch (error) {
       throw toSourceError(error, { connector: 'kafka', stage: 'source' });
     }
@@ -309,28 +350,42 @@ export class KafkaSource implements Source {
   }
 
   private async flushCommits(): Promise<void> {
-    if (this.pendingCommits.size === 0) return;
+    if (this.pendingCommits.size === 0 || this.committing) return;
     const batch = [...this.pendingCommits.values()];
     this.pendingCommits.clear();
     this.lastCommitAt = Date.now();
+    this.committing = true;
     try {
-      await this.consumer.commitOffsets(batch.map((o) => ({ topic: o.source, partition: o.partition, offset: String(o.offset) })));
+      const commit = this.consumer.commitOffsets(batch.map((o) => ({ topic: o.source, partition: o.partition, offset: String(o.offset) })));
+      commit.catch(() => undefined); // a timed-out commit may still settle later
+      await withTimeout(commit, COMMIT_TIMEOUT_MS, 'offset commit timed out');
+      this.commitFailures = 0;
     } catch (error) {
       // Kept for the next commit unless the partition moved (then the new owner commits).
       for (const o of batch) {
         const key = partitionKey(o.source, o.partition);
         if (this.assigned.has(key) && !this.pendingCommits.has(key)) this.pendingCommits.set(key, o);
       }
-      this.log(`kafka commit deferred: ${(error as Error).message}`);
+      this.commitFailures++;
+      this.log(`kafka commit deferred (${this.commitFailures}): ${(error as Error).message}`);
+      if (this.commitFailures >= 3 && !this.closing) {
+        this.commitFailures = 0;
+        await this.restartConsumer('offset commits keep failing');
+      }
+    } finally {
+      this.committing = false;
     }
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.commitTimer);
     await this.hookChain;
+    while (this.committing) await new Promise((r) => setTimeout(r, 50));
     await this.flushCommits();
     if (this.pendingCommits.size > 0) await this.flushCommits();
-    await this.consumer.disconnect();
-    await this.admin.disconnect();
+    if (this.pendingCommits.size > 0) this.log(`kafka: ${this.pendingCommits.size} partitions left uncommitted; their durable records will be skipped on redelivery`);
+    await withTimeout(this.consumer.disconnect(), 15_000, 'consumer disconnect timed out').catch((e: Error) => this.log(`kafka: ${e.message}`));
+    await withTimeout(this.admin.disconnect(), 15_000, 'admin disconnect timed out').catch((e: Error) => this.log(`kafka: ${e.message}`));
   }
 }
