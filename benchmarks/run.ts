@@ -76,7 +76,8 @@ let parquetBytes = 0;
 const encoder = new GeoParquetEncoder({ compression: { algorithm: 'zstd', level: 'low' }, rowGroupSize: 65_536 });
 await timed('stage: Arrow + GeoParquet encode (zstd)', S, sampleBytes, () => {
   parquetBytes = encoder.encode(batch).bytes.byteLength;
-}, `${(sampleBytes / parquetBytes).toFixed(1)}× smaller than NDJSON`);
+});
+rows[rows.length - 1]!.note = `${(sampleBytes / parquetBytes).toFixed(1)}× smaller than NDJSON`;
 
 // End to end in a child process, so its peak RSS is its own.
 const endToEnd = (label: string, maxRows: number) => {

@@ -85,9 +85,9 @@ export const pipelineSchema = z
         /** Latency bound for streaming sources; a bounded (file) replay flushes by rows and bytes only. */
         max_age: duration.default('30s'),
         /** All open batches together; over it the largest is flushed early. */
-        max_open_bytes: size.default(96 * 1024 * 1024),
+        max_open_bytes: size.default(32 * 1024 * 1024),
         /** Read payload bytes not yet durable; over it the source waits. */
-        max_in_flight_bytes: size.default(192 * 1024 * 1024),
+        max_in_flight_bytes: size.default(64 * 1024 * 1024),
         /** Batches being encoded and written at once. */
         max_in_flight_batches: z.number().int().positive().max(64).default(2),
       })
