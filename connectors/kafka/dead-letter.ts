@@ -4,6 +4,18 @@ import type { DeadLetter } from '../../src/core/record.js';
 import { createIdempotentProducer, createKafka, kafkaRetry, toStorageError, type KafkaLog } from './client.js';
 import type { KafkaDeadLetterConfig } from './config.js';
 
+const SEND_TIMEOUT_MS = 30_000;
+
+function sendWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`no acknowledgement from Kafka within ${ms} ms`), { retriable: true })), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 export interface KafkaDeadLetterOptions {
   log?: KafkaLog;
   retry?: RetryOptions;
@@ -77,10 +89,17 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
     if (messages.length === 0) return;
     try {
       const producer = await this.connectedProducer();
-      await producer.send({ topic: this.config.topic, acks: -1, messages });
+      const sent = producer.send({ topic: this.config.topic, acks: -1, messages });
+      sent.catch(() => undefined); // a send that timed out may still settle later
+      await sendWithin(sent, SEND_TIMEOUT_MS);
     } catch (cause) {
-      // Kept for the next flush: a dead letter is never dropped.
+      // Kept for the next flush: a dead letter is never dropped (at least once: a timed-out send
+      // may still land). After a broker restart kafkajs can hang on a stale connection, so the
+      // next flush starts from a fresh producer.
       this.pending = messages.concat(this.pending);
+      const stale = this.producer;
+      this.producer = undefined;
+      void stale?.then((p) => p.disconnect()).catch(() => undefined);
       throw toStorageError(cause, { stage: 'dead_letter', topic: this.config.topic }, `sending ${messages.length} dead letters to ${this.location}`);
     }
   }

@@ -66,7 +66,9 @@ export class KafkaSource implements Source {
   private readonly ready = new Map<string, { promise: Promise<void>; resolve: () => void }>();
   /** Hook work runs one at a time, in event order. */
   private hookChain: Promise<void> = Promise.resolve();
+  /** Latest committable offset per assigned partition, and what the broker confirmed it stores. */
   private readonly pendingCommits = new Map<string, Committable>();
+  private readonly confirmed = new Map<string, number>();
   private lastCommitAt = 0;
   private readonly finished = new Set<string>();
   private started = false;
@@ -176,6 +178,7 @@ export class KafkaSource implements Source {
     for (const key of revoked) {
       this.ready.delete(key);
       this.pendingCommits.delete(key);
+      this.confirmed.delete(key);
     }
     // Records of revoked partitions still queued are dropped: the new owner re-reads them.
     for (let i = this.queue.length - 1; i >= 0; i--) {
@@ -349,23 +352,29 @@ export class KafkaSource implements Source {
     if (Date.now() - this.lastCommitAt >= this.config.commit_interval) await this.flushCommits();
   }
 
+  /**
+   * Sends the offsets not yet confirmed, then reads the group's offsets back: kafkajs resolves a
+   * commit without sending it while its run loop restarts (e.g. after a broker restart), so only
+   * the broker's answer counts. Repeated failures restart the consumer.
+   */
   private async flushCommits(): Promise<void> {
-    if (this.pendingCommits.size === 0 || this.committing) return;
-    const batch = [...this.pendingCommits.values()];
-    this.pendingCommits.clear();
+    if (this.committing) return;
+    const unconfirmed = [...this.pendingCommits.entries()].filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset);
+    if (unconfirmed.length === 0) return;
     this.lastCommitAt = Date.now();
     this.committing = true;
     try {
-      const commit = this.consumer.commitOffsets(batch.map((o) => ({ topic: o.source, partition: o.partition, offset: String(o.offset) })));
+      const batch = unconfirmed.map(([, o]) => ({ topic: o.source, partition: o.partition, offset: String(o.offset) }));
+      const commit = this.consumer.commitOffsets(batch);
       commit.catch(() => undefined); // a timed-out commit may still settle later
       await withTimeout(commit, COMMIT_TIMEOUT_MS, 'offset commit timed out');
+      const topics = [...new Set(unconfirmed.map(([, o]) => o.source))];
+      const stored = await withTimeout(this.admin.fetchOffsets({ groupId: this.groupId, topics }), COMMIT_TIMEOUT_MS, 'reading committed offsets timed out');
+      for (const t of stored) for (const p of t.partitions) this.confirmed.set(partitionKey(t.topic, p.partition), Number(p.offset));
+      const missing = unconfirmed.filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset).length;
+      if (missing > 0) throw new Error(`${missing} partition offsets not stored by the broker`);
       this.commitFailures = 0;
     } catch (error) {
-      // Kept for the next commit unless the partition moved (then the new owner commits).
-      for (const o of batch) {
-        const key = partitionKey(o.source, o.partition);
-        if (this.assigned.has(key) && !this.pendingCommits.has(key)) this.pendingCommits.set(key, o);
-      }
       this.commitFailures++;
       this.log(`kafka commit deferred (${this.commitFailures}): ${(error as Error).message}`);
       if (this.commitFailures >= 3 && !this.closing) {
@@ -377,14 +386,20 @@ export class KafkaSource implements Source {
     }
   }
 
+  /** Offsets that are committable but not yet confirmed by the broker. */
+  private get uncommitted(): number {
+    return [...this.pendingCommits.entries()].filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset).length;
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.commitTimer);
     await this.hookChain;
-    while (this.committing) await new Promise((r) => setTimeout(r, 50));
-    await this.flushCommits();
-    if (this.pendingCommits.size > 0) await this.flushCommits();
-    if (this.pendingCommits.size > 0) this.log(`kafka: ${this.pendingCommits.size} partitions left uncommitted; their durable records will be skipped on redelivery`);
+    for (let attempt = 0; attempt < 3 && this.uncommitted > 0; attempt++) {
+      while (this.committing) await new Promise((r) => setTimeout(r, 50));
+      await this.flushCommits();
+    }
+    if (this.uncommitted > 0) this.log(`kafka: ${this.uncommitted} partitions left uncommitted; their durable records will be skipped on redelivery`);
     await withTimeout(this.consumer.disconnect(), 15_000, 'consumer disconnect timed out').catch((e: Error) => this.log(`kafka: ${e.message}`));
     await withTimeout(this.admin.disconnect(), 15_000, 'admin disconnect timed out').catch((e: Error) => this.log(`kafka: ${e.message}`));
   }
