@@ -1,20 +1,11 @@
 import type { Kafka, Message, Producer, RetryOptions } from 'kafkajs';
 import type { DeadLetterSink } from '../../src/core/dead-letter.js';
 import type { DeadLetter } from '../../src/core/record.js';
+import { withTimeout } from '../../src/core/timeout.js';
 import { createIdempotentProducer, createKafka, kafkaRetry, toStorageError, type KafkaLog } from './client.js';
 import type { KafkaDeadLetterConfig } from './config.js';
 
 const SEND_TIMEOUT_MS = 30_000;
-
-function sendWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error(`no acknowledgement from Kafka within ${ms} ms`), { retriable: true })), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 export interface KafkaDeadLetterOptions {
   log?: KafkaLog;
@@ -89,9 +80,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
     if (messages.length === 0) return;
     try {
       const producer = await this.connectedProducer();
-      const sent = producer.send({ topic: this.config.topic, acks: -1, messages });
-      sent.catch(() => undefined); // a send that timed out may still settle later
-      await sendWithin(sent, SEND_TIMEOUT_MS);
+      await withTimeout(producer.send({ topic: this.config.topic, acks: -1, messages }), SEND_TIMEOUT_MS, 'no acknowledgement from Kafka');
     } catch (cause) {
       // Kept for the next flush: a dead letter is never dropped (at least once: a timed-out send
       // may still land). After a broker restart kafkajs can hang on a stale connection, so the

@@ -1,5 +1,6 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { SourceError } from '../../src/core/errors.js';
+import { withTimeout } from '../../src/core/timeout.js';
 import type { Committable } from '../../src/core/offset-tracker.js';
 import type { PartitionAssignment, RawChunk, Source, SourceHooks, SourcePartitionRef } from '../../src/core/source.js';
 import { createKafka, toSourceError } from './client.js';
@@ -28,14 +29,6 @@ interface Queued {
 const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
 const COMMIT_TIMEOUT_MS = 10_000;
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** Fetched but not yet pulled by the pipeline; over it the consumer pauses its partitions. */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
@@ -365,9 +358,7 @@ export class KafkaSource implements Source {
     this.committing = true;
     try {
       const batch = unconfirmed.map(([, o]) => ({ topic: o.source, partition: o.partition, offset: String(o.offset) }));
-      const commit = this.consumer.commitOffsets(batch);
-      commit.catch(() => undefined); // a timed-out commit may still settle later
-      await withTimeout(commit, COMMIT_TIMEOUT_MS, 'offset commit timed out');
+      await withTimeout(this.consumer.commitOffsets(batch), COMMIT_TIMEOUT_MS, 'offset commit timed out');
       const topics = [...new Set(unconfirmed.map(([, o]) => o.source))];
       const stored = await withTimeout(this.admin.fetchOffsets({ groupId: this.groupId, topics }), COMMIT_TIMEOUT_MS, 'reading committed offsets timed out');
       for (const t of stored) for (const p of t.partitions) this.confirmed.set(partitionKey(t.topic, p.partition), Number(p.offset));
