@@ -4,6 +4,7 @@ import { CatalogError, EarthMemoryError, FencedError, type ErrorContext } from '
 import type {
   Catalog, CatalogEntry, CatalogFilter, CatalogRow, CoveredRange, PartitionClaim, SourcePartition,
 } from './catalog.js';
+import { toCatalogRow, toCoveredRange, type ColumnReaders, type ObjectColumns } from './rows.js';
 
 export interface PostgresCatalogOptions {
   /** `postgresql://user:password@host:port/database`; never logged or put in errors. */
@@ -62,14 +63,15 @@ const objectColumns = `tier, key, backend, uri, memory_type, dataset, kind, part
   source, source_partition, first_offset, last_offset, state, created_at, updated_at, last_accessed_at, access_count`;
 
 /** A row as pg returns it: BIGINT as a decimal string, TIMESTAMPTZ as a Date, JSONB parsed. */
-interface ObjectRow {
-  tier: string; key: string; backend: string; uri: string; memory_type: string; dataset: string; kind: string;
-  partition_path: string; format: string; codec: string; codec_level: number | null; bytes: string; rows: string;
-  time_min_us: string; time_max_us: string; bbox_min_lon: number; bbox_min_lat: number; bbox_max_lon: number;
-  bbox_max_lat: number; sha256: string; provenance: ProvenanceRange[]; source: string | null;
-  source_partition: number | null; first_offset: string | null; last_offset: string | null; state: string;
-  created_at: Date; updated_at: Date; last_accessed_at: Date | null; access_count: string;
-}
+type ObjectRow = ObjectColumns<string, Date, ProvenanceRange[]>;
+
+const readColumns: ColumnReaders<string, Date, ProvenanceRange[]> = {
+  integer: toNumber,
+  time: (value) => value.toISOString(),
+  // JSONB reorders object keys: rebuild each range in the interface's order, as SQLite returns it.
+  provenance: (ranges) =>
+    ranges.map((p) => ({ source: p.source, partition: p.partition, firstOffset: p.firstOffset, lastOffset: p.lastOffset, count: p.count })),
+};
 
 /**
  * The shared catalog for several workers: the same rows and semantics as the SQLite catalog, in
@@ -143,18 +145,7 @@ export class PostgresCatalog implements Catalog {
          ORDER BY first_offset, tier, key`,
         [source, partition, fromOffset],
       );
-      return rows.map((r) => ({
-        key: r.key,
-        tier: r.tier,
-        memoryType: r.memory_type,
-        kind: r.kind as CoveredRange['kind'],
-        dataset: r.dataset,
-        partitionPath: r.partition_path,
-        source: r.source!,
-        partition: r.source_partition!,
-        firstOffset: toNumber(r.first_offset!),
-        lastOffset: toNumber(r.last_offset!),
-      }));
+      return rows.map((r) => toCoveredRange(r, readColumns));
     } catch (cause) {
       throw catalogFailure('catalog coverage query failed', cause, { source, partition });
     }
@@ -202,7 +193,7 @@ export class PostgresCatalog implements Catalog {
         `SELECT ${objectColumns} FROM ${this.objects} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY tier, key`,
         params,
       );
-      return rows.map(toCatalogRow);
+      return rows.map((r) => toCatalogRow(r, readColumns));
     } catch (cause) {
       throw catalogFailure('catalog list failed', cause);
     }
@@ -360,37 +351,6 @@ function lockOrder(entries: readonly CatalogEntry[]): CatalogEntry[] {
 function comparePartitions(a: SourcePartition, b: SourcePartition): number {
   if (a.source !== b.source) return a.source < b.source ? -1 : 1;
   return a.partition - b.partition;
-}
-
-function toCatalogRow(r: ObjectRow): CatalogRow {
-  return {
-    key: r.key,
-    tier: r.tier,
-    backend: r.backend,
-    uri: r.uri,
-    memoryType: r.memory_type,
-    dataset: r.dataset,
-    kind: r.kind as CatalogRow['kind'],
-    partitionPath: r.partition_path,
-    format: r.format,
-    codec: r.codec,
-    codecLevel: r.codec_level,
-    bytes: toNumber(r.bytes),
-    rows: toNumber(r.rows),
-    timeMinUs: toNumber(r.time_min_us),
-    timeMaxUs: toNumber(r.time_max_us),
-    bbox: [r.bbox_min_lon, r.bbox_min_lat, r.bbox_max_lon, r.bbox_max_lat],
-    sha256: r.sha256,
-    // JSONB reorders object keys: rebuild each range in the interface's order, as SQLite returns it.
-    provenance: r.provenance.map((p) => ({
-      source: p.source, partition: p.partition, firstOffset: p.firstOffset, lastOffset: p.lastOffset, count: p.count,
-    })),
-    state: r.state as CatalogRow['state'],
-    createdAt: r.created_at.toISOString(),
-    updatedAt: r.updated_at.toISOString(),
-    lastAccessedAt: r.last_accessed_at === null ? null : r.last_accessed_at.toISOString(),
-    accessCount: toNumber(r.access_count),
-  };
 }
 
 /** BIGINT arrives as a string; every value the engine stores (µs times, offsets, bytes) is a safe integer. */

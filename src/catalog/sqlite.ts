@@ -5,6 +5,7 @@ import { CatalogError, FencedError } from '../core/errors.js';
 import type {
   Catalog, CatalogEntry, CatalogFilter, CatalogRow, CoveredRange, PartitionClaim, SourcePartition,
 } from './catalog.js';
+import { toCatalogRow, toCoveredRange, type ColumnReaders, type ObjectColumns } from './rows.js';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS objects (
@@ -53,15 +54,13 @@ CREATE TABLE IF NOT EXISTS partition_claims (
 );
 `;
 
-interface Row {
-  tier: string; key: string; backend: string; uri: string; memory_type: string; dataset: string; kind: string;
-  partition_path: string; source: string | null; source_partition: number | null; first_offset: number | null;
-  last_offset: number | null;
-  format: string; codec: string; codec_level: number | null; bytes: number; rows: number;
-  time_min_us: number; time_max_us: number; bbox_min_lon: number; bbox_min_lat: number; bbox_max_lon: number;
-  bbox_max_lat: number; sha256: string; provenance: string; state: string; created_at: string; updated_at: string;
-  last_accessed_at: string | null; access_count: number;
-}
+type Row = ObjectColumns<number, string, string>;
+
+const readColumns: ColumnReaders<number, string, string> = {
+  integer: (value) => value,
+  time: (value) => value,
+  provenance: (value) => JSON.parse(value),
+};
 
 /** The embedded catalog: one SQLite file, WAL, synchronous=FULL so a commit is durable. */
 export class SqliteCatalog implements Catalog {
@@ -146,18 +145,7 @@ export class SqliteCatalog implements Catalog {
          ORDER BY first_offset, tier, key`,
       )
       .all(source, partition, fromOffset) as Row[];
-    return rows.map((r) => ({
-      key: r.key,
-      tier: r.tier,
-      memoryType: r.memory_type,
-      kind: r.kind as CoveredRange['kind'],
-      dataset: r.dataset,
-      partitionPath: r.partition_path,
-      source: r.source!,
-      partition: r.source_partition!,
-      firstOffset: r.first_offset!,
-      lastOffset: r.last_offset!,
-    }));
+    return rows.map((r) => toCoveredRange(r, readColumns));
   }
 
   async claimPartitions(owner: string, partitions: readonly SourcePartition[]): Promise<PartitionClaim[]> {
@@ -181,31 +169,7 @@ export class SqliteCatalog implements Catalog {
     if (filter.dataset !== undefined) (where.push('dataset = @dataset'), (params.dataset = filter.dataset));
     const sql = `SELECT * FROM objects ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY tier, key`;
     const rows = this.db.prepare(sql).all(params) as Row[];
-    return rows.map((r) => ({
-      key: r.key,
-      tier: r.tier,
-      backend: r.backend,
-      uri: r.uri,
-      memoryType: r.memory_type,
-      dataset: r.dataset,
-      kind: r.kind as CatalogRow['kind'],
-      partitionPath: r.partition_path,
-      format: r.format,
-      codec: r.codec,
-      codecLevel: r.codec_level,
-      bytes: r.bytes,
-      rows: r.rows,
-      timeMinUs: r.time_min_us,
-      timeMaxUs: r.time_max_us,
-      bbox: [r.bbox_min_lon, r.bbox_min_lat, r.bbox_max_lon, r.bbox_max_lat],
-      sha256: r.sha256,
-      provenance: JSON.parse(r.provenance),
-      state: r.state as CatalogRow['state'],
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-      lastAccessedAt: r.last_accessed_at,
-      accessCount: r.access_count,
-    }));
+    return rows.map((r) => toCatalogRow(r, readColumns));
   }
 
   async recordAccess(tier: string, key: string): Promise<void> {

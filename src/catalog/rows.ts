@@ -1,0 +1,69 @@
+import type { ProvenanceRange } from '../core/batch.js';
+import type { CatalogRow, CoveredRange } from './catalog.js';
+
+/**
+ * The `objects` table's columns as a driver returns them. SQLite gives integers as numbers,
+ * times as ISO text and provenance as JSON text; PostgreSQL gives BIGINT as strings, times as
+ * Dates and provenance as parsed JSONB. Each catalog says how to read its own.
+ */
+export interface ObjectColumns<Integer, Time, Provenance> {
+  tier: string; key: string; backend: string; uri: string; memory_type: string; dataset: string; kind: string;
+  partition_path: string; format: string; codec: string; codec_level: number | null; bytes: Integer; rows: Integer;
+  time_min_us: Integer; time_max_us: Integer; bbox_min_lon: number; bbox_min_lat: number; bbox_max_lon: number;
+  bbox_max_lat: number; sha256: string; provenance: Provenance; source: string | null; source_partition: number | null;
+  first_offset: Integer | null; last_offset: Integer | null; state: string; created_at: Time; updated_at: Time;
+  last_accessed_at: Time | null; access_count: Integer;
+}
+
+export interface ColumnReaders<Integer, Time, Provenance> {
+  integer(value: Integer): number;
+  time(value: Time): string;
+  provenance(value: Provenance): ProvenanceRange[];
+}
+
+export function toCatalogRow<I, T, P>(r: ObjectColumns<I, T, P>, read: ColumnReaders<I, T, P>): CatalogRow {
+  return {
+    key: r.key,
+    tier: r.tier,
+    backend: r.backend,
+    uri: r.uri,
+    memoryType: r.memory_type,
+    dataset: r.dataset,
+    kind: r.kind as CatalogRow['kind'],
+    partitionPath: r.partition_path,
+    format: r.format,
+    codec: r.codec,
+    codecLevel: r.codec_level,
+    bytes: read.integer(r.bytes),
+    rows: read.integer(r.rows),
+    timeMinUs: read.integer(r.time_min_us),
+    timeMaxUs: read.integer(r.time_max_us),
+    bbox: [r.bbox_min_lon, r.bbox_min_lat, r.bbox_max_lon, r.bbox_max_lat],
+    sha256: r.sha256,
+    provenance: read.provenance(r.provenance),
+    state: r.state as CatalogRow['state'],
+    createdAt: read.time(r.created_at),
+    updatedAt: read.time(r.updated_at),
+    lastAccessedAt: r.last_accessed_at === null ? null : read.time(r.last_accessed_at),
+    accessCount: read.integer(r.access_count),
+  };
+}
+
+/** A coverage query's row (single-partition objects only, so the offset columns are set). */
+export function toCoveredRange<I, T, P>(
+  r: Pick<ObjectColumns<I, T, P>, 'key' | 'tier' | 'memory_type' | 'kind' | 'dataset' | 'partition_path' | 'source' | 'source_partition' | 'first_offset' | 'last_offset'>,
+  read: Pick<ColumnReaders<I, T, P>, 'integer'>,
+): CoveredRange {
+  return {
+    key: r.key,
+    tier: r.tier,
+    memoryType: r.memory_type,
+    kind: r.kind as CoveredRange['kind'],
+    dataset: r.dataset,
+    partitionPath: r.partition_path,
+    source: r.source!,
+    partition: r.source_partition!,
+    firstOffset: read.integer(r.first_offset!),
+    lastOffset: read.integer(r.last_offset!),
+  };
+}
