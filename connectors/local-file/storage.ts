@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import type { Backend, BackendCapabilities, ObjectStat } from '../../src/core/backend.js';
+import type { Backend, BackendCapabilities, Body, ObjectStat } from '../../src/core/backend.js';
 import { NotFoundError, StorageError } from '../../src/core/errors.js';
 import { parsePermissions, type LocalFileBackendConfig } from './config.js';
 
@@ -20,6 +20,7 @@ export class LocalFileStorage implements Backend {
     versioning: false,
     immutability: false,
     serverSideEncryption: false,
+    multipart: false,
   };
   readonly root: string;
   private readonly mode: number;
@@ -47,22 +48,31 @@ export class LocalFileStorage implements Backend {
     return this.pathOf(key);
   }
 
-  async put(key: string, body: Uint8Array): Promise<ObjectStat> {
+  async put(key: string, body: Body): Promise<ObjectStat> {
     const path = this.pathOf(key);
     const dir = dirname(path);
     const temp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
     try {
       await mkdir(dir, { recursive: true });
       const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, this.mode);
+      let size = 0;
       try {
-        await handle.writeFile(body);
+        if (body instanceof Uint8Array) {
+          await handle.writeFile(body);
+          size = body.byteLength;
+        } else {
+          for await (const chunk of body) {
+            await handle.write(chunk);
+            size += chunk.byteLength;
+          }
+        }
         await handle.sync();
       } finally {
         await handle.close();
       }
       await rename(temp, path);
       await syncDir(dir);
-      return { key, size: body.byteLength };
+      return { key, size };
     } catch (cause) {
       await rm(temp, { force: true }).catch(() => undefined);
       throw this.fail('put', key, cause);

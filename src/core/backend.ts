@@ -3,37 +3,59 @@
  * stay inside their connector folder.
  */
 export interface BackendCapabilities {
+  /** `getRange` reads only the requested bytes (otherwise it is emulated). */
   rangeReads: boolean;
+  /** `PutOptions.accessTier` is honoured (Azure hot/cool/cold/archive, S3/GCS storage classes). */
   accessTiers: boolean;
+  /** The server keeps earlier versions of an overwritten object. */
   versioning: boolean;
+  /** `PutOptions.retainUntil` is enforced by the server (object lock, retention policy). */
   immutability: boolean;
+  /** The server encrypts at rest with parameters we pass (SSE). */
   serverSideEncryption: boolean;
+  /** Large bodies go up in parts/blocks/chunks instead of one request. */
+  multipart: boolean;
 }
+
+export type AccessTier = 'hot' | 'cool' | 'cold' | 'archive';
 
 export interface ObjectStat {
   key: string;
   size: number;
   modified?: Date;
+  /** The object's access tier or storage class as the backend names it. */
+  accessTier?: string;
 }
+
+/** A body to store: bytes in memory, or a stream of chunks for large objects. */
+export type Body = Uint8Array | AsyncIterable<Uint8Array>;
 
 export interface PutOptions {
   contentType?: string;
+  /** Write straight into this access tier (backends with `accessTiers`). */
+  accessTier?: AccessTier;
+  /** Retain (no overwrite, no delete) until then (backends with `immutability`). */
+  retainUntil?: Date;
 }
 
 export interface Backend {
   /** The YAML `type`, e.g. `local_file`. */
   readonly type: string;
   readonly capabilities: BackendCapabilities;
-  /** Where the backend keeps its objects, for people: a folder, a bucket URL. */
+  /** Where the backend keeps its objects, for people: a folder, a bucket URL. Never credentials. */
   readonly location: string;
-  /** Where a user finds the object: an absolute path or the backend's URL. */
+  /** Where a user finds the object: an absolute path or the backend's URL. Never credentials. */
   uri(key: string): string;
   /** Durable when the promise resolves. Overwrites an existing key atomically. */
-  put(key: string, body: Uint8Array, options?: PutOptions): Promise<ObjectStat>;
+  put(key: string, body: Body, options?: PutOptions): Promise<ObjectStat>;
+  /** Missing key: `NotFoundError`. */
   get(key: string): Promise<Uint8Array>;
+  /** Bytes [offset, offset+length), shorter at the end of the object. */
   getRange(key: string, offset: number, length: number): Promise<Uint8Array>;
   stat(key: string): Promise<ObjectStat>;
+  /** Every object whose key starts with `prefix` (a plain string prefix, not only folders). */
   list(prefix: string): AsyncIterable<ObjectStat>;
+  /** Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -85,6 +85,30 @@ export class NotFoundError extends StorageError {
   }
 }
 
+/** The backend refused our credentials or permissions. Never retriable: fix the configuration. */
+export class AccessDeniedError extends StorageError {
+  override readonly code = 'ACCESS_DENIED';
+  constructor(message: string, options: EarthMemoryErrorOptions = {}) {
+    super(message, { ...options, retriable: false });
+  }
+}
+
+/** The object is under retention (object lock or the engine's immutability rule) and cannot change yet. */
+export class ObjectLockedError extends StorageError {
+  override readonly code = 'OBJECT_LOCKED';
+  constructor(message: string, options: EarthMemoryErrorOptions = {}) {
+    super(message, { ...options, retriable: false });
+  }
+}
+
+/** The object sits in an offline access tier (e.g. Azure archive): rehydrate it before reading. */
+export class ArchivedObjectError extends StorageError {
+  override readonly code = 'OBJECT_ARCHIVED';
+  constructor(message: string, options: EarthMemoryErrorOptions = {}) {
+    super(message, { ...options, retriable: false });
+  }
+}
+
 /** The catalog (SQLite, PostgreSQL) failed. */
 export class CatalogError extends EarthMemoryError {
   override readonly code = 'CATALOG_FAILED';
