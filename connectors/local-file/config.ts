@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nonEmpty, size } from '../../src/config/common.js';
+import { nonEmpty, objectLayoutShape, size } from '../../src/config/common.js';
 
 /** `type: local_file` — LocalFileStorage: a folder on a local file system. */
 export const localFileBackendSchema = z
@@ -7,9 +7,7 @@ export const localFileBackendSchema = z
     type: z.literal('local_file'),
     /** Root folder of the tier; created if missing. */
     base_path: nonEmpty,
-    format: z.enum(['parquet', 'geoparquet']).default('parquet'),
-    /** A named layout (year/month/dataset, sensor/year/month, hierarchical) or a {token} template. */
-    file_organization: z.string().default('year/month/dataset'),
+    ...objectLayoutShape,
     /** File mode as the spec writes it (`rw-r--r--`) or octal (`0644`). */
     permissions: z
       .string()

@@ -47,3 +47,13 @@ export const compression = z
       : value,
   );
 export type CompressionConfig = z.output<typeof compression>;
+
+/**
+ * Fields every object-store backend takes (local_file, network_file, s3, gcs, azure_blob …):
+ * the file format of the tier's objects and how their keys are laid out.
+ */
+export const objectLayoutShape = {
+  format: z.enum(['parquet', 'geoparquet']).default('parquet'),
+  /** A named layout (year/month/dataset, sensor/year/month, hierarchical) or a {token} template. */
+  file_organization: z.string().default('year/month/dataset'),
+};
