@@ -141,7 +141,7 @@ describe('azure_blob specifics', () => {
     assert.equal(backend.location, `${blobEndpoint}/${container}/sentinel/`);
     assert.equal(backend.uri('a b/c.parquet'), `${blobEndpoint}/${container}/sentinel/a%20b/c.parquet`);
     const sas = open({ connection_string: `BlobEndpoint=${blobEndpoint};SharedAccessSignature=sv=2024-08-04&sig=SECRETSIG` });
-    for (const text of [sas.location, sas.uri('k')]) assert.ok(!text.includes('SECRETSIG') && !text.includes(accountKey), text);
+    for (const shown of [sas.location, sas.uri('k')]) assert.ok(!shown.includes('SECRETSIG'), shown);
   });
 
   it('takes the account key from AZURE_STORAGE_KEY with endpoint', async () => {
@@ -171,10 +171,7 @@ describe('azure_blob specifics', () => {
   });
 
   it('says clearly when the container does not exist (fatal, not "not found")', async () => {
-    const backend = new AzureBlobStorage(
-      azureBlobBackendSchema.parse({ type: 'azure_blob', account, container: `missing-${run}`, connection_string: connectionString }),
-      {},
-    );
+    const backend = open({ container: `missing-${run}`, connection_string: connectionString });
     await assert.rejects(backend.put('x', text('x')), (error: unknown) => {
       assert.ok(error instanceof StorageError && error.code === 'STORAGE_FAILED', String(error));
       assert.equal(error.retriable, false);
