@@ -54,6 +54,8 @@ export const kafkaSourceSchema = z
     heartbeat_interval: duration.default('3s'),
     /** How often committable offsets are sent to Kafka. */
     commit_interval: duration.default('1s'),
+    /** How often `earthmem run` logs the group's lag per partition; 0 turns the line off. */
+    lag_log_interval: duration.default('10s'),
     /** Bytes fetched per partition per request. */
     max_bytes_per_partition: size.default(1024 * 1024),
   })

@@ -66,6 +66,8 @@ export class KafkaSource implements Source {
   private readonly finished = new Set<string>();
   private started = false;
   private commitTimer: NodeJS.Timeout | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
+  private loggingLag = false;
   private committing = false;
   private commitFailures = 0;
   private closing = false;
@@ -92,13 +94,21 @@ export class KafkaSource implements Source {
       heartbeatInterval: this.config.heartbeat_interval,
       maxBytesPerPartition: this.config.max_bytes_per_partition,
       allowAutoTopicCreation: false,
-      // A broker restart is ridden out: reconnect with backoff, and restart the run loop.
-      retry: { retries: 30, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async () => true },
+      // A broker restart is ridden out: reconnect with backoff, and restart the run loop. A
+      // consumer we replaced must not restart itself: it would rejoin the group as a zombie
+      // member holding partitions that nobody reads.
+      retry: {
+        retries: 30,
+        initialRetryTime: 300,
+        maxRetryTime: 10_000,
+        restartOnFailure: async () => consumer === this.consumer && !this.closing,
+      },
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (consumer === this.consumer) this.onAssignment(payload.memberAssignment as Record<string, number[]>);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (consumer !== this.consumer) return;
       if (!payload.restart) this.fail(toSourceError(payload.error, { connector: 'kafka', stage: 'source' }));
       else this.log(`kafka consumer restarting after: ${payload.error.message}`);
     });
@@ -107,13 +117,15 @@ export class KafkaSource implements Source {
 
   /** Joins the group and starts fetching (again, after a restart). */
   private async runConsumer(): Promise<void> {
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: this.config.topics, fromBeginning: this.config.start !== 'latest' });
-    await this.consumer.run({
+    const consumer = this.consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.config.topics, fromBeginning: this.config.start !== 'latest' });
+    await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: true,
       partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.onBatch(payload),
+      // Batches a replaced consumer still had in flight are dropped: the new one re-reads them.
+      eachBatch: (payload) => (consumer === this.consumer ? this.onBatch(payload) : Promise.resolve()),
     });
   }
 
@@ -127,7 +139,9 @@ export class KafkaSource implements Source {
     const old = this.consumer;
     this.consumer = this.newConsumer();
     this.paused = false;
-    void old.disconnect().catch(() => undefined);
+    // Leave the group before rejoining, so the old member's partitions are reassigned now
+    // rather than after its session times out.
+    await withTimeout(old.disconnect(), 15_000, 'old consumer disconnect timed out').catch((e: Error) => this.log(`kafka: ${e.message}`));
     try {
       await this.runConsumer();
     } catch (error) {
@@ -169,6 +183,8 @@ export class KafkaSource implements Source {
     const added = [...next].filter((k) => !this.assigned.has(k));
     this.assigned = next;
     for (const key of revoked) {
+      // A fetch waiting for this partition's hooks goes on and drops its batch (no longer assigned).
+      this.ready.get(key)?.resolve();
       this.ready.delete(key);
       this.pendingCommits.delete(key);
       this.confirmed.delete(key);
@@ -256,6 +272,7 @@ export class KafkaSource implements Source {
       await this.applyStart();
       // Offsets that became committable between batches still reach Kafka within commit_interval.
       this.commitTimer = setInterval(() => void this.flushCommits(), this.config.commit_interval);
+      if (this.config.lag_log_interval > 0) this.lagTimer = setInterval(() => void this.logLag(), this.config.lag_log_interval);
       await this.runConsumer();
     } catch (error) {
       throw toSourceError(error, { connector: 'kafka', stage: 'source' });
@@ -377,6 +394,38 @@ export class KafkaSource implements Source {
     }
   }
 
+  /**
+   * One log line with the group's lag (high watermark − committed offset) per assigned
+   * partition, the way `earthmem status` computes it. A failed lookup (broker away) is logged, not fatal.
+   */
+  private async logLag(): Promise<void> {
+    if (this.loggingLag || this.assigned.size === 0) return;
+    this.loggingLag = true;
+    try {
+      const parts: string[] = [];
+      let total = 0;
+      const stored = await withTimeout(this.admin.fetchOffsets({ groupId: this.groupId, topics: this.config.topics }), COMMIT_TIMEOUT_MS, 'reading committed offsets timed out');
+      const committed = new Map<string, number>();
+      for (const t of stored) for (const p of t.partitions) committed.set(partitionKey(t.topic, p.partition), Number(p.offset));
+      for (const topic of this.config.topics) {
+        const offsets = await withTimeout(this.admin.fetchTopicOffsets(topic), COMMIT_TIMEOUT_MS, 'reading topic offsets timed out');
+        for (const p of offsets) {
+          const key = partitionKey(topic, p.partition);
+          if (!this.assigned.has(key)) continue;
+          const from = committed.get(key) ?? -1;
+          const lag = Math.max(0, Number(p.high) - (from >= 0 ? from : Number(p.low)));
+          total += lag;
+          parts.push(`${topic}[${p.partition}]=${lag}`);
+        }
+      }
+      this.log(`kafka lag ${this.groupId}: ${parts.join(' ')} total=${total}`);
+    } catch (error) {
+      this.log(`kafka lag unknown: ${(error as Error).message}`);
+    } finally {
+      this.loggingLag = false;
+    }
+  }
+
   /** Offsets that are committable but not yet confirmed by the broker. */
   private get uncommitted(): number {
     return [...this.pendingCommits.entries()].filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset).length;
@@ -385,6 +434,7 @@ export class KafkaSource implements Source {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.commitTimer);
+    clearInterval(this.lagTimer);
     await this.hookChain;
     for (let attempt = 0; attempt < 3 && this.uncommitted > 0; attempt++) {
       while (this.committing) await new Promise((r) => setTimeout(r, 50));

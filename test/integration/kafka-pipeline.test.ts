@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +35,7 @@ function scenario(name: string) {
     EARTHMEM_DEAD_LETTER_TOPIC: `dlq-${id}`,
     EARTHMEM_MAX_ROWS: '20000',
     EARTHMEM_MAX_AGE: '2s',
+    EARTHMEM_LAG_LOG_INTERVAL: '1s',
   };
   return { dir, env, input: join(dir, 'in.ndjson') };
 }
@@ -89,6 +91,8 @@ describe('Kafka → tiered GeoParquet, end-to-end acknowledgements (real broker,
     await stop(a, b);
     await assertExactlyOnce(shared);
     for (const w of [a, b]) assert.match(w.output(), /written:\s+[1-9]/, `both workers wrote: ${w.output()}`);
+    // The run log shows the group's lag per partition every lag_log_interval.
+    for (const w of [a, b]) assert.match(w.output(), /kafka lag group-two-\d+: (obs-two-\d+\[\d\]=\d+ ?)+ total=\d+/);
   });
 
   it('replay of the topic rebuilds byte-identical objects at the same keys', async () => {
@@ -112,6 +116,17 @@ describe('Kafka → tiered GeoParquet, end-to-end acknowledgements (real broker,
     const a2 = startWorker('pipelines/kafka.yaml', s.env);
     await drained(s, b, a2);
     await stop(b, a2);
+    await assertExactlyOnce(s);
+  });
+
+  it('the broker stopped and restarted mid-stream: the worker rides it out', async () => {
+    const s = scenario('broker');
+    await loadTopic(s);
+    const w = startWorker('pipelines/kafka.yaml', s.env);
+    await waitFor('some objects to be written', async () => (await catalogRows(s.env.EARTHMEM_CATALOG_SCHEMA).catch(() => [])).length >= 2);
+    execFileSync('scripts/services', ['restart', 'kafka'], { stdio: 'ignore' });
+    await drained(s, w);
+    await stop(w);
     await assertExactlyOnce(s);
   });
 });

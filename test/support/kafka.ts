@@ -68,8 +68,9 @@ export async function lag(topic: string, groupId: string): Promise<number> {
 export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    // A broker that is restarting answers with errors for a while: keep asking.
-    if (await check().catch(() => false)) return;
+    // A broker that is restarting answers with errors (or not at all) for a while: keep asking.
+    const answer = await Promise.race([check().catch(() => false), new Promise<false>((r) => setTimeout(() => r(false), 15_000).unref())]);
+    if (answer) return;
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error(`timed out waiting for ${what}`);
