@@ -1,0 +1,133 @@
+# scripts/services.d/gcs.sh — sourced by scripts/services.
+#
+#   gcs   fake-gcs-server (Google Cloud Storage JSON API emulator), built once with `go install`
+#         into .services/cache/go-bin/fake-gcs-server-<version>/; filesystem backend with data in
+#         .services/gcs/data, log .services/gcs/gcs.log; plain http on 127.0.0.1 only. The bucket
+#         $GCS_BUCKET_COLD is created on `up` when missing. No authentication (any token passes).
+#         env: GCS_ENDPOINT GCS_PROJECT GCS_BUCKET_COLD
+#   Settings: EARTHMEM_GCS_PORT (default 19443)
+#
+# -external-url is the endpoint clients use: fake-gcs-server returns it in the Location header
+# of resumable uploads, so a different value (e.g. its default 0.0.0.0) breaks them.
+
+ALL_SERVICES+=(gcs)
+
+GCS_VERSION="v1.55.1"
+GCS_PORT="${EARTHMEM_GCS_PORT:-19443}"
+GCS_PROJECT="earth-memory-test"
+GCS_BUCKET="earth-memory-cold"
+GCS_DIR="$SVC/gcs"
+GCS_DATA="$GCS_DIR/data"
+GCS_LOG="$GCS_DIR/gcs.log"
+GCS_PIDFILE="$GCS_DIR/gcs.pid"
+GCS_PORTFILE="$GCS_DIR/port"
+GCS_BIN_DIR="$CACHE/go-bin/fake-gcs-server-$GCS_VERSION"
+GCS_BIN="$GCS_BIN_DIR/fake-gcs-server"
+
+gcs_pid() {
+  local pid; pid=$(cat "$GCS_PIDFILE" 2>/dev/null || true)
+  pid_matches "$pid" "$GCS_DATA" || return 1
+  echo "$pid"
+}
+
+gcs_port_now() {
+  local p=""
+  gcs_pid >/dev/null && p=$(cat "$GCS_PORTFILE" 2>/dev/null || true)
+  [[ $p =~ ^[0-9]+$ ]] && echo "$p" || echo "$GCS_PORT"
+}
+
+gcs_install() {
+  [[ -x $GCS_BIN ]] && return 0
+  command -v go >/dev/null 2>&1 || die "gcs: the Go toolchain is needed to build fake-gcs-server (go not on PATH)"
+  local t0; t0=$(date +%s)
+  local build_log="$GCS_DIR/go-install.log"
+  mkdir -p "$GCS_DIR"
+  log "gcs: building fake-gcs-server $GCS_VERSION with go install (once; cached in $GCS_BIN_DIR)"
+  rm -rf "$GCS_BIN_DIR.tmp"
+  GOBIN="$GCS_BIN_DIR.tmp" go install "github.com/fsouza/fake-gcs-server@$GCS_VERSION" \
+      >"$build_log" 2>&1 </dev/null 9>&- \
+    || fail gcs "go install github.com/fsouza/fake-gcs-server@$GCS_VERSION failed" "$build_log"
+  rm -rf "$GCS_BIN_DIR"; mv "$GCS_BIN_DIR.tmp" "$GCS_BIN_DIR"
+  log "gcs: built in $(elapsed_since "$t0") s"
+}
+
+gcs_http() { # gcs_http METHOD PATH [JSON]: prints the HTTP status code
+  local port body=(); port=$(gcs_port_now)
+  [[ -z ${3:-} ]] || body=(-H 'Content-Type: application/json' --data "$3")
+  curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X "$1" "${body[@]}" "http://127.0.0.1:$port$2" 2>/dev/null || true
+}
+
+gcs_wait_ready() {
+  local deadline=$(( $(date +%s) + TIMEOUT ))
+  until [[ $(gcs_http GET "/storage/v1/b?project=$GCS_PROJECT") == 200 ]]; do
+    gcs_pid >/dev/null || { rm -f "$GCS_PIDFILE"; fail gcs "fake-gcs-server exited during startup" "$GCS_LOG"; }
+    if (( $(date +%s) >= deadline )); then
+      gcs_down >/dev/null 2>&1
+      fail gcs "no answer on 127.0.0.1:$(gcs_port_now) after ${TIMEOUT}s (server stopped)" "$GCS_LOG"
+    fi
+    sleep 0.2
+  done
+}
+
+gcs_ensure_bucket() {
+  [[ $(gcs_http GET "/storage/v1/b/$GCS_BUCKET") == 200 ]] && return 0
+  local status
+  status=$(gcs_http POST "/storage/v1/b?project=$GCS_PROJECT" "{\"name\":\"$GCS_BUCKET\"}")
+  [[ $status == 200 || $status == 409 ]] || fail gcs "creating bucket $GCS_BUCKET failed (HTTP $status)" "$GCS_LOG"
+  log "gcs: bucket $GCS_BUCKET created"
+}
+
+gcs_up() {
+  local t0; t0=$(date +%s)
+  if gcs_pid >/dev/null; then
+    gcs_wait_ready
+    gcs_ensure_bucket
+    log "gcs: running on 127.0.0.1:$(gcs_port_now)"
+    [[ $(gcs_port_now) == "$GCS_PORT" ]] || log "gcs: WARNING: running on $(gcs_port_now), not on EARTHMEM_GCS_PORT=$GCS_PORT (run: scripts/services restart gcs)"
+    return 0
+  fi
+  gcs_install
+  if port_open "$GCS_PORT"; then
+    fail gcs "port 127.0.0.1:$GCS_PORT is already in use by another process: $(port_owner "$GCS_PORT") (set EARTHMEM_GCS_PORT)"
+  fi
+  mkdir -p "$GCS_DATA"
+  log "gcs: starting fake-gcs-server $GCS_VERSION on 127.0.0.1:$GCS_PORT"
+  printf '\n===== %s start =====\n' "$(date -Is)" >>"$GCS_LOG"
+  mark_logs "$GCS_LOG"
+  # setsid: own session, so a test runner's process-group signal does not take the server down
+  ( exec setsid nohup "$GCS_BIN" -scheme http -host 127.0.0.1 -port "$GCS_PORT" \
+      -external-url "http://127.0.0.1:$GCS_PORT" -backend filesystem -filesystem-root "$GCS_DATA" \
+      -log-level warn ) </dev/null >>"$GCS_LOG" 2>&1 9>&- &
+  echo $! >"$GCS_PIDFILE"
+  echo "$GCS_PORT" >"$GCS_PORTFILE"
+  gcs_wait_ready
+  gcs_ensure_bucket
+  log "gcs: ready on 127.0.0.1:$GCS_PORT in $(elapsed_since "$t0") s (pid $(cat "$GCS_PIDFILE"))"
+}
+
+gcs_down() {
+  local pid i
+  if ! pid=$(gcs_pid); then rm -f "$GCS_PIDFILE"; log "gcs: not running"; return 0; fi
+  log "gcs: stopping (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do pid_alive "$pid" || break; sleep 0.1; done
+  if pid_alive "$pid"; then
+    log "gcs: still running after 10 s, SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do pid_alive "$pid" || break; sleep 0.1; done
+  fi
+  rm -f "$GCS_PIDFILE"
+}
+
+gcs_status() {
+  local st=stopped; gcs_pid >/dev/null && st=running
+  echo "gcs $st http://127.0.0.1:$(gcs_port_now)"
+}
+
+gcs_env() {
+  kv GCS_ENDPOINT "http://127.0.0.1:$(gcs_port_now)"
+  kv GCS_PROJECT "$GCS_PROJECT"
+  kv GCS_BUCKET_COLD "$GCS_BUCKET"
+}
+
+gcs_logs() { echo "$GCS_LOG"; }
