@@ -63,6 +63,8 @@ export interface PartitionClaim extends SourcePartition {
 }
 
 export interface CatalogFilter {
+  /** One object key (with `tier`: at most one row). */
+  key?: string;
   memoryType?: string;
   tier?: string;
   dataset?: string;

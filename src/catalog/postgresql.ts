@@ -185,6 +185,7 @@ export class PostgresCatalog implements Catalog {
       params.push(value);
       where.push(`${column} = $${params.length}`);
     };
+    match('key', filter.key);
     match('memory_type', filter.memoryType);
     match('tier', filter.tier);
     match('dataset', filter.dataset);

@@ -164,6 +164,7 @@ export class SqliteCatalog implements Catalog {
   async list(filter: CatalogFilter = {}): Promise<CatalogRow[]> {
     const where: string[] = [];
     const params: Record<string, string> = {};
+    if (filter.key !== undefined) (where.push('key = @key'), (params.key = filter.key));
     if (filter.memoryType !== undefined) (where.push('memory_type = @memoryType'), (params.memoryType = filter.memoryType));
     if (filter.tier !== undefined) (where.push('tier = @tier'), (params.tier = filter.tier));
     if (filter.dataset !== undefined) (where.push('dataset = @dataset'), (params.dataset = filter.dataset));

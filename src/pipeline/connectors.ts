@@ -1,4 +1,8 @@
 import type { Backend } from '../core/backend.js';
+import type { ObjectIndex } from '../core/object-index.js';
+import type { RecordStore } from '../core/record-store.js';
+import type { CacheStore } from '../storage/cache-store.js';
+import type { CacheSettings } from '../storage/cache-config.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import type { Source } from '../core/source.js';
 import type { Catalog } from '../catalog/catalog.js';
@@ -10,6 +14,7 @@ import type { PipelineConfig, TierConfig } from './schema.js';
  */
 type SourceConfig = PipelineConfig['source'];
 type BackendConfig = TierConfig['primary_backend'];
+type RedisConfig = NonNullable<TierConfig['index_backend']>;
 type DeadLetterConfig = PipelineConfig['dead_letter'];
 type CatalogConfig = PipelineConfig['catalog'];
 
@@ -20,8 +25,15 @@ const sources: { [K in SourceConfig['type']]: (c: Extract<SourceConfig, { type: 
   kafka: async (c, log) => new (await import('../../connectors/kafka/source.js')).KafkaSource(c, { log }),
 };
 
-const backends: { [K in BackendConfig['type']]: (c: Extract<BackendConfig, { type: K }>) => Promise<Backend> } = {
+const backends: { [K in BackendConfig['type']]: (c: Extract<BackendConfig, { type: K }>) => Promise<Backend | RecordStore> } = {
   local_file: async (c) => new (await import('../../connectors/local-file/storage.js')).LocalFileStorage(c),
+  network_file: async (c) => (await import('../../connectors/network-file/storage.js')).NetworkFileStorage.open(c),
+  gcs: async (c) => new (await import('../../connectors/gcs/storage.js')).GCSStorage(c),
+  azure_blob: async (c) => new (await import('../../connectors/azure-blob/storage.js')).AzureBlobStorage(c),
+  redis: async (c) => new (await import('../../connectors/redis/storage.js')).RedisStorage(c),
+  postgresql: async (c) => (await import('../../connectors/postgresql/storage.js')).PostgreSQLStorage.open(c),
+  postgis: async (c) => (await import('../../connectors/postgresql/storage.js')).PostgreSQLStorage.open(c),
+  sqlite: async (c) => new (await import('../../connectors/sqlite/storage.js')).SQLiteStorage(c),
 };
 
 const deadLetters: { [K in DeadLetterConfig['type']]: (c: Extract<DeadLetterConfig, { type: K }>, log: Log) => Promise<DeadLetterSink> } = {
@@ -43,8 +55,27 @@ export function createSource(config: SourceConfig, log: Log = () => undefined): 
   return (sources[config.type] as (c: SourceConfig, log: Log) => Promise<Source>)(config, log);
 }
 
-export function createBackend(config: BackendConfig): Promise<Backend> {
-  return (backends[config.type] as (c: BackendConfig) => Promise<Backend>)(config);
+/** A backend from its config: an object store (`Backend`) or, for databases, a `RecordStore` too. */
+export function createBackend(config: BackendConfig): Promise<Backend | RecordStore> {
+  return (backends[config.type] as (c: BackendConfig) => Promise<Backend | RecordStore>)(config);
+}
+
+export async function createObjectIndex(config: RedisConfig): Promise<ObjectIndex> {
+  return new (await import('../../connectors/redis/index.js')).RedisIndex(config);
+}
+
+export async function createCacheStore(settings: CacheSettings): Promise<CacheStore> {
+  if (settings.type === 'memory') {
+    return new (await import('../storage/memory-cache-store.js')).MemoryCacheStore({ maxBytes: settings.max_size, policy: settings.eviction_policy });
+  }
+  const { resolveRedisConnection } = await import('../../connectors/redis/client.js');
+  const { RedisCacheStore } = await import('../../connectors/redis/cache.js');
+  return new RedisCacheStore({
+    connection: resolveRedisConnection({ url: settings.url!, tls: false, connect_timeout: 5_000, command_timeout: 30_000 }),
+    keyPrefix: settings.key_prefix,
+    maxBytes: settings.max_size,
+    policy: settings.eviction_policy,
+  });
 }
 
 export function createDeadLetterSink(config: DeadLetterConfig, log: Log = () => undefined): Promise<DeadLetterSink> {

@@ -17,7 +17,7 @@ import { CoverageIndex } from '../stages/coverage.js';
 import { createCatalog, createDeadLetterSink, createSource } from './connectors.js';
 import { InFlightGate } from './gate.js';
 import { TIERS, type PipelineConfig, type TierName } from './schema.js';
-import { openTier, writeBatch, type Tier } from './tier-writer.js';
+import { closeTier, openTier, sinkOf, writeBatch, type Tier } from './tier-writer.js';
 
 export interface PipelineStats {
   recordsRead: number;
@@ -85,8 +85,9 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     for (const name of TIERS) {
       const tierConfig = config.storage.tier_configs[name];
       if (tierConfig === undefined) continue;
-      const tier = await openTier(name, tierConfig);
-      opened.push(tier.backend);
+      const tier = await openTier(name, tierConfig, config.storage);
+      opened.push({ close: () => closeTier(tier) });
+      for (const note of tier.notes) log(note);
       tiers.set(name, tier);
       perTier.set(name, { objects: 0, bytes: 0 });
     }
@@ -220,7 +221,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
           continue;
         }
         const tier = routeOf(memoryType);
-        routed.push({ record, memoryType, tier: tier.name, partitionPath: tier.template.expand(record, memoryType) });
+        routed.push({ record, memoryType, tier: tier.name, partitionPath: sinkOf(tier, record.kind).template.expand(record, memoryType) });
       }
       return { routed, deadLetters };
     };
@@ -312,7 +313,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     stats.inFlight = tracker.inFlight();
     return {
       ...stats,
-      tiers: [...tiers.values()].map((t) => ({ name: t.name, uri: t.backend.location, ...perTier.get(t.name)! })),
+      tiers: [...tiers.values()].map((t) => ({ name: t.name, uri: t.location, ...perTier.get(t.name)! })),
       catalog: catalog.location,
       deadLetter: deadLetterSink.location,
       complete: stats.inFlight === 0,

@@ -2,6 +2,13 @@ import { z } from 'zod';
 import { compression, duration, nonEmpty, size } from '../config/common.js';
 import { fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema } from '../../connectors/local-file/config.js';
 import { kafkaDeadLetterSchema, kafkaSourceSchema } from '../../connectors/kafka/config.js';
+import { networkFileBackendSchema } from '../../connectors/network-file/config.js';
+import { gcsBackendSchema } from '../../connectors/gcs/config.js';
+import { azureBlobBackendSchema } from '../../connectors/azure-blob/config.js';
+import { postgisBackendSchema, postgresqlBackendSchema } from '../../connectors/postgresql/config.js';
+import { sqliteBackendSchema } from '../../connectors/sqlite/config.js';
+import { redisBackendSchema } from '../../connectors/redis/config.js';
+import { cacheSettingsSchema } from '../storage/cache-config.js';
 import { compileTemplate } from '../stages/object-key.js';
 import { DEAD_LETTER } from '../stages/classify.js';
 
@@ -32,11 +39,52 @@ const classifyRule = z
   })
   .strict();
 
-const backend = z.discriminatedUnion('type', [localFileBackendSchema]);
+/** Backends that keep encoded objects (files): the tier's `format` and `file_organization` apply. */
+export const OBJECT_BACKENDS = ['local_file', 'network_file', 'gcs', 'azure_blob', 'redis'] as const;
+/** Backends that keep records as rows, documents or points (RecordStore). */
+export const RECORD_BACKENDS = ['postgresql', 'postgis', 'sqlite'] as const;
+
+const backend = z.discriminatedUnion('type', [
+  localFileBackendSchema,
+  networkFileBackendSchema,
+  gcsBackendSchema,
+  azureBlobBackendSchema,
+  redisBackendSchema,
+  postgresqlBackendSchema,
+  postgisBackendSchema,
+  sqliteBackendSchema,
+]);
+export type BackendConfig = z.output<typeof backend>;
+
+/** The spec's `backup_policy`. */
+const backupPolicy = z
+  .object({
+    /** What the server replicates (a property of the bucket/account, recorded for people; not set by earth-memory). */
+    redundancy: z.enum(['local', 'zone-redundant', 'geo-redundant']).default('local'),
+    /** Keep earlier versions of overwritten objects: needs a backend that declares versioning. */
+    versioning: z.boolean().default(false),
+    /** No overwrite or delete before `retention_period` ends (object lock where the backend has it, the engine otherwise). */
+    immutable: z.boolean().default(false),
+    retention_period: duration.optional(),
+  })
+  .strict()
+  .superRefine((policy, ctx) => {
+    if (policy.immutable && policy.retention_period === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['retention_period'], message: 'immutable: true needs a retention_period such as "10years"' });
+    }
+  });
 
 const tierConfig = z
   .object({
     primary_backend: backend,
+    /** Vector features (kind: vector) of this tier go here instead of primary_backend. */
+    vector_backend: backend.optional(),
+    /** Gridded data of this tier (opened and checked; the record contract has no raster records yet). */
+    raster_backend: backend.optional(),
+    /** A fast lookup of this tier's objects by key, bbox and time next to the catalog (RedisIndex). */
+    index_backend: redisBackendSchema.optional(),
+    /** A read cache in front of this tier's object backends. */
+    cache_settings: cacheSettingsSchema.optional(),
     compression: compression.default({ algorithm: 'zstd', level: 'medium' }),
     parquet: z
       .object({
@@ -44,16 +92,31 @@ const tierConfig = z
       })
       .strict()
       .default({}),
+    /** How the tier is read (recorded for people and the migration planner). */
+    access_pattern: z.enum(['realtime', 'frequent', 'batch', 'rare']).optional(),
+    /** How long a read may take (archive tiers: hours or days, after a rehydration). */
+    retrieval_time: z.enum(['milliseconds', 'seconds', 'minutes', 'hours', 'days']).optional(),
+    backup_policy: backupPolicy.optional(),
+    /** Overrides storage.encryption_enabled for this tier. */
+    encryption_enabled: z.boolean().optional(),
   })
   .strict()
   .superRefine((tier, ctx) => {
-    try {
-      compileTemplate(tier.primary_backend.file_organization);
-    } catch (error) {
+    for (const role of ['primary_backend', 'vector_backend', 'raster_backend'] as const) {
+      const b = tier[role];
+      if (b === undefined || !('file_organization' in b)) continue;
+      try {
+        compileTemplate(b.file_organization);
+      } catch (error) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'file_organization'], message: (error as Error).message });
+      }
+    }
+    const isRecords = (RECORD_BACKENDS as readonly string[]).includes(tier.primary_backend.type);
+    if (tier.backup_policy?.immutable && isRecords) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
-        path: ['primary_backend', 'file_organization'],
-        message: (error as Error).message,
+        path: ['backup_policy', 'immutable'],
+        message: `immutable needs an object backend; ${tier.primary_backend.type} keeps rows, which the engine cannot lock`,
       });
     }
   });
@@ -99,6 +162,10 @@ export const pipelineSchema = z
           .object(Object.fromEntries(TIERS.map((t) => [t, tierConfig.optional()])) as Record<TierName, z.ZodOptional<typeof tierConfig>>)
           .strict()
           .refine((tiers) => Object.values(tiers).some((t) => t !== undefined), 'expected at least one tier'),
+        /** Client-side AES-256-GCM for every object tier (tiers may override). */
+        encryption_enabled: z.boolean().default(false),
+        /** The environment variable that holds the 256-bit key (base64 or hex); never the key itself. */
+        encryption_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name').default('EARTHMEM_ENCRYPTION_KEY'),
       })
       .strict(),
     catalog: z.discriminatedUnion('type', [

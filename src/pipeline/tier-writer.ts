@@ -2,56 +2,145 @@ import { createHash } from 'node:crypto';
 import type { Backend } from '../core/backend.js';
 import { batchProvenance, batchTimeRange, type Batch } from '../core/batch.js';
 import { EarthMemoryError, StorageError } from '../core/errors.js';
+import type { ObjectIndex } from '../core/object-index.js';
 import { recordBbox } from '../core/record.js';
+import { isRecordStore, type RecordStore } from '../core/record-store.js';
 import { withRetry, type RetryOptions } from '../core/retry.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import type { Encoder } from '../encoders/encoder.js';
 import { GeoParquetEncoder } from '../encoders/parquet/geoparquet.js';
 import { compileTemplate, objectKey, type CompiledTemplate } from '../stages/object-key.js';
-import { createBackend } from './connectors.js';
-import type { TierConfig, TierName } from './schema.js';
+import { CachedBackend } from '../storage/cached-backend.js';
+import type { CacheStore } from '../storage/cache-store.js';
+import { EncryptedBackend, parseEncryptionKey } from '../storage/encrypted-backend.js';
+import { RetentionBackend } from '../storage/retention-backend.js';
+import { createBackend, createCacheStore, createObjectIndex } from './connectors.js';
+import type { BackendConfig, PipelineConfig, TierConfig, TierName } from './schema.js';
 
-/** A configured tier: where its objects go, how they are encoded, how keys are laid out. */
+/** Where one kind of a tier's batches goes: encoded objects in a Backend, or rows in a RecordStore. */
+export type Sink =
+  | {
+      kind: 'objects';
+      /** The backend with the tier's wrappers (encryption, retention, cache) on top. */
+      backend: Backend;
+      template: CompiledTemplate;
+      encoder: Encoder;
+      /** backup_policy.immutable: existing objects are never rewritten. */
+      immutable: boolean;
+      /** The cache under `backend`, closed with the tier. */
+      cache?: CacheStore;
+    }
+  | { kind: 'records'; store: RecordStore; template: CompiledTemplate };
+
+/** A configured tier: its sinks (primary, and vector features when set), index and raster backend. */
 export interface Tier {
   name: TierName;
-  backend: Backend;
-  encoder: Encoder;
-  template: CompiledTemplate;
+  config: TierConfig;
+  primary: Sink;
+  vector?: Sink;
+  raster?: Backend | RecordStore;
+  index?: ObjectIndex;
+  /** Where the tier keeps its data, for people. */
+  location: string;
+  /** Notes for the run log (e.g. what encryption does not cover). */
+  notes: string[];
 }
 
-export async function openTier(name: TierName, config: TierConfig): Promise<Tier> {
-  return {
-    name,
-    backend: await createBackend(config.primary_backend),
-    encoder: new GeoParquetEncoder({ compression: config.compression, rowGroupSize: config.parquet.row_group_size }),
-    template: compileTemplate(config.primary_backend.file_organization),
-  };
+const DEFAULT_LAYOUT = 'year/month/dataset';
+
+/** The sink of a batch: vector features go to `vector_backend` when the tier has one. */
+export function sinkOf(tier: Tier, kind: Batch['kind']): Sink {
+  return kind === 'vector' && tier.vector !== undefined ? tier.vector : tier.primary;
+}
+
+export function sinkLocation(sink: Sink): string {
+  return sink.kind === 'objects' ? sink.backend.location : sink.store.location;
 }
 
 /**
- * Batch → encoded object → durable put → catalog row. Only after both is the batch done (the
- * caller acks its positions). Retriable failures are retried with backoff; the key is
- * deterministic, so a retry or a replay overwrites the same object.
+ * Opens a tier's backends and stacks what its config asks for on each object backend, outermost
+ * first: encryption (so nothing below sees plaintext) → retention (immutable) → cache → backend.
  */
-export async function writeBatch(
-  batch: Batch,
-  tier: Tier,
-  catalog: Catalog,
-  fence: readonly PartitionClaim[] = [],
-  retry: Partial<RetryOptions> = {},
-): Promise<CatalogEntry> {
-  const { bytes, rows } = tier.encoder.encode(batch);
-  const provenance = batchProvenance(batch.records);
-  const key = objectKey(batch.memoryType, batch.partitionPath, provenance, tier.encoder.extension);
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const context = { stage: 'sink', connector: tier.backend.type, key, tier: tier.name };
+export async function openTier(name: TierName, config: TierConfig, storage: PipelineConfig['storage'], env: NodeJS.ProcessEnv = process.env): Promise<Tier> {
+  const opened: { close(): Promise<void> }[] = [];
+  const notes: string[] = [];
+  const encrypt = config.encryption_enabled ?? storage.encryption_enabled;
+  const key = encrypt ? parseEncryptionKey(env[storage.encryption_key_env], storage.encryption_key_env) : undefined;
+  const encoder = new GeoParquetEncoder({ compression: config.compression, rowGroupSize: config.parquet.row_group_size });
+
+  const sink = async (role: string, backendConfig: BackendConfig): Promise<Sink> => {
+    const made = await createBackend(backendConfig);
+    opened.push(made);
+    const template = compileTemplate('file_organization' in backendConfig ? backendConfig.file_organization : DEFAULT_LAYOUT);
+    if (isRecordStore(made)) {
+      if (encrypt) notes.push(`tier ${name} ${role}: encryption_enabled covers objects only; ${made.type} rows stay queryable in the database (use its encryption at rest)`);
+      return { kind: 'records', store: made, template };
+    }
+    let backend: Backend = made;
+    let cache: CacheStore | undefined;
+    if (config.cache_settings !== undefined) {
+      cache = await createCacheStore(config.cache_settings);
+      opened.push(cache);
+      backend = new CachedBackend(backend, cache, { prefetching: config.cache_settings.prefetching });
+    }
+    const policy = config.backup_policy;
+    if (policy?.versioning && !made.capabilities.versioning) {
+      notes.push(`tier ${name} ${role}: backup_policy.versioning asked for, but ${made.type} here keeps no versions (enable it on the bucket/container)`);
+    }
+    if (policy?.immutable) {
+      const retention = new RetentionBackend(backend, policy.retention_period!);
+      notes.push(`tier ${name} ${role}: immutable for ${policy.retention_period! / 86_400_000} days, enforced by ${retention.serverEnforced ? `${made.type} object lock and the engine` : 'the engine'}`);
+      backend = retention;
+    }
+    if (key !== undefined) backend = new EncryptedBackend(backend, key);
+    return { kind: 'objects', backend, template, encoder, immutable: policy?.immutable ?? false, ...(cache ? { cache } : {}) };
+  };
+
   try {
-    await withRetry(() => tier.backend.put(key, bytes, { contentType: tier.encoder.contentType }), retry);
-  } catch (cause) {
-    if (cause instanceof EarthMemoryError) throw cause;
-    throw new StorageError(`writing ${key} failed`, { cause, context });
+    const primary = await sink('primary_backend', config.primary_backend);
+    const vector = config.vector_backend === undefined ? undefined : await sink('vector_backend', config.vector_backend);
+    let raster: Backend | RecordStore | undefined;
+    if (config.raster_backend !== undefined) {
+      raster = await createBackend(config.raster_backend);
+      opened.push(raster);
+    }
+    let index: ObjectIndex | undefined;
+    if (config.index_backend !== undefined) {
+      index = await createObjectIndex(config.index_backend);
+      opened.push(index);
+    }
+    return {
+      name,
+      config,
+      primary,
+      ...(vector === undefined ? {} : { vector }),
+      ...(raster === undefined ? {} : { raster }),
+      ...(index === undefined ? {} : { index }),
+      location: sinkLocation(primary),
+      notes,
+    };
+  } catch (error) {
+    for (const o of opened.reverse()) await o.close().catch(() => undefined);
+    throw error;
   }
-  const { minUs, maxUs } = batchTimeRange(batch.records);
+}
+
+/** Closes everything the tier opened. */
+export async function closeTier(tier: Tier): Promise<void> {
+  const closers: { close(): Promise<void> }[] = [];
+  for (const sink of [tier.primary, tier.vector]) {
+    if (sink === undefined) continue;
+    if (sink.kind === 'records') closers.push(sink.store);
+    else closers.push(sink.backend, ...(sink.cache ? [sink.cache] : []));
+  }
+  if (tier.raster) closers.push(tier.raster);
+  if (tier.index) closers.push(tier.index);
+  const errors: unknown[] = [];
+  for (const c of closers) await c.close().catch((e: unknown) => errors.push(e));
+  if (errors.length > 0) throw errors[0];
+}
+
+function bboxOf(batch: Batch): [number, number, number, number] {
   const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
   for (const record of batch.records) {
     const [a, b, c, d] = recordBbox(record);
@@ -60,27 +149,93 @@ export async function writeBatch(
     if (c > bbox[2]) bbox[2] = c;
     if (d > bbox[3]) bbox[3] = d;
   }
-  const entry: CatalogEntry = {
-    key,
+  return bbox;
+}
+
+/**
+ * Batch → encoded object (or rows) → durable write → catalog row → index entry. Only after all
+ * of them is the batch done (the caller acks its positions). Retriable failures are retried with
+ * backoff; the key is deterministic, so a retry or a replay overwrites the same object or rows.
+ */
+export async function writeBatch(
+  batch: Batch,
+  tier: Tier,
+  catalog: Catalog,
+  fence: readonly PartitionClaim[] = [],
+  retry: Partial<RetryOptions> = {},
+): Promise<CatalogEntry> {
+  const sink = sinkOf(tier, batch.kind);
+  const provenance = batchProvenance(batch.records);
+  const { minUs, maxUs } = batchTimeRange(batch.records);
+  const base = {
     tier: tier.name,
-    backend: tier.backend.type,
-    uri: tier.backend.uri(key),
     memoryType: batch.memoryType,
     dataset: batch.dataset,
     kind: batch.kind,
     partitionPath: batch.partitionPath,
-    format: tier.encoder.format,
-    codec: tier.encoder.codec.name,
-    codecLevel: tier.encoder.codec.level,
-    bytes: bytes.byteLength,
-    rows,
     timeMinUs: minUs,
     timeMaxUs: maxUs,
-    bbox,
-    sha256,
+    bbox: bboxOf(batch),
     provenance,
-    state: 'committed',
+    state: 'committed' as const,
   };
+  let entry: CatalogEntry;
+  if (sink.kind === 'objects') {
+    const { bytes, rows } = sink.encoder.encode(batch);
+    const key = objectKey(batch.memoryType, batch.partitionPath, provenance, sink.encoder.extension);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    // A replay of an immutable tier finds the same bytes already there: nothing to write.
+    const already = sink.immutable && (await withRetry(() => catalog.list({ tier: tier.name, key }), retry)).some((r) => r.sha256 === sha256);
+    if (!already) await put(sink.backend, key, bytes, sink.encoder.contentType, tier, retry);
+    entry = {
+      ...base,
+      key,
+      backend: sink.backend.type,
+      uri: sink.backend.uri(key),
+      format: sink.encoder.format,
+      codec: sink.encoder.codec.name,
+      codecLevel: sink.encoder.codec.level,
+      bytes: bytes.byteLength,
+      rows,
+      sha256,
+    };
+  } else {
+    const key = objectKey(batch.memoryType, batch.partitionPath, provenance, '.rows');
+    const result = await withRetry(() => sink.store.writeRecords(key, { memoryType: batch.memoryType, dataset: batch.dataset, records: batch.records }), retry).catch(
+      (cause: unknown) => Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`writing rows of ${key} failed`, { cause, context: { stage: 'sink', connector: sink.store.type, key, tier: tier.name } })),
+    );
+    // What identifies the rows: the records' positions and ids, in order.
+    const digest = createHash('sha256');
+    for (const r of batch.records) digest.update(`${r.position.source}\u0000${r.position.partition}\u0000${r.position.offset}\u0000${r.id ?? ''}\n`);
+    entry = {
+      ...base,
+      key,
+      backend: sink.store.type,
+      uri: sink.store.uri(key),
+      format: `${sink.store.type}-rows`,
+      codec: 'none',
+      codecLevel: null,
+      bytes: result.bytes,
+      rows: result.rows,
+      sha256: digest.digest('hex'),
+    };
+  }
   await withRetry(() => catalog.upsert([entry], fence), retry);
+  if (tier.index !== undefined) {
+    const index = tier.index;
+    await withRetry(
+      () => index.add({ key: entry.key, tier: entry.tier, memoryType: entry.memoryType, dataset: entry.dataset, bbox: entry.bbox, minTimeUs: minUs, maxTimeUs: maxUs, uri: entry.uri, bytes: entry.bytes }),
+      retry,
+    );
+  }
   return entry;
+}
+
+async function put(backend: Backend, key: string, bytes: Uint8Array, contentType: string, tier: Tier, retry: Partial<RetryOptions>): Promise<void> {
+  try {
+    await withRetry(() => backend.put(key, bytes, { contentType }), retry);
+  } catch (cause) {
+    if (cause instanceof EarthMemoryError) throw cause;
+    throw new StorageError(`writing ${key} failed`, { cause, context: { stage: 'sink', connector: backend.type, key, tier: tier.name } });
+  }
 }

@@ -22,7 +22,8 @@ describe('pipeline file loading', () => {
   it('loads the demo with defaults filled in', () => {
     const config = parseConfigText(demo, 'demo.yaml', pipelineSchema, {});
     assert.equal(config.source.type, 'file');
-    assert.equal(config.storage.tier_configs.hot?.primary_backend.base_path, 'data/demo/hot');
+    const hot = config.storage.tier_configs.hot?.primary_backend;
+    assert.equal(hot?.type === 'local_file' && hot.base_path, 'data/demo/hot');
     assert.equal(config.batch.max_age, 30_000);
     assert.equal(config.source.max_record_bytes, 64 * 1024);
   });

@@ -1,0 +1,150 @@
+/**
+ * `npm run bench:kafka [-- --records N]`: Kafka → GeoParquet(zstd) → local tier with a PostgreSQL
+ * catalog, end to end, with one and with two workers, against the same run's ceiling: a raw
+ * kafkajs consumer reading the same topic and doing nothing with the messages. Needs
+ * `scripts/services up kafka postgres kcat` (the script starts them).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import kafkajs from 'kafkajs';
+import { registerCompressionCodecs } from '../connectors/kafka/codecs.js';
+import { writeSample } from '../src/records/sample.js';
+
+const { values } = parseArgs({ options: { records: { type: 'string', default: '200000' } } });
+const N = Number(values.records);
+execFileSync('scripts/services', ['up', 'kafka', 'postgres', 'kcat'], { stdio: 'inherit' });
+const env: Record<string, string> = {};
+for (const line of execFileSync('scripts/services', ['env', 'kafka', 'postgres', 'kcat'], { encoding: 'utf8' }).split('\n')) {
+  const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+  if (m) env[m[1]!] = m[2]!.replace(/^'(.*)'$/, '$1');
+}
+const brokers = env.KAFKA_BROKERS!;
+// kcat produces lz4 batches: without the codecs kafkajs fails every fetch (silently at logLevel NOTHING).
+registerCompressionCodecs();
+const kafka = new kafkajs.Kafka({ brokers: [brokers], clientId: 'earthmem-bench', logLevel: kafkajs.logLevel.ERROR });
+
+const work = resolve('.bench');
+mkdirSync(work, { recursive: true });
+const input = join(work, `points-${N}.ndjson`);
+await writeSample(input, { points: N, features: 0, badCopies: 0, seed: 1 });
+const inputBytes = statSync(input).size;
+const run = Date.now().toString(36);
+const topic = `bench-${run}`;
+
+const admin = kafka.admin();
+await admin.connect();
+await admin.createTopics({ topics: [{ topic, numPartitions: 4 }], waitForLeaders: true });
+const t0 = Date.now();
+execFileSync(env.KCAT ?? 'kcat', ['-P', '-b', brokers, '-t', topic, '-z', 'lz4', '-X', 'partitioner=murmur2_random', '-l', input], { stdio: 'inherit' });
+console.error(`[bench] produced ${N} records with kcat in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+async function totalLag(group: string): Promise<number> {
+  const high = await admin.fetchTopicOffsets(topic);
+  const done = new Map((await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions.map((p) => [p.partition, Math.max(0, Number(p.offset))]));
+  return high.reduce((n, p) => n + Number(p.high) - (done.get(p.partition) ?? 0), 0);
+}
+
+/** The ceiling: a kafkajs group consumer that counts messages and bytes, nothing else. */
+async function rawConsume(): Promise<{ seconds: number; bytes: number }> {
+  const consumer = kafka.consumer({ groupId: `bench-raw-${run}`, maxBytesPerPartition: 1024 * 1024 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let count = 0;
+  let bytes = 0;
+  const started = Date.now();
+  const done = new Promise<void>((resolveDone, reject) => {
+    const timer = setTimeout(() => reject(new Error(`raw consume read only ${count} of ${N} in 300 s`)), 300_000);
+    void consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) bytes += m.value?.length ?? 0;
+        count += batch.messages.length;
+        if (count >= N) {
+          clearTimeout(timer);
+          resolveDone();
+        }
+      },
+    });
+  });
+  await done;
+  const seconds = (Date.now() - started) / 1000;
+  await consumer.disconnect();
+  return { seconds, bytes };
+}
+
+/** `earthmem run` workers until the group's lag is 0; peak RSS from /proc (VmHWM) per worker. */
+async function endToEnd(workers: number): Promise<{ seconds: number; peakRssMiB: number[]; objects: number }> {
+  const id = `${run}_${workers}`;
+  const out = join(work, `kafka-${id}`);
+  rmSync(out, { recursive: true, force: true });
+  const workerEnv = {
+    ...process.env,
+    ...env,
+    EARTHMEM_TOPIC: topic,
+    EARTHMEM_GROUP: `bench-${id}`,
+    EARTHMEM_CATALOG_SCHEMA: `bench_${id}`,
+    EARTHMEM_DATA: out,
+    EARTHMEM_DEAD_LETTER_TOPIC: `bench-dlq-${id}`,
+    EARTHMEM_MAX_ROWS: '50000',
+    EARTHMEM_MAX_AGE: '2s',
+  };
+  const started = Date.now();
+  const children = Array.from({ length: workers }, () =>
+    spawn(process.execPath, ['bin/earthmem.js', 'run', 'pipelines/kafka.yaml'], { env: workerEnv, stdio: ['ignore', 'ignore', 'pipe'] }),
+  );
+  const peaks = children.map(() => 0);
+  const logs = children.map(() => '');
+  children.forEach((c, i) => c.stderr!.on('data', (d) => (logs[i] = (logs[i]! + d).slice(-4000))));
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    children.forEach((c, i) => {
+      try {
+        const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${c.pid}/status`, 'utf8'));
+        if (hwm) peaks[i] = Math.max(peaks[i]!, Number(hwm[1]) / 1024);
+      } catch {
+        // exited
+      }
+    });
+    if ((await totalLag(`bench-${id}`).catch(() => -1)) === 0) break;
+    if (Date.now() > deadline) throw new Error(`workers did not finish in 600 s:\n${logs.join('\n---\n')}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const seconds = (Date.now() - started) / 1000;
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((r) => {
+          c.on('exit', () => r());
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  const objects = Number(
+    execFileSync('psql', [env.DATABASE_URL!, '-Atc', `select count(*) from bench_${id}.objects`], { encoding: 'utf8' }).trim(),
+  );
+  return { seconds, peakRssMiB: peaks, objects };
+}
+
+const raw = await rawConsume();
+const one = await endToEnd(1);
+const two = await endToEnd(2);
+await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+await admin.disconnect();
+
+const rate = (s: number) => Math.round(N / s).toLocaleString('en-US');
+const mbs = (s: number) => (inputBytes / 1e6 / s).toFixed(1);
+console.log(`\n${N.toLocaleString('en-US')} point records, ${(inputBytes / 1e6).toFixed(1)} MB NDJSON, 4 partitions, produced by kcat (lz4).\n`);
+console.log('| run | records/s | MB/s | seconds | ratio to raw consume | peak RSS per worker | objects |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+console.log(`| ceiling: raw kafkajs consume (no processing) | ${rate(raw.seconds)} | ${mbs(raw.seconds)} | ${raw.seconds.toFixed(1)} | 1.00 | | |`);
+for (const [name, r] of [
+  ['end to end, 1 worker', one],
+  ['end to end, 2 workers', two],
+] as const) {
+  console.log(
+    `| ${name} | ${rate(r.seconds)} | ${mbs(r.seconds)} | ${r.seconds.toFixed(1)} | ${(raw.seconds / r.seconds).toFixed(2)} | ${r.peakRssMiB.map((p) => `${Math.round(p)} MiB`).join(', ')} | ${r.objects} |`,
+  );
+}
+console.log('\nEnd to end includes worker start-up (about 1 s), group join and the last commit.');
