@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, describeError, EarthMemoryError } from '../core/errors.js';
 import { loadConfigFile } from '../config/load.js';
 import { formatTimeUs } from '../records/time.js';
 import { writeSample } from '../records/sample.js';
 import { createCatalog } from '../pipeline/connectors.js';
+import { findRow, openStorage, readStored, rehydrateStored } from '../pipeline/read.js';
 import { runPipeline } from '../pipeline/run.js';
 import { pipelineSchema, type PipelineConfig } from '../pipeline/schema.js';
 import { progressLine, summaryText } from './format.js';
@@ -23,6 +24,11 @@ Usage:
                   [--until T | --until-offsets JSON] [--group G]
                                              backfill: re-read a topic range through the pipeline
   earthmem status PIPELINE.yaml [--json]     lag per partition and what each tier holds
+  earthmem get PIPELINE.yaml KEY [--tier T] [--out FILE]
+                                             read a stored object back (decrypted; rows of a
+                                             record store as NDJSON) to FILE or stdout
+  earthmem rehydrate PIPELINE.yaml KEY [--tier T] [--to hot|cool|cold] [--priority Standard|High]
+                                             bring an archived object (Azure archive tier) online
   earthmem generate FILE [--points N] [--features N] [--seed S]
                                              write a deterministic sample NDJSON file
   earthmem demo                              generate the demo data if missing, then run pipelines/demo.yaml
@@ -152,6 +158,44 @@ async function generate(args: string[]): Promise<number> {
   return 0;
 }
 
+async function getCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { tier: { type: 'string' }, out: { type: 'string' } } });
+  const [file, key] = positionals;
+  if (!key) throw new UsageError('get needs PIPELINE.yaml and KEY');
+  const storage = await openStorage(load(file));
+  try {
+    const content = await readStored(storage, await findRow(storage, key, values.tier));
+    const bytes =
+      content.kind === 'bytes' ? content.bytes : Buffer.from(content.records.map((r) => JSON.stringify(r)).join('\n') + (content.records.length ? '\n' : ''));
+    if (values.out) writeFileSync(values.out, bytes);
+    else process.stdout.write(bytes);
+    if (values.out) process.stderr.write(`${key}: ${bytes.byteLength} bytes → ${values.out}\n`);
+    return 0;
+  } finally {
+    await storage.close();
+  }
+}
+
+async function rehydrateCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { tier: { type: 'string' }, to: { type: 'string', default: 'hot' }, priority: { type: 'string', default: 'Standard' } },
+  });
+  const [file, key] = positionals;
+  if (!key) throw new UsageError('rehydrate needs PIPELINE.yaml and KEY');
+  if (!['hot', 'cool', 'cold'].includes(values.to!)) throw new UsageError('--to must be hot, cool or cold');
+  if (!['Standard', 'High'].includes(values.priority!)) throw new UsageError('--priority must be Standard or High');
+  const storage = await openStorage(load(file));
+  try {
+    await rehydrateStored(storage, await findRow(storage, key, values.tier), values.to as 'hot', values.priority as 'Standard');
+    process.stderr.write(`${key}: rehydration to ${values.to} requested (${values.priority}); reads work once it completes\n`);
+    return 0;
+  } finally {
+    await storage.close();
+  }
+}
+
 async function demo(): Promise<number> {
   if (!existsSync(DEMO_DATA)) {
     process.stderr.write(`generating the demo dataset ${DEMO_DATA} (deterministic, first run only)…\n`);
@@ -176,6 +220,10 @@ export async function main(argv: string[]): Promise<number> {
         return await replayCommand(load(rest[0]), rest[0]!, rest.slice(1));
       case 'status':
         return await statusCommand(load(rest[0]), rest.slice(1));
+      case 'get':
+        return await getCommand(rest);
+      case 'rehydrate':
+        return await rehydrateCommand(rest);
       case 'generate':
         return await generate(rest);
       case 'demo':

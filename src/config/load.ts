@@ -150,12 +150,26 @@ function interpolateDocument(
         }
         return;
       }
+      // An unquoted value that expands to nothing (`${S3_ENDPOINT:-}`) leaves its key out, so an
+      // optional key can be switched off from the environment; quote it to keep an empty string.
+      if (value === '' && node.type === Scalar.PLAIN) {
+        node.value = UNSET;
+        return;
+      }
       // An unquoted `${PORT}` becomes the number, boolean or null it spells.
       const typed: unknown = node.type === Scalar.PLAIN ? parseDocument(value).toJS() : value;
       node.value = typeof typed === 'number' || typeof typed === 'boolean' ? typed : value;
     },
   });
+  visit(doc, {
+    Pair(_key, pair) {
+      if (isScalar(pair.value) && pair.value.value === UNSET) return visit.REMOVE;
+      return undefined;
+    },
+  });
 }
+
+const UNSET = '\u0000earthmem:unset\u0000';
 
 function isMapPair(p: unknown): boolean {
   return typeof p === 'object' && p !== null && 'key' in p && 'value' in p && isScalar((p as { key: unknown }).key);

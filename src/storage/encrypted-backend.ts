@@ -42,7 +42,7 @@ export class EncryptedBackend implements Backend {
   readonly location: string;
 
   constructor(
-    private readonly inner: Backend,
+    readonly inner: Backend,
     private readonly key: Buffer,
     private readonly segmentSize = DEFAULT_SEGMENT,
   ) {

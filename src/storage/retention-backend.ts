@@ -14,7 +14,7 @@ export class RetentionBackend implements Backend {
   readonly location: string;
 
   constructor(
-    private readonly inner: Backend,
+    readonly inner: Backend,
     private readonly retentionMs: number,
     private readonly now: () => number = Date.now,
   ) {
