@@ -80,6 +80,7 @@ export class RedisConnection {
   /** The last error the client reported; a failed connect() only says "Connection is closed". */
   private lastError: Error | undefined;
   private connecting: Promise<void> | undefined;
+  private closed = false;
 
   /** `name` shows in CLIENT LIST (earthmem-storage, earthmem-index, earthmem-cache). */
   constructor(connection: ResolvedRedisConnection, name: string) {
@@ -109,6 +110,7 @@ export class RedisConnection {
   /** Runs `command` on a connected client; any failure becomes a typed StorageError. */
   async run<T>(operation: string, key: string | undefined, command: (client: Redis) => Promise<T>): Promise<T> {
     try {
+      if (this.closed) throw new StorageError(`redis ${operation} failed (closed)`, { context: { connector, operation, ...(key === undefined ? {} : { key }) } });
       await this.connect();
       return await command(this.client);
     } catch (cause) {
@@ -117,6 +119,7 @@ export class RedisConnection {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.connecting?.catch(() => undefined);
     if (this.client.status === 'ready') await this.client.quit().catch(() => undefined);
     this.client.disconnect();
