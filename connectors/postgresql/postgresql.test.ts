@@ -216,8 +216,11 @@ describe('postgresql specifics', () => {
       [schema],
     );
     assert.deepEqual(srids.rows, [{ srid: 3857, find: 3857 }]);
-    const projected = await admin.query<{ x: number; lon: number }>(`SELECT ST_X(geom) AS x, ST_X(ST_Transform(geom, 4326)) AS lon, lon AS lon0 FROM ${q}.earthmem_points LIMIT 1`);
+    const projected = await admin.query<{ x: number; back: number; lon: number }>(
+      `SELECT ST_X(geom) AS x, ST_X(ST_Transform(geom, 4326)) AS back, lon FROM ${q}.earthmem_points LIMIT 1`,
+    );
     assert.ok(Math.abs(projected.rows[0]!.x) > 1e6, 'x is in metres');
+    assert.ok(Math.abs(projected.rows[0]!.back - projected.rows[0]!.lon) < 1e-9, 'transformed back to the same longitude');
     const back = await store.readRecords('srid');
     assert.deepEqual(back, [...points, ...vectors]);
   });

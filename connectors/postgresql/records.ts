@@ -67,7 +67,7 @@ export function arrayLiteral(values: ReadonlyArray<string | number | null>): str
     const v = values[i];
     if (v === null || v === undefined) parts[i] = 'NULL';
     else if (typeof v === 'number') parts[i] = String(v);
-    else parts[i] = `"${v.replace(/[\\"]/g, '\\$&')}"`;
+    else parts[i] = v.includes('"') || v.includes('\\') ? `"${v.replace(/[\\"]/g, '\\$&')}"` : `"${v}"`;
   }
   return `{${parts.join(',')}}`;
 }

@@ -493,14 +493,14 @@ export class PostgreSQLStorage implements Backend, RecordStore {
           time_max_us bigint,
           written_at timestamptz NOT NULL
         )`);
-      await this.createRecordTable(client, 'points', pointColumns, postgisSchema, postgisSchema && `${pg.escapeIdentifier(postgisSchema)}.geometry(Point, ${this.config.srid})`,
-        this.toSrid(postgisSchema, `${pg.escapeIdentifier(postgisSchema)}.ST_SetSRID(${pg.escapeIdentifier(postgisSchema)}.ST_MakePoint(lon, lat), 4326)`));
-      await this.createRecordTable(client, 'features', featureColumns, postgisSchema, postgisSchema && `${pg.escapeIdentifier(postgisSchema)}.geometry(Geometry, ${this.config.srid})`,
-        this.toSrid(postgisSchema, `${pg.escapeIdentifier(postgisSchema)}.ST_Force2D(${pg.escapeIdentifier(postgisSchema)}.ST_SetSRID(${pg.escapeIdentifier(postgisSchema)}.ST_GeomFromGeoJSON(geometry_json), 4326))`));
+      await this.createRecordTable(client, 'points', pointColumns, postgisSchema);
+      await this.createRecordTable(client, 'features', featureColumns, postgisSchema);
     });
   }
 
   private async createObjectTables(client: pg.PoolClient): Promise<void> {
+    // Only when missing: ALTER TABLE would take an exclusive lock on every open.
+    if (await this.exists(client, this.t.chunks)) return;
     await client.query(`
       CREATE TABLE IF NOT EXISTS ${this.t.objects} (
         key text COLLATE "C" PRIMARY KEY,
@@ -509,7 +509,7 @@ export class PostgreSQLStorage implements Backend, RecordStore {
         modified timestamptz NOT NULL,
         content_type text
       );
-      CREATE TABLE IF NOT EXISTS ${this.t.chunks} (
+      CREATE TABLE ${this.t.chunks} (
         key text COLLATE "C" NOT NULL,
         seq integer NOT NULL,
         bytes bytea NOT NULL,
@@ -519,9 +519,25 @@ export class PostgreSQLStorage implements Backend, RecordStore {
       ALTER TABLE ${this.t.chunks} ALTER COLUMN bytes SET STORAGE EXTERNAL;`);
   }
 
-  /** The generated geometry expression in the configured SRID (records are WGS84 lon/lat). */
-  private toSrid(postgisSchema: string, wgs84: string): string {
-    return this.config.srid === 4326 ? wgs84 : `${pg.escapeIdentifier(postgisSchema)}.ST_Transform(${wgs84}, ${this.config.srid})`;
+  /** Whether a table or index exists, without taking a lock on anything. */
+  private async exists(client: pg.PoolClient, qualifiedName: string): Promise<boolean> {
+    const { rows } = await client.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [qualifiedName]);
+    return rows[0]!.found;
+  }
+
+  /**
+   * The `geom` column of a record table: its type and the expression that generates it from the
+   * exact columns (records are WGS84 lon/lat; another SRID is reached with ST_Transform).
+   */
+  private geometryColumn(table: 'points' | 'features', postgisSchema: string): string {
+    const fn = (name: string) => `${pg.escapeIdentifier(postgisSchema)}.${name}`;
+    const { srid } = this.config;
+    const wgs84 =
+      table === 'points'
+        ? `${fn('ST_SetSRID')}(${fn('ST_MakePoint')}(lon, lat), 4326)`
+        : `${fn('ST_Force2D')}(${fn('ST_SetSRID')}(${fn('ST_GeomFromGeoJSON')}(geometry_json), 4326))`;
+    const expression = srid === 4326 ? wgs84 : `${fn('ST_Transform')}(${wgs84}, ${srid})`;
+    return `geom ${fn('geometry')}(${table === 'points' ? 'Point' : 'Geometry'}, ${srid}) GENERATED ALWAYS AS (${expression}) STORED`;
   }
 
   /**
@@ -533,8 +549,6 @@ export class PostgreSQLStorage implements Backend, RecordStore {
     table: 'points' | 'features',
     columns: Column<R>[],
     postgisSchema: string,
-    geometryType: string,
-    geometryExpression: string,
   ): Promise<void> {
     const name = tables[table];
     const { rows } = await client.query<{ relkind: string }>('SELECT relkind FROM pg_class WHERE oid = to_regclass($1)', [this.t[table]]);
@@ -543,7 +557,7 @@ export class PostgreSQLStorage implements Backend, RecordStore {
     } else {
       const partitioned = this.layout === 'native' || this.layout === 'pg_partman';
       const columnSql = columns.map((c) => `${c.name} ${c.type}${c.notNull ? ' NOT NULL' : ''}`);
-      const geom = geometryType ? [`geom ${geometryType} GENERATED ALWAYS AS (${geometryExpression}) STORED`] : [];
+      const geom = postgisSchema ? [this.geometryColumn(table, postgisSchema)] : [];
       await client.query(`
         CREATE TABLE ${this.t[table]} (
           object_key text COLLATE "C" NOT NULL,
@@ -566,7 +580,9 @@ export class PostgreSQLStorage implements Backend, RecordStore {
         ]);
       }
     }
-    if (geometryType && this.config.spatial_index) {
+    // Checked first: CREATE INDEX IF NOT EXISTS would still wait for a SHARE lock behind running writers.
+    const gist = `${pg.escapeIdentifier(this.config.schema)}.${name}_geom`;
+    if (postgisSchema && this.config.spatial_index && !(await this.exists(client, gist))) {
       await client.query(`CREATE INDEX IF NOT EXISTS ${name}_geom ON ${this.t[table]} USING gist (geom)`);
     }
   }
