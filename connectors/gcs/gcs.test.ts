@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,6 +148,68 @@ describe('gcs specifics', () => {
       assert.equal(isRetriable(error), false);
       return true;
     });
+  });
+});
+
+/**
+ * A TCP proxy to fake-gcs-server that can stop forwarding (a hung server or a black-holed
+ * network): connections stay open, nothing comes back.
+ */
+async function freezableProxy(target: URL): Promise<{ endpoint: string; freeze(): void; close(): Promise<void> }> {
+  let frozen = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      sockets.add(from);
+      from.on('data', (data) => frozen || to.write(data));
+      from.on('error', () => to.destroy());
+      from.on('close', () => (sockets.delete(from), to.destroy()));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    freeze: () => (frozen = true),
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('gcs against a server that stops answering', () => {
+  it('get, stat, a small put and a streamed put fail retriable after request_timeout', { timeout: 60_000 }, async () => {
+    const proxy = await freezableProxy(new URL(endpoint));
+    try {
+      const hung = open({ prefix: `${run}/hung`, endpoint: proxy.endpoint, request_timeout: '400ms', resumable_threshold: '1MiB', chunk_size: '256KiB' });
+      await hung.put('before.txt', text('written before the hang'));
+      proxy.freeze();
+      const streamed = async function* () {
+        for (let i = 0; i < 4; i++) yield new Uint8Array(MiB);
+      };
+      for (const [name, operation] of [
+        ['get', () => hung.get('before.txt')],
+        ['stat', () => hung.stat('before.txt')],
+        ['put', () => hung.put('small.txt', text('x'))],
+        ['streamed put', () => hung.put('streamed.bin', streamed())],
+      ] as const) {
+        const started = Date.now();
+        await assert.rejects(operation(), (error: unknown) => {
+          assert.ok(isRetriable(error), `${name}: expected a retriable error, got ${String(error)}`);
+          assert.match(String(error), /gcs \w+ failed \((timeout|ETIMEDOUT)\)/);
+          return true;
+        });
+        const took = Date.now() - started;
+        assert.ok(took >= 350 && took < 5_000, `${name} gave up after ${took} ms`);
+      }
+      await hung.close();
+    } finally {
+      await proxy.close();
+    }
+    const direct = open({ prefix: `${run}/hung` });
+    assert.equal(new TextDecoder().decode(await direct.get('before.txt')), 'written before the hang');
+    await direct.delete('before.txt');
   });
 });
 

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { Storage, type Bucket, type FileMetadata } from '@google-cloud/storage';
 import type { AccessTier, Backend, BackendCapabilities, Body, ObjectStat, PutOptions } from '../../src/core/backend.js';
 import { ConfigError, StorageError, type ErrorContext } from '../../src/core/errors.js';
-import { httpStatusOf, storageFailure } from '../../src/core/storage-errors.js';
+import { httpStatusOf, storageFailure, type StorageFailureOptions } from '../../src/core/storage-errors.js';
 import type { GCSBackendConfig } from './config.js';
 
 const connector = 'gcs';
@@ -117,7 +117,7 @@ export class GCSStorage implements Backend {
       return statOf(key, file.metadata, size);
     } catch (cause) {
       // A 404 here means the bucket vanished, not that `key` is missing: keep it a plain failure.
-      throw storageFailure(cause, { connector, operation: 'put', key, notFound: false });
+      throw failure(cause, { connector, operation: 'put', key, notFound: false });
     }
   }
 
@@ -127,7 +127,7 @@ export class GCSStorage implements Backend {
       const [contents] = await this.bucket.file(this.prefix + key).download();
       return plainBytes(contents);
     } catch (cause) {
-      throw storageFailure(cause, { connector, operation: 'get', key });
+      throw failure(cause, { connector, operation: 'get', key });
     }
   }
 
@@ -144,7 +144,7 @@ export class GCSStorage implements Backend {
     } catch (cause) {
       // 416: the range starts at or past the end of the object (the key exists: a missing one is 404).
       if (httpStatusOf(cause) === 416) return new Uint8Array(0);
-      throw storageFailure(cause, { connector, operation: 'getRange', key });
+      throw failure(cause, { connector, operation: 'getRange', key });
     }
   }
 
@@ -154,7 +154,7 @@ export class GCSStorage implements Backend {
       const [metadata] = await this.bucket.file(this.prefix + key).getMetadata();
       return statOf(key, metadata);
     } catch (cause) {
-      throw storageFailure(cause, { connector, operation: 'stat', key });
+      throw failure(cause, { connector, operation: 'stat', key });
     }
   }
 
@@ -166,7 +166,7 @@ export class GCSStorage implements Backend {
       try {
         page = await this.bucket.getFiles({ prefix: this.prefix + prefix, autoPaginate: false, maxResults: 1000, pageToken });
       } catch (cause) {
-        throw storageFailure(cause, { connector, operation: 'list', key: prefix, notFound: false });
+        throw failure(cause, { connector, operation: 'list', key: prefix, notFound: false });
       }
       const [files, next] = page;
       for (const file of files) yield statOf(file.name.slice(this.prefix.length), file.metadata);
@@ -179,7 +179,7 @@ export class GCSStorage implements Backend {
     try {
       await this.bucket.file(this.prefix + key).delete({ ignoreNotFound: true });
     } catch (cause) {
-      throw storageFailure(cause, { connector, operation: 'delete', key });
+      throw failure(cause, { connector, operation: 'delete', key });
     }
   }
 
@@ -215,7 +215,7 @@ export class GCSStorage implements Backend {
       }
       // Object-level roles (roles/storage.objectAdmin) cannot read bucket metadata; with nothing to compare, go on.
       if (status === 403 && location === undefined && uniform === undefined) return;
-      throw storageFailure(cause, { connector, operation: 'bucket check', context });
+      throw failure(cause, { connector, operation: 'bucket check', context });
     }
     if (location !== undefined && metadata.location?.toLowerCase() !== location.toLowerCase()) {
       throw new ConfigError(`gcs: bucket ${this.bucketName} is in ${metadata.location ?? 'an unreported location'}, the configuration says location ${location}`, [], {
@@ -307,6 +307,23 @@ function stallTimer(ms: number, onStall: () => void): { start(): void; stop(): v
       if (timer !== undefined) start();
     },
   };
+}
+
+/**
+ * storageFailure, plus the SDK's request timeouts: node-fetch reports them as a FetchError of type
+ * `request-timeout` / `body-timeout` without an errno code, and a retry may well succeed.
+ */
+function failure(cause: unknown, options: StorageFailureOptions): StorageError {
+  const type = (cause as { type?: unknown } | null)?.type;
+  if (type === 'request-timeout' || type === 'body-timeout') {
+    const { operation, key } = options;
+    return new StorageError(`gcs ${operation} failed (timeout)`, {
+      cause,
+      retriable: true,
+      context: { ...options.context, connector, operation, ...(key === undefined ? {} : { key }) },
+    });
+  }
+  return storageFailure(cause, options);
 }
 
 function statOf(key: string, metadata: FileMetadata, fallbackSize?: number): ObjectStat {
