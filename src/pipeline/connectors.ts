@@ -28,6 +28,7 @@ const sources: { [K in SourceConfig['type']]: (c: Extract<SourceConfig, { type: 
 const backends: { [K in BackendConfig['type']]: (c: Extract<BackendConfig, { type: K }>) => Promise<Backend | RecordStore> } = {
   local_file: async (c) => new (await import('../../connectors/local-file/storage.js')).LocalFileStorage(c),
   network_file: async (c) => (await import('../../connectors/network-file/storage.js')).NetworkFileStorage.open(c),
+  s3: async (c) => (await import('../../connectors/s3/storage.js')).S3Storage.open(c),
   gcs: async (c) => new (await import('../../connectors/gcs/storage.js')).GCSStorage(c),
   azure_blob: async (c) => new (await import('../../connectors/azure-blob/storage.js')).AzureBlobStorage(c),
   redis: async (c) => new (await import('../../connectors/redis/storage.js')).RedisStorage(c),

@@ -4,6 +4,7 @@ import { fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema } f
 import { kafkaDeadLetterSchema, kafkaSourceSchema } from '../../connectors/kafka/config.js';
 import { networkFileBackendSchema } from '../../connectors/network-file/config.js';
 import { gcsBackendSchema } from '../../connectors/gcs/config.js';
+import { s3BackendSchema } from '../../connectors/s3/config.js';
 import { azureBlobBackendSchema } from '../../connectors/azure-blob/config.js';
 import { postgisBackendSchema, postgresqlBackendSchema } from '../../connectors/postgresql/config.js';
 import { sqliteBackendSchema } from '../../connectors/sqlite/config.js';
@@ -40,13 +41,14 @@ const classifyRule = z
   .strict();
 
 /** Backends that keep encoded objects (files): the tier's `format` and `file_organization` apply. */
-export const OBJECT_BACKENDS = ['local_file', 'network_file', 'gcs', 'azure_blob', 'redis'] as const;
+export const OBJECT_BACKENDS = ['local_file', 'network_file', 's3', 'gcs', 'azure_blob', 'redis'] as const;
 /** Backends that keep records as rows, documents or points (RecordStore). */
 export const RECORD_BACKENDS = ['postgresql', 'postgis', 'sqlite'] as const;
 
 const backend = z.discriminatedUnion('type', [
   localFileBackendSchema,
   networkFileBackendSchema,
+  s3BackendSchema,
   gcsBackendSchema,
   azureBlobBackendSchema,
   redisBackendSchema,

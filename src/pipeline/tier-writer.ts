@@ -11,7 +11,6 @@ import type { Encoder } from '../encoders/encoder.js';
 import { GeoParquetEncoder } from '../encoders/parquet/geoparquet.js';
 import { compileTemplate, objectKey, type CompiledTemplate } from '../stages/object-key.js';
 import { CachedBackend } from '../storage/cached-backend.js';
-import type { CacheStore } from '../storage/cache-store.js';
 import { EncryptedBackend, parseEncryptionKey } from '../storage/encrypted-backend.js';
 import { RetentionBackend } from '../storage/retention-backend.js';
 import { createBackend, createCacheStore, createObjectIndex } from './connectors.js';
@@ -27,8 +26,6 @@ export type Sink =
       encoder: Encoder;
       /** backup_policy.immutable: existing objects are never rewritten. */
       immutable: boolean;
-      /** The cache under `backend`, closed with the tier. */
-      cache?: CacheStore;
     }
   | { kind: 'records'; store: RecordStore; template: CompiledTemplate };
 
@@ -74,12 +71,12 @@ export async function openTier(name: TierName, config: TierConfig, storage: Pipe
     const template = compileTemplate('file_organization' in backendConfig ? backendConfig.file_organization : DEFAULT_LAYOUT);
     if (isRecordStore(made)) {
       if (encrypt) notes.push(`tier ${name} ${role}: encryption_enabled covers objects only; ${made.type} rows stay queryable in the database (use its encryption at rest)`);
+      if (config.cache_settings) notes.push(`tier ${name} ${role}: cache_settings caches objects; ${made.type} serves its rows itself`);
       return { kind: 'records', store: made, template };
     }
     let backend: Backend = made;
-    let cache: CacheStore | undefined;
     if (config.cache_settings !== undefined) {
-      cache = await createCacheStore(config.cache_settings);
+      const cache = await createCacheStore(config.cache_settings);
       opened.push(cache);
       backend = new CachedBackend(backend, cache, { prefetching: config.cache_settings.prefetching });
     }
@@ -93,7 +90,7 @@ export async function openTier(name: TierName, config: TierConfig, storage: Pipe
       backend = retention;
     }
     if (key !== undefined) backend = new EncryptedBackend(backend, key);
-    return { kind: 'objects', backend, template, encoder, immutable: policy?.immutable ?? false, ...(cache ? { cache } : {}) };
+    return { kind: 'objects', backend, template, encoder, immutable: policy?.immutable ?? false };
   };
 
   try {
@@ -130,8 +127,8 @@ export async function closeTier(tier: Tier): Promise<void> {
   const closers: { close(): Promise<void> }[] = [];
   for (const sink of [tier.primary, tier.vector]) {
     if (sink === undefined) continue;
-    if (sink.kind === 'records') closers.push(sink.store);
-    else closers.push(sink.backend, ...(sink.cache ? [sink.cache] : []));
+    // Wrappers close what they wrap, a CachedBackend its cache too.
+    closers.push(sink.kind === 'records' ? sink.store : sink.backend);
   }
   if (tier.raster) closers.push(tier.raster);
   if (tier.index) closers.push(tier.index);

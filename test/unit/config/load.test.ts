@@ -60,3 +60,53 @@ describe('pipeline file loading', () => {
     assert.deepEqual(paths, ['routing.memory_types.HazardMemory', 'storage.tier_configs.warm.primary_backend.file_organization']);
   });
 });
+
+describe('the spec layouts as pipeline files', () => {
+  const secrets = {
+    KAFKA_BROKERS: '127.0.0.1:9092',
+    DATABASE_URL: 'postgresql://earth:pg-SECRET-1@127.0.0.1:5432/earth',
+    REDIS_URL: 'redis://:redis-SECRET-2@127.0.0.1:6379/0',
+    S3_BUCKET_WARM: 'warm',
+    AWS_REGION: 'us-west-2',
+    AWS_ACCESS_KEY_ID: 'AKIA-SECRET-3',
+    AWS_SECRET_ACCESS_KEY: 'aws-SECRET-4',
+    GCS_BUCKET_COLD: 'cold',
+    GCS_PROJECT: 'my-earth-project',
+    AZURE_ACCOUNT: 'earthmemoryarchive',
+    AZURE_CONTAINER_GLACIER: 'deep-archive',
+    AZURE_CONNECTION_STRING: 'DefaultEndpointsProtocol=https;AccountName=earthmemoryarchive;AccountKey=azure-SECRET-5;EndpointSuffix=core.windows.net',
+  };
+
+  it('prod.yaml loads with the spec’s tiers; unset optional endpoints are left out', () => {
+    const config = parseConfigText(readFileSync('pipelines/prod.yaml', 'utf8'), 'prod.yaml', pipelineSchema, secrets);
+    const tiers = config.storage.tier_configs;
+    assert.equal(tiers.hot?.primary_backend.type, 'postgresql');
+    assert.equal(tiers.warm?.primary_backend.type, 's3');
+    assert.equal(tiers.warm?.primary_backend.type === 's3' && tiers.warm.primary_backend.endpoint, undefined);
+    assert.equal(tiers.cold?.primary_backend.type === 'gcs' && tiers.cold.primary_backend.credentials_file, undefined);
+    assert.equal(tiers.glacier?.primary_backend.type === 'azure_blob' && tiers.glacier.primary_backend.access_tier, 'archive');
+    assert.deepEqual(tiers.glacier?.backup_policy, { redundancy: 'geo-redundant', versioning: true, immutable: true, retention_period: 3650 * 86_400_000 });
+    assert.equal(tiers.warm?.index_backend?.ttl, 604_800_000);
+    assert.equal(config.storage.encryption_enabled, true);
+    parseConfigText(readFileSync('pipelines/dev.yaml', 'utf8'), 'dev.yaml', pipelineSchema, {});
+  });
+
+  it('never prints a credential in validation errors', () => {
+    const issues = issuesOf(readFileSync('pipelines/prod.yaml', 'utf8'), { ...secrets, EARTHMEM_MAX_ROWS: '-5', AWS_REGION: '', EARTHMEM_TIMESCALEDB: 'maybe' });
+    const text = issues.map((i) => `${i.path} ${i.message}`).join('\n');
+    assert.match(text, /AWS_REGION is not set/);
+    assert.match(text, /batch\.max_rows/);
+    assert.match(text, /timescaledb_enabled/);
+    assert.doesNotMatch(text, /SECRET/);
+  });
+
+  it('refuses immutable on a record store and asks for a retention period', () => {
+    const yaml = readFileSync('pipelines/dev.yaml', 'utf8').replace(
+      '        spatialite_enabled: true\n',
+      '        spatialite_enabled: true\n      backup_policy: { immutable: true }\n',
+    );
+    const messages = issuesOf(yaml).map((i) => `${i.path}: ${i.message}`);
+    assert.ok(messages.some((m) => /backup_policy\.retention_period: immutable: true needs a retention_period/.test(m)), messages.join('\n'));
+    assert.ok(messages.some((m) => /backup_policy\.immutable: immutable needs an object backend/.test(m)), messages.join('\n'));
+  });
+});
