@@ -9,14 +9,7 @@ export async function collectBody(body: Body): Promise<Uint8Array> {
     parts.push(part);
     size += part.byteLength;
   }
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.byteLength;
-  }
-  return out;
+  return concat(parts, size);
 }
 
 /**
