@@ -101,16 +101,7 @@ azurite_wait_ready() {
 azurite_down() {
   local pid
   if ! pid=$(azurite_pid); then rm -f "$AZURITE_PID"; log "azurite: not running"; return 0; fi
-  log "azurite: stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 100; i++)); do pid_alive "$pid" || break; sleep 0.1; done
-  if pid_alive "$pid"; then
-    log "azurite: still running after 10 s, SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do pid_alive "$pid" || break; sleep 0.1; done
-  fi
-  rm -f "$AZURITE_PID"
+  stop_pid azurite "$AZURITE_PID" "$pid"
 }
 
 azurite_status() {

@@ -37,18 +37,7 @@ gcs_port_now() {
 }
 
 gcs_install() {
-  [[ -x $GCS_BIN ]] && return 0
-  command -v go >/dev/null 2>&1 || die "gcs: the Go toolchain is needed to build fake-gcs-server (go not on PATH)"
-  local t0; t0=$(date +%s)
-  local build_log="$GCS_DIR/go-install.log"
-  mkdir -p "$GCS_DIR"
-  log "gcs: building fake-gcs-server $GCS_VERSION with go install (once; cached in $GCS_BIN_DIR)"
-  rm -rf "$GCS_BIN_DIR.tmp"
-  GOBIN="$GCS_BIN_DIR.tmp" go install "github.com/fsouza/fake-gcs-server@$GCS_VERSION" \
-      >"$build_log" 2>&1 </dev/null 9>&- \
-    || fail gcs "go install github.com/fsouza/fake-gcs-server@$GCS_VERSION failed" "$build_log"
-  rm -rf "$GCS_BIN_DIR"; mv "$GCS_BIN_DIR.tmp" "$GCS_BIN_DIR"
-  log "gcs: built in $(elapsed_since "$t0") s"
+  [[ -x $GCS_BIN ]] || go_install_cached gcs "github.com/fsouza/fake-gcs-server@$GCS_VERSION" "$GCS_BIN_DIR" "$GCS_DIR/go-install.log"
 }
 
 gcs_http() { # gcs_http METHOD PATH [JSON]: prints the HTTP status code
@@ -106,17 +95,9 @@ gcs_up() {
 }
 
 gcs_down() {
-  local pid i
+  local pid
   if ! pid=$(gcs_pid); then rm -f "$GCS_PIDFILE"; log "gcs: not running"; return 0; fi
-  log "gcs: stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do pid_alive "$pid" || break; sleep 0.1; done
-  if pid_alive "$pid"; then
-    log "gcs: still running after 10 s, SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do pid_alive "$pid" || break; sleep 0.1; done
-  fi
-  rm -f "$GCS_PIDFILE"
+  stop_pid gcs "$GCS_PIDFILE" "$pid"
 }
 
 gcs_status() {

@@ -71,12 +71,7 @@ CONF
 redis_down() {
   local pid
   if ! pid=$(redis_pid); then rm -f "$REDIS_PIDFILE"; log "redis: not running"; return 0; fi
-  log "redis: stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 100; i++)); do pid_alive "$pid" || break; sleep 0.1; done
-  pid_alive "$pid" && { log "redis: still running after 10 s, SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; }
-  rm -f "$REDIS_PIDFILE"
+  stop_pid redis "$REDIS_PIDFILE" "$pid"
 }
 
 redis_status() {

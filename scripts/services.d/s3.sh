@@ -45,18 +45,7 @@ s3_port_now() {
 }
 
 s3_install() {
-  [[ -x $S3_BIN ]] && return 0
-  command -v go >/dev/null 2>&1 || die "s3: the Go toolchain is needed to build versitygw (go not on PATH)"
-  local t0; t0=$(date +%s)
-  local build_log="$S3_DIR/go-install.log"
-  mkdir -p "$S3_DIR"
-  log "s3: building versitygw $S3_VERSION with go install (once; cached in $S3_BIN_DIR; takes minutes)"
-  rm -rf "$S3_BIN_DIR.tmp"
-  GOBIN="$S3_BIN_DIR.tmp" go install "github.com/versity/versitygw/cmd/versitygw@$S3_VERSION" \
-      >"$build_log" 2>&1 </dev/null 9>&- \
-    || fail s3 "go install github.com/versity/versitygw/cmd/versitygw@$S3_VERSION failed" "$build_log"
-  rm -rf "$S3_BIN_DIR"; mv "$S3_BIN_DIR.tmp" "$S3_BIN_DIR"
-  log "s3: built in $(elapsed_since "$t0") s"
+  [[ -x $S3_BIN ]] || go_install_cached s3 "github.com/versity/versitygw/cmd/versitygw@$S3_VERSION" "$S3_BIN_DIR" "$S3_DIR/go-install.log"
 }
 
 # s3_http METHOD PATH [BODY [HEADER…]]: a SigV4-signed request with the root credentials; prints
@@ -137,12 +126,7 @@ s3_up() {
 s3_down() {
   local pid
   if ! pid=$(s3_pid); then rm -f "$S3_PIDFILE"; log "s3: not running"; return 0; fi
-  log "s3: stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 100; i++)); do pid_alive "$pid" || break; sleep 0.1; done
-  pid_alive "$pid" && { log "s3: still running after 10 s, SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; }
-  rm -f "$S3_PIDFILE"
+  stop_pid s3 "$S3_PIDFILE" "$pid"
 }
 
 s3_status() {
