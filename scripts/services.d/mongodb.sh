@@ -116,17 +116,9 @@ mongodb_up() {
 }
 
 mongodb_down() {
-  local pid i
+  local pid
   if ! pid=$(mongodb_pid); then rm -f "$MONGODB_PIDFILE"; log "mongodb: not running"; return 0; fi
-  log "mongodb: stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do pid_alive "$pid" || break; sleep 0.1; done
-  if pid_alive "$pid"; then
-    log "mongodb: still running after 10 s, SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do pid_alive "$pid" || break; sleep 0.1; done
-  fi
-  rm -f "$MONGODB_PIDFILE"
+  stop_pid mongodb "$MONGODB_PIDFILE" "$pid"
 }
 
 mongodb_status() {
