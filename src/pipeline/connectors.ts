@@ -35,6 +35,8 @@ const backends: { [K in BackendConfig['type']]: (c: Extract<BackendConfig, { typ
   postgresql: async (c) => (await import('../../connectors/postgresql/storage.js')).PostgreSQLStorage.open(c),
   postgis: async (c) => (await import('../../connectors/postgresql/storage.js')).PostgreSQLStorage.open(c),
   sqlite: async (c) => new (await import('../../connectors/sqlite/storage.js')).SQLiteStorage(c),
+  mongodb: async (c) => new (await import('../../connectors/mongodb/storage.js')).MongoDBStorage(c),
+  influxdb: async (c) => new (await import('../../connectors/influxdb/storage.js')).InfluxDBStorage(c),
 };
 
 const deadLetters: { [K in DeadLetterConfig['type']]: (c: Extract<DeadLetterConfig, { type: K }>, log: Log) => Promise<DeadLetterSink> } = {

@@ -9,6 +9,8 @@ import { azureBlobBackendSchema } from '../../connectors/azure-blob/config.js';
 import { postgisBackendSchema, postgresqlBackendSchema } from '../../connectors/postgresql/config.js';
 import { sqliteBackendSchema } from '../../connectors/sqlite/config.js';
 import { redisBackendSchema } from '../../connectors/redis/config.js';
+import { mongodbBackendSchema } from '../../connectors/mongodb/config.js';
+import { influxdbBackendSchema } from '../../connectors/influxdb/config.js';
 import { cacheSettingsSchema } from '../storage/cache-config.js';
 import { compileTemplate } from '../stages/object-key.js';
 import { DEAD_LETTER } from '../stages/classify.js';
@@ -43,7 +45,7 @@ const classifyRule = z
 /** Backends that keep encoded objects (files): the tier's `format` and `file_organization` apply. */
 export const OBJECT_BACKENDS = ['local_file', 'network_file', 's3', 'gcs', 'azure_blob', 'redis'] as const;
 /** Backends that keep records as rows, documents or points (RecordStore). */
-export const RECORD_BACKENDS = ['postgresql', 'postgis', 'sqlite'] as const;
+export const RECORD_BACKENDS = ['postgresql', 'postgis', 'sqlite', 'mongodb', 'influxdb'] as const;
 
 const backend = z.discriminatedUnion('type', [
   localFileBackendSchema,
@@ -55,6 +57,8 @@ const backend = z.discriminatedUnion('type', [
   postgresqlBackendSchema,
   postgisBackendSchema,
   sqliteBackendSchema,
+  mongodbBackendSchema,
+  influxdbBackendSchema,
 ]);
 export type BackendConfig = z.output<typeof backend>;
 
