@@ -105,7 +105,14 @@ export class KafkaSource implements Source {
       },
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      if (consumer === this.consumer) this.onAssignment(payload.memberAssignment as Record<string, number[]>);
+      if (consumer === this.consumer) {
+        this.onAssignment(payload.memberAssignment as Record<string, number[]>);
+        return;
+      }
+      // A replaced consumer whose own crash-restart was already scheduled rejoined the group: it
+      // would hold partitions nobody reads. Make it leave, so the group rebalances to us.
+      this.log('kafka: a replaced consumer rejoined the group; disconnecting it');
+      void consumer.disconnect().catch(() => undefined);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (consumer !== this.consumer) return;
