@@ -17,7 +17,14 @@ import { writeSample } from '../src/records/sample.js';
 import { compileClassifier } from '../src/stages/classify.js';
 import { compileTemplate } from '../src/stages/object-key.js';
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' } } });
+const { values } = parseArgs({
+  options: {
+    records: { type: 'string', default: '1000000' },
+    /** Skip the Kafka part (benchmarks/kafka.ts), which starts Kafka and PostgreSQL. */
+    'no-kafka': { type: 'boolean', default: false },
+    'kafka-records': { type: 'string', default: '300000' },
+  },
+});
 const N = Number(values.records);
 const work = resolve('.bench');
 mkdirSync(work, { recursive: true });
@@ -119,3 +126,8 @@ for (const r of rows) {
   console.log(`| ${r.stage} | ${Math.round(rate(r)).toLocaleString('en-US')} | ${(r.bytes / MB / r.seconds).toFixed(1)} | ${r.seconds.toFixed(2)} | ${r.note ?? ''} |`);
 }
 console.log(`\nend to end / parse-only ceiling: ${(rate(e2e) / rate(parseCeiling)).toFixed(2)}`);
+
+if (!values['no-kafka']) {
+  console.log('\n## Kafka → GeoParquet(zstd) → local tiers + PostgreSQL catalog\n');
+  execFileSync(process.execPath, [resolve('dist/benchmarks/kafka.js'), '--records', values['kafka-records']!], { stdio: 'inherit' });
+}
