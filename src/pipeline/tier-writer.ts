@@ -11,6 +11,7 @@ import type { Encoder } from '../encoders/encoder.js';
 import { GeoParquetEncoder } from '../encoders/parquet/geoparquet.js';
 import { compileTemplate, objectKey, type CompiledTemplate } from '../stages/object-key.js';
 import { CachedBackend } from '../storage/cached-backend.js';
+import { CachedRecordStore } from '../storage/cached-record-store.js';
 import { EncryptedBackend, parseEncryptionKey } from '../storage/encrypted-backend.js';
 import { RetentionBackend } from '../storage/retention-backend.js';
 import { createBackend, createCacheStore, createObjectIndex } from './connectors.js';
@@ -71,7 +72,11 @@ export async function openTier(name: TierName, config: TierConfig, storage: Pipe
     const template = compileTemplate('file_organization' in backendConfig ? backendConfig.file_organization : DEFAULT_LAYOUT);
     if (isRecordStore(made)) {
       if (encrypt) notes.push(`tier ${name} ${role}: encryption_enabled covers objects only; ${made.type} rows stay queryable in the database (use its encryption at rest)`);
-      if (config.cache_settings) notes.push(`tier ${name} ${role}: cache_settings caches objects; ${made.type} serves its rows itself`);
+      if (config.cache_settings !== undefined) {
+        const cache = await createCacheStore(config.cache_settings);
+        opened.push(cache);
+        return { kind: 'records', store: new CachedRecordStore(made, cache, { prefetching: config.cache_settings.prefetching }), template };
+      }
       return { kind: 'records', store: made, template };
     }
     let backend: Backend = made;

@@ -15,6 +15,7 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { badRecords, writeSample } from '../../src/records/sample.js';
 import { openStorage, readStored, rehydrateStored, type OpenedStorage } from '../../src/pipeline/read.js';
 import { pipelineSchema } from '../../src/pipeline/schema.js';
+import { CachedRecordStore } from '../../src/storage/cached-record-store.js';
 import { tempDir } from '../support/fixtures.js';
 import { brokers, catalogRows, createTopic, databaseUrl, deadLetters, killWorkers, lag, produceWithKcat, startWorker, waitFor } from '../support/kafka.js';
 import { checkParquet } from '../support/python.js';
@@ -146,6 +147,15 @@ describe('production layout (pipelines/prod.yaml) on PostGIS, S3, GCS, Azure, Re
 
     await assert.rejects(sink('glacier').backend.delete(glacier.key), ObjectLockedError);
     await assert.rejects(sink('glacier').backend.put(glacier.key, new Uint8Array([1])), ObjectLockedError);
+
+    // The hot tier's Redis cache serves a repeated read of PostGIS rows.
+    const hot = rows.find((r) => r.tier === 'hot')!;
+    const hotSink = storage!.tiers.get('hot')!.primary;
+    assert.ok(hotSink.kind === 'records' && hotSink.store instanceof CachedRecordStore, 'hot rows behind the cache');
+    const before = await hotSink.store.cache.stats();
+    const again = await readStored(storage!, hot);
+    assert.equal(again.kind === 'records' && again.records.length, hot.rows);
+    assert.equal((await hotSink.store.cache.stats()).hits, before.hits + 1);
 
     const index = storage!.tiers.get('warm')!.index!;
     const entry = await index.get(warm.key);
