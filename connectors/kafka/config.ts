@@ -56,6 +56,8 @@ export const kafkaSourceSchema = z
     commit_interval: duration.default('1s'),
     /** How often `earthmem run` logs the group's lag per partition; 0 turns the line off. */
     lag_log_interval: duration.default('10s'),
+    /** No batch for this long while assigned partitions have unread messages: the consumer is replaced. */
+    stall_timeout: duration.default('60s'),
     /** Bytes fetched per partition per request. */
     max_bytes_per_partition: size.default(1024 * 1024),
   })

@@ -68,6 +68,13 @@ export class KafkaSource implements Source {
   private commitTimer: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
   private loggingLag = false;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private restarting: Promise<void> | undefined;
+  private checkingStall = false;
+  /** When the consumer last handed us a batch (or was (re)started or assigned). */
+  private lastFetchAt = Date.now();
+  /** Per partition: the offset after the last one fetched. */
+  private readonly fetchedNext = new Map<string, number>();
   private committing = false;
   private commitFailures = 0;
   private closing = false;
@@ -141,7 +148,16 @@ export class KafkaSource implements Source {
    * succeed. A fresh consumer finds the coordinator again; records it redelivers were already
    * acknowledged (or are covered in the catalog), so nothing is written twice.
    */
-  private async restartConsumer(reason: string): Promise<void> {
+  private restartConsumer(reason: string): Promise<void> {
+    // One restart at a time: the stall check and the commit failures may both ask for one.
+    this.restarting ??= this.replaceConsumer(reason).finally(() => {
+      this.restarting = undefined;
+      this.lastFetchAt = Date.now();
+    });
+    return this.restarting;
+  }
+
+  private async replaceConsumer(reason: string): Promise<void> {
     this.log(`kafka consumer restart: ${reason}`);
     const old = this.consumer;
     this.consumer = this.newConsumer();
@@ -153,6 +169,20 @@ export class KafkaSource implements Source {
       await this.runConsumer();
     } catch (error) {
       this.fail(toSourceError(error, { connector: 'kafka', stage: 'source' }));
+    }
+  }
+
+  /**
+   * Pauses or resumes fetching. A consumer being replaced (restart after a broker outage) is not
+   * running yet and kafkajs throws; the new one starts fetching anyway, so there is nothing to do.
+   */
+  private setFetching(on: boolean): void {
+    const topics = this.config.topics.map((topic) => ({ topic }));
+    try {
+      if (on) this.consumer.resume(topics);
+      else this.consumer.pause(topics);
+    } catch (error) {
+      this.log(`kafka: ${on ? 'resume' : 'pause'} skipped: ${(error as Error).message}`);
     }
   }
 
@@ -193,6 +223,7 @@ export class KafkaSource implements Source {
       // A fetch waiting for this partition's hooks goes on and drops its batch (no longer assigned).
       this.ready.get(key)?.resolve();
       this.ready.delete(key);
+      this.fetchedNext.delete(key);
       this.pendingCommits.delete(key);
       this.confirmed.delete(key);
     }
@@ -204,6 +235,7 @@ export class KafkaSource implements Source {
       }
     }
     for (const key of added) this.readyFor(key);
+    this.lastFetchAt = Date.now();
     this.log(`kafka group ${this.groupId}: assigned ${[...next].sort().join(' ') || '(nothing)'}${revoked.length ? `; revoked ${revoked.join(' ')}` : ''}`);
     this.hookChain = this.hookChain.then(async () => {
       try {
@@ -280,6 +312,7 @@ export class KafkaSource implements Source {
       // Offsets that became committable between batches still reach Kafka within commit_interval.
       this.commitTimer = setInterval(() => void this.flushCommits(), this.config.commit_interval);
       if (this.config.lag_log_interval > 0) this.lagTimer = setInterval(() => void this.logLag(), this.config.lag_log_interval);
+      this.stallTimer = setInterval(() => void this.checkStall(), Math.min(5_000, this.config.stall_timeout));
       await this.runConsumer();
     } catch (error) {
       throw toSourceError(error, { connector: 'kafka', stage: 'source' });
@@ -288,6 +321,8 @@ export class KafkaSource implements Source {
 
   private async onBatch({ batch, isStale }: EachBatchPayload): Promise<void> {
     const key = partitionKey(batch.topic, batch.partition);
+    this.lastFetchAt = Date.now();
+    if (batch.messages.length > 0) this.fetchedNext.set(key, Number(batch.messages[batch.messages.length - 1]!.offset) + 1);
     await this.readyFor(key).promise;
     if (isStale() || !this.assigned.has(key) || this.finished.has(key)) return;
     const stop = this.options.replay?.stop.get(key);
@@ -315,7 +350,7 @@ export class KafkaSource implements Source {
     }
     if (this.queuedBytes > MAX_QUEUED_BYTES && !this.paused) {
       this.paused = true;
-      this.consumer.pause(this.config.topics.map((topic) => ({ topic })));
+      this.setFetching(false);
     }
     this.wake?.();
   }
@@ -341,7 +376,7 @@ export class KafkaSource implements Source {
           this.queuedBytes -= next.bytes;
           if (this.paused && this.queuedBytes < MAX_QUEUED_BYTES / 2) {
             this.paused = false;
-            this.consumer.resume(this.config.topics.map((topic) => ({ topic })));
+            this.setFetching(true);
           }
           // Between a dequeue and the pipeline's use, the partition may be revoked: the pipeline's
           // tracker and claims decide; here only currently assigned partitions are passed on.
@@ -357,7 +392,7 @@ export class KafkaSource implements Source {
     } finally {
       signal.removeEventListener('abort', onAbort);
       // Stop fetching; the group membership stays until close() so final commits still land.
-      this.consumer.pause(this.config.topics.map((topic) => ({ topic })));
+      this.setFetching(false);
     }
   }
 
@@ -375,7 +410,8 @@ export class KafkaSource implements Source {
    * the broker's answer counts. Repeated failures restart the consumer.
    */
   private async flushCommits(): Promise<void> {
-    if (this.committing) return;
+    // During a consumer restart the new consumer cannot commit yet; that is not a failure.
+    if (this.committing || this.restarting) return;
     const unconfirmed = [...this.pendingCommits.entries()].filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset);
     if (unconfirmed.length === 0) return;
     this.lastCommitAt = Date.now();
@@ -433,6 +469,41 @@ export class KafkaSource implements Source {
     }
   }
 
+  /**
+   * After a broker restart kafkajs can keep a consumer that is in the group but never fetches
+   * again; commits then have nothing new to fail on. If no batch has arrived for `stall_timeout`
+   * while assigned partitions have unread messages (and we are not pausing for backpressure),
+   * the consumer is replaced.
+   */
+  private async checkStall(): Promise<void> {
+    if (this.closing || this.restarting || this.checkingStall || this.paused || this.queue.length > 0 || this.assigned.size === 0) return;
+    if (Date.now() - this.lastFetchAt < this.config.stall_timeout) return;
+    this.checkingStall = true;
+    try {
+      const stored = await withTimeout(this.admin.fetchOffsets({ groupId: this.groupId, topics: this.config.topics }), COMMIT_TIMEOUT_MS, 'reading committed offsets timed out');
+      const committed = new Map<string, number>();
+      for (const t of stored) for (const p of t.partitions) committed.set(partitionKey(t.topic, p.partition), Number(p.offset));
+      let unread = 0;
+      for (const topic of this.config.topics) {
+        const offsets = await withTimeout(this.admin.fetchTopicOffsets(topic), COMMIT_TIMEOUT_MS, 'reading topic offsets timed out');
+        for (const p of offsets) {
+          const key = partitionKey(topic, p.partition);
+          if (!this.assigned.has(key) || this.finished.has(key)) continue;
+          const from = this.fetchedNext.get(key) ?? Math.max(committed.get(key) ?? -1, Number(p.low));
+          unread += Math.max(0, Number(p.high) - from);
+        }
+      }
+      if (unread > 0 && Date.now() - this.lastFetchAt >= this.config.stall_timeout && !this.closing) {
+        this.lastFetchAt = Date.now();
+        await this.restartConsumer(`no messages for ${Math.round(this.config.stall_timeout / 1000)} s while ${unread} are unread`);
+      }
+    } catch (error) {
+      this.log(`kafka stall check failed: ${(error as Error).message}`);
+    } finally {
+      this.checkingStall = false;
+    }
+  }
+
   /** Offsets that are committable but not yet confirmed by the broker. */
   private get uncommitted(): number {
     return [...this.pendingCommits.entries()].filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset).length;
@@ -442,7 +513,10 @@ export class KafkaSource implements Source {
     this.closing = true;
     clearInterval(this.commitTimer);
     clearInterval(this.lagTimer);
+    clearInterval(this.stallTimer);
     await this.hookChain;
+    // A consumer being replaced must be running before it can commit the final offsets.
+    if (this.restarting) await withTimeout(this.restarting, 30_000, 'consumer restart timed out').catch((e: Error) => this.log(`kafka: ${e.message}`));
     for (let attempt = 0; attempt < 3 && this.uncommitted > 0; attempt++) {
       while (this.committing) await new Promise((r) => setTimeout(r, 50));
       await this.flushCommits();

@@ -21,12 +21,22 @@ export const kcat = () => process.env.KCAT ?? '/usr/bin/kcat';
 const kafka = () => new Kafka({ brokers: brokers().split(','), clientId: 'earthmem-test', logLevel: logLevel.NOTHING });
 
 export async function createTopic(topic: string, partitions = 4): Promise<void> {
-  const admin = kafka().admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
+  // A broker that has just (re)started answers metadata before it hosts new partitions: retry for a while.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const admin = kafka().admin();
+    try {
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+      if (metadata.topics[0]?.partitions.every((p) => p.leader >= 0) && metadata.topics[0].partitions.length === partitions) return;
+      throw new Error(`${topic}: partitions without a leader yet`);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 1_000));
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 }
 
