@@ -79,7 +79,8 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
     this.pending = [];
     if (messages.length === 0) return;
     try {
-      const producer = await this.connectedProducer();
+      // kafkajs can also hang in connect after a broker restart: bounded like the send.
+      const producer = await withTimeout(this.connectedProducer(), SEND_TIMEOUT_MS, 'connecting to Kafka timed out');
       await withTimeout(producer.send({ topic: this.config.topic, acks: -1, messages }), SEND_TIMEOUT_MS, 'no acknowledgement from Kafka');
     } catch (cause) {
       // Kept for the next flush: a dead letter is never dropped (at least once: a timed-out send

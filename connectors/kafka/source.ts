@@ -165,6 +165,10 @@ export class KafkaSource implements Source {
     // Leave the group before rejoining, so the old member's partitions are reassigned now
     // rather than after its session times out.
     await withTimeout(old.disconnect(), 15_000, 'old consumer disconnect timed out').catch((e: Error) => this.log(`kafka: ${e.message}`));
+    // A restart is a rebalance: everything is revoked (open batches abandoned, the tracker reset,
+    // queued records dropped) and assigned again from the committed offsets, with a fresh claim
+    // and the catalog's coverage; so no record fetched by the old consumer is left unacknowledged.
+    this.onAssignment({});
     try {
       await this.runConsumer();
     } catch (error) {
