@@ -165,10 +165,15 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     };
     let deadFlush: Promise<void> = Promise.resolve();
     let deadLetterFailure: unknown;
+    let failRun: (error: unknown) => void = () => undefined;
     const scheduleDeadFlush = () => {
       deadFlush = deadFlush.then(flushDeadLetters);
-      // Fail the run on the next chunk rather than as an unhandled rejection.
-      deadFlush.catch((error: unknown) => (deadLetterFailure ??= error));
+      // Fail the run now: once the source has nothing more to send, waiting for the next chunk
+      // would leave the run waiting forever with its dead letters (and commits) stuck.
+      deadFlush.catch((error: unknown) => {
+        deadLetterFailure ??= error;
+        failRun(error);
+      });
     };
     const commit = async () => {
       const committable = tracker.takeCommittable();
@@ -176,6 +181,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     };
 
     const chunk$ = new Observable<RawChunk>((subscriber) => {
+      failRun = (error) => subscriber.error(error);
       (async () => {
         for await (const chunk of source.chunks(signal)) {
           if (subscriber.closed) return;
