@@ -174,6 +174,8 @@ export function kafkaErrorIsRetriable(error: unknown): boolean {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string' && TRANSIENT_SOCKET_CODES.has(code)) return true;
     if (current.name === 'KafkaJSProtocolError') return (current as { retriable?: unknown }).retriable === true;
+    // Any other kafkajs error that says so itself ("Closed connection", a stale producer).
+    if (current.name.startsWith('KafkaJS') && (current as { retriable?: unknown }).retriable === true) return true;
     if (current.name === 'KafkaJSAggregateError') {
       const errors = (current as { errors?: unknown[] }).errors ?? [];
       return errors.length > 0 && errors.every(kafkaErrorIsRetriable);

@@ -162,6 +162,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       });
       tracker.ackAll(positions);
       gate.release(sizes);
+      await commit();
     };
     let deadFlush: Promise<void> = Promise.resolve();
     let deadLetterFailure: unknown;
@@ -244,10 +245,14 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       if (deadPositions.length >= 1000) scheduleDeadFlush();
     };
 
-    const deadTimer = setInterval(() => {
+    // Acks also come without a batch write to follow them (dead letters flushed late, e.g. after a
+    // broker restart; redelivered records found already durable), so offsets are offered to the
+    // source on a timer too, not only after each write: else the group's offsets could freeze.
+    const housekeeping = setInterval(() => {
       if (deadPositions.length > 0) scheduleDeadFlush();
+      commit().catch((error: unknown) => log(`commit failed: ${describeError(error)}`));
     }, 250);
-    opened.push({ close: async () => clearInterval(deadTimer) });
+    opened.push({ close: async () => clearInterval(housekeeping) });
 
     if (options.onProgress) {
       const interval = options.progressIntervalMs ?? 500;
