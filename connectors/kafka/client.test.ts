@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
 import { isRetriable } from '../../src/core/errors.js';
-import { kafkaErrorIsRetriable, toStorageError } from './client.js';
+import { kafkaErrorIsRetriable, producerStateLost, toStorageError } from './client.js';
 
 // kafkajs's typings omit some error classes and constructor options its runtime has.
 type ErrorClass = new (message: unknown, options?: Record<string, unknown>) => Error;
@@ -67,5 +67,17 @@ describe('kafkaErrorIsRetriable', () => {
     assert.equal(error.context.connector, 'kafka');
     assert.equal(error.context.topic, 'dlq');
     assert.match(error.message, /sending 3 dead letters failed/);
+  });
+
+  it('a lost producer state is retriable only for a caller that starts a new producer', () => {
+    // What a restarted broker answers an idempotent producer it no longer knows.
+    const lost = new KafkaJSNonRetriableError('gave up', { cause: protocol(false, 'OUT_OF_ORDER_SEQUENCE_NUMBER') });
+    assert.equal(producerStateLost(lost), true);
+    assert.equal(producerStateLost(protocol(false, 'UNKNOWN_PRODUCER_ID')), true);
+    assert.equal(producerStateLost(protocol(false, 'TOPIC_AUTHORIZATION_FAILED')), false);
+    assert.equal(kafkaErrorIsRetriable(lost), false);
+    assert.equal(isRetriable(toStorageError(lost, {}, 'sending dead letters')), false);
+    assert.equal(isRetriable(toStorageError(lost, {}, 'sending dead letters', true)), true);
+    assert.equal(isRetriable(toStorageError(protocol(false, 'TOPIC_AUTHORIZATION_FAILED'), {}, 'sending', true)), false);
   });
 });

@@ -185,8 +185,25 @@ export function kafkaErrorIsRetriable(error: unknown): boolean {
   return (error as { retriable?: unknown } | null)?.retriable === true;
 }
 
-function kafkaErrorOptions(error: unknown, context: ErrorContext): EarthMemoryErrorOptions {
-  return { cause: error, retriable: kafkaErrorIsRetriable(error), context: { connector: 'kafka', ...context } };
+/**
+ * Errors that say the broker no longer knows this idempotent producer's id or sequence (it lost
+ * the producer state, e.g. across a restart). Fatal for that producer, but a new producer (a new
+ * id) recovers; kafkajs marks them not retriable, because it keeps the producer.
+ */
+const PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING']);
+
+/** Whether `error` (or its cause chain) says the broker lost the producer's state. */
+export function producerStateLost(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 10; depth++) {
+    if (PRODUCER_STATE_ERRORS.has(String((current as { type?: unknown }).type))) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
+function kafkaErrorOptions(error: unknown, context: ErrorContext, retriable = kafkaErrorIsRetriable(error)): EarthMemoryErrorOptions {
+  return { cause: error, retriable, context: { connector: 'kafka', ...context } };
 }
 
 /** A failed Kafka read as a `SourceError`; `doing` says what failed ("fetching from topic t"). */
@@ -195,8 +212,12 @@ export function toSourceError(error: unknown, context: ErrorContext, doing = 're
   return new SourceError(`${doing} failed`, kafkaErrorOptions(error, context));
 }
 
-/** A failed Kafka write (dead letter, `earthmem produce`) as a `StorageError`. */
-export function toStorageError(error: unknown, context: ErrorContext, doing = 'writing to Kafka'): StorageError {
+/**
+ * A failed Kafka write (dead letter, `earthmem produce`) as a `StorageError`. `newProducer`: the
+ * caller's next attempt uses a new producer, so a lost producer state is retriable too.
+ */
+export function toStorageError(error: unknown, context: ErrorContext, doing = 'writing to Kafka', newProducer = false): StorageError {
   if (error instanceof StorageError) return error;
-  return new StorageError(`${doing} failed`, kafkaErrorOptions(error, context));
+  const retriable = kafkaErrorIsRetriable(error) || (newProducer && producerStateLost(error));
+  return new StorageError(`${doing} failed`, kafkaErrorOptions(error, context, retriable));
 }

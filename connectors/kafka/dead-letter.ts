@@ -84,13 +84,14 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
       await withTimeout(producer.send({ topic: this.config.topic, acks: -1, messages }), SEND_TIMEOUT_MS, 'no acknowledgement from Kafka');
     } catch (cause) {
       // Kept for the next flush: a dead letter is never dropped (at least once: a timed-out send
-      // may still land). After a broker restart kafkajs can hang on a stale connection, so the
-      // next flush starts from a fresh producer.
+      // may still land). After a broker restart kafkajs can hang on a stale connection, or the
+      // broker may have lost this producer's sequence state, so the next flush starts from a
+      // fresh producer (a new producer id).
       this.pending = messages.concat(this.pending);
       const stale = this.producer;
       this.producer = undefined;
       void stale?.then((p) => p.disconnect()).catch(() => undefined);
-      throw toStorageError(cause, { stage: 'dead_letter', topic: this.config.topic }, `sending ${messages.length} dead letters to ${this.location}`);
+      throw toStorageError(cause, { stage: 'dead_letter', topic: this.config.topic }, `sending ${messages.length} dead letters to ${this.location}`, true);
     }
   }
 
