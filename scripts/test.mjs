@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: bring up the real services the suite needs (idempotent, cached), export their
 // settings (`scripts/services env`), then run every compiled test file with node's test runner:
-// dist/test/** and each connector's own tests (dist/connectors/*/**.test.js).
+// dist/test/** and each connector's own tests (dist/connectors/*/**.test.js), then the fault tests
+// (dist/test/faults/**) on their own.
 // EARTHMEM_TEST_SERVICES="postgres kafka" limits the services; arguments filter test files.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -30,5 +31,17 @@ const filter = process.argv.slice(2);
 const files = [...testFiles('dist/test'), ...testFiles('dist/connectors')].filter(
   (f) => filter.length === 0 || filter.some((p) => f.includes(p)),
 );
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
-process.exit(result.status ?? 1);
+// Fault tests stop and restart shared services (the Kafka broker): they run after every other
+// test file, one at a time, so no other test sees the outage.
+const isFault = (f) => f.startsWith(join('dist', 'test', 'faults'));
+let failed = false;
+const groups = [
+  { files: files.filter((f) => !isFault(f)), flags: [] },
+  { files: files.filter(isFault), flags: ['--test-concurrency=1'] },
+];
+for (const group of groups) {
+  if (group.files.length === 0) continue;
+  const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...group.flags, ...group.files], { stdio: 'inherit', env });
+  if (result.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);

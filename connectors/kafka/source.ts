@@ -29,6 +29,8 @@ interface Queued {
 const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
 const COMMIT_TIMEOUT_MS = 10_000;
+/** How often offsets that look committed are read back anyway (a late stale commit may have moved them back). */
+const VERIFY_INTERVAL_MS = 5_000;
 
 /** Fetched but not yet pulled by the pipeline; over it the consumer pauses its partitions. */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
@@ -76,6 +78,9 @@ export class KafkaSource implements Source {
   /** Per partition: the offset after the last one fetched. */
   private readonly fetchedNext = new Map<string, number>();
   private committing = false;
+  /** A commit request that timed out on our side but that kafkajs may still deliver late. */
+  private lingeringCommit: Promise<unknown> | undefined;
+  private lastVerifiedAt = 0;
   private commitFailures = 0;
   private closing = false;
 
@@ -409,23 +414,59 @@ export class KafkaSource implements Source {
   }
 
   /**
+   * What the broker says the group stores, from any read of the group's offsets. Overwritten,
+   * not maxed: a commit that timed out here may still land later with older offsets (kafkajs
+   * retries it after a broker restart), and the offsets it moved back must be committed again.
+   */
+  private noteStored(stored: { topic: string; partitions: { partition: number; offset: string }[] }[]): void {
+    for (const t of stored) {
+      for (const p of t.partitions) {
+        const key = partitionKey(t.topic, p.partition);
+        if (this.assigned.has(key)) this.confirmed.set(key, Number(p.offset));
+      }
+    }
+  }
+
+  private async readStored(topics: string[] = this.config.topics) {
+    const stored = await withTimeout(this.admin.fetchOffsets({ groupId: this.groupId, topics }), COMMIT_TIMEOUT_MS, 'reading committed offsets timed out');
+    this.noteStored(stored);
+    return stored;
+  }
+
+  /**
    * Sends the offsets not yet confirmed, then reads the group's offsets back: kafkajs resolves a
    * commit without sending it while its run loop restarts (e.g. after a broker restart), so only
-   * the broker's answer counts. Repeated failures restart the consumer.
+   * the broker's answer counts. Every VERIFY_INTERVAL_MS the stored offsets are read again even
+   * when all looked confirmed. Repeated failures restart the consumer.
    */
   private async flushCommits(): Promise<void> {
     // During a consumer restart the new consumer cannot commit yet; that is not a failure.
     if (this.committing || this.restarting) return;
-    const unconfirmed = [...this.pendingCommits.entries()].filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset);
-    if (unconfirmed.length === 0) return;
-    this.lastCommitAt = Date.now();
     this.committing = true;
     try {
+      if (this.pendingCommits.size > 0 && Date.now() - this.lastVerifiedAt >= VERIFY_INTERVAL_MS) {
+        this.lastVerifiedAt = Date.now();
+        // Not a commit failure: with nothing to commit, a broker away for a while is no reason to act.
+        await this.readStored().catch((error: Error) => this.log(`kafka committed offsets unverified: ${error.message}`));
+      }
+      const unconfirmed = [...this.pendingCommits.entries()].filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset);
+      if (unconfirmed.length === 0) return;
+      this.lastCommitAt = Date.now();
+      // An earlier commit still in kafkajs's hands would overwrite this one if it landed after it.
+      if (this.lingeringCommit) await withTimeout(this.lingeringCommit, COMMIT_TIMEOUT_MS, 'an earlier offset commit is still pending');
       const batch = unconfirmed.map(([, o]) => ({ topic: o.source, partition: o.partition, offset: String(o.offset) }));
-      await withTimeout(this.consumer.commitOffsets(batch), COMMIT_TIMEOUT_MS, 'offset commit timed out');
-      const topics = [...new Set(unconfirmed.map(([, o]) => o.source))];
-      const stored = await withTimeout(this.admin.fetchOffsets({ groupId: this.groupId, topics }), COMMIT_TIMEOUT_MS, 'reading committed offsets timed out');
-      for (const t of stored) for (const p of t.partitions) this.confirmed.set(partitionKey(t.topic, p.partition), Number(p.offset));
+      const request = this.consumer.commitOffsets(batch);
+      const settled = request.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.lingeringCommit = settled;
+      void settled.then(() => {
+        if (this.lingeringCommit === settled) this.lingeringCommit = undefined;
+      });
+      await withTimeout(request, COMMIT_TIMEOUT_MS, 'offset commit timed out');
+      await this.readStored([...new Set(unconfirmed.map(([, o]) => o.source))]);
+      this.lastVerifiedAt = Date.now();
       const missing = unconfirmed.filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset).length;
       if (missing > 0) throw new Error(`${missing} partition offsets not stored by the broker`);
       this.commitFailures = 0;
@@ -451,7 +492,7 @@ export class KafkaSource implements Source {
     try {
       const parts: string[] = [];
       let total = 0;
-      const stored = await withTimeout(this.admin.fetchOffsets({ groupId: this.groupId, topics: this.config.topics }), COMMIT_TIMEOUT_MS, 'reading committed offsets timed out');
+      const stored = await this.readStored();
       const committed = new Map<string, number>();
       for (const t of stored) for (const p of t.partitions) committed.set(partitionKey(t.topic, p.partition), Number(p.offset));
       for (const topic of this.config.topics) {
@@ -465,7 +506,13 @@ export class KafkaSource implements Source {
           parts.push(`${topic}[${p.partition}]=${lag}`);
         }
       }
-      this.log(`kafka lag ${this.groupId}: ${parts.join(' ')} total=${total}`);
+      // What holds the committed offsets back, when something does.
+      const held = [
+        this.restarting ? 'consumer restarting' : '',
+        this.uncommitted > 0 ? `${this.uncommitted} partitions with offsets awaiting commit` : '',
+        this.paused ? `paused (${this.queue.length} fetched batches queued)` : '',
+      ].filter(Boolean);
+      this.log(`kafka lag ${this.groupId}: ${parts.join(' ')} total=${total}${held.length ? `; ${held.join('; ')}` : ''}`);
     } catch (error) {
       this.log(`kafka lag unknown: ${(error as Error).message}`);
     } finally {
@@ -484,7 +531,7 @@ export class KafkaSource implements Source {
     if (Date.now() - this.lastFetchAt < this.config.stall_timeout) return;
     this.checkingStall = true;
     try {
-      const stored = await withTimeout(this.admin.fetchOffsets({ groupId: this.groupId, topics: this.config.topics }), COMMIT_TIMEOUT_MS, 'reading committed offsets timed out');
+      const stored = await this.readStored();
       const committed = new Map<string, number>();
       for (const t of stored) for (const p of t.partitions) committed.set(partitionKey(t.topic, p.partition), Number(p.offset));
       let unread = 0;

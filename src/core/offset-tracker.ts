@@ -106,6 +106,19 @@ export class OffsetTracker {
     return state === undefined || state.commitOffset < 0 ? undefined : state.commitOffset;
   }
 
+  /** Per partition with records not yet acknowledged: the first of them and how many (for stall reports). */
+  unacked(): { source: string; partition: number; firstOffset: number; count: number }[] {
+    const out: { source: string; partition: number; firstOffset: number; count: number }[] = [];
+    for (const [id, state] of this.partitions) {
+      let count = 0;
+      for (let i = state.head; i < state.pending.length; i++) if (state.acked[i] === 0) count++;
+      if (count === 0) continue;
+      const sep = id.indexOf('\u0000');
+      out.push({ source: id.slice(sep + 1), partition: Number(id.slice(0, sep)), firstOffset: state.pending[state.head]!, count });
+    }
+    return out;
+  }
+
   /** Tracked records not yet acknowledged, across all partitions. */
   inFlight(): number {
     let n = 0;

@@ -59,6 +59,8 @@ interface Classified {
   deadLetters: DeadLetter[];
 }
 
+const STALL_REPORT_MS = 30_000;
+
 const partitionKey = (p: SourcePartitionRef) => `${p.partition}\u0000${p.source}`;
 
 /**
@@ -154,12 +156,14 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       deadPositions = [];
       deadSizes = 0;
       // The sink keeps what it could not send, so a retry resends it (e.g. across a broker restart).
+      deadFlushing += positions.length;
       await withRetry(() => deadLetterSink.flush(), {
         retries: 30,
         initialDelayMs: 200,
         maxDelayMs: 5_000,
         onRetry: (error, attempt) => log(`dead letter flush retry ${attempt}: ${describeError(error)}`),
       });
+      deadFlushing -= positions.length;
       tracker.ackAll(positions);
       gate.release(sizes);
       await commit();
@@ -245,12 +249,40 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       if (deadPositions.length >= 1000) scheduleDeadFlush();
     };
 
+    // A run whose acknowledgements stop moving says why, every STALL_REPORT_MS: what is unacked
+    // from where, and what holds it (open batches, writes, dead letters, the in-flight budget).
+    let writesInFlight = 0;
+    let deadFlushing = 0;
+    let progressMark = '';
+    let progressAt = Date.now();
+    const reportIfStuck = () => {
+      const inFlight = tracker.inFlight();
+      const mark = `${inFlight}/${stats.recordsRead}`;
+      if (inFlight === 0 || mark !== progressMark) {
+        progressMark = mark;
+        progressAt = Date.now();
+        return;
+      }
+      if (Date.now() - progressAt < STALL_REPORT_MS) return;
+      progressAt = Date.now();
+      const partitions = tracker
+        .unacked()
+        .map((u) => `${u.source}[${u.partition}] ${u.count} from offset ${u.firstOffset}`)
+        .join(', ');
+      log(
+        `pipeline waiting ${Math.round(STALL_REPORT_MS / 1000)} s with no acknowledgement: unacknowledged ${partitions}; ` +
+          `open batches ${batcher.openRecordCount} records; writes in flight ${writesInFlight}; ` +
+          `dead letters buffered ${deadPositions.length}, flushing ${deadFlushing}; in-flight bytes ${gate.inFlight} of ${gate.limit}`,
+      );
+    };
+
     // Acks also come without a batch write to follow them (dead letters flushed late, e.g. after a
     // broker restart; redelivered records found already durable), so offsets are offered to the
     // source on a timer too, not only after each write: else the group's offsets could freeze.
     const housekeeping = setInterval(() => {
       if (deadPositions.length > 0) scheduleDeadFlush();
       commit().catch((error: unknown) => log(`commit failed: ${describeError(error)}`));
+      reportIfStuck();
     }, 250);
     opened.push({ close: async () => clearInterval(housekeeping) });
 
@@ -291,7 +323,8 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       mergeMap(
         (batch) =>
           defer(async () => {
-            const entry = await write(batch);
+            writesInFlight++;
+            const entry = await write(batch).finally(() => writesInFlight--);
             let sizes = 0;
             for (const record of batch.records) {
               if (entry !== undefined) tracker.ack(record.position);
