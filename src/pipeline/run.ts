@@ -52,14 +52,14 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Use this source instead of building one from `config.source` (replays). */
   source?: Source;
+  /** With records unacknowledged and none acknowledged for this long, log what they wait for. Default 30 s. */
+  stallReportMs?: number;
 }
 
 interface Classified {
   routed: Routed[];
   deadLetters: DeadLetter[];
 }
-
-const STALL_REPORT_MS = 30_000;
 
 const partitionKey = (p: SourcePartitionRef) => `${p.partition}\u0000${p.source}`;
 
@@ -249,8 +249,9 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       if (deadPositions.length >= 1000) scheduleDeadFlush();
     };
 
-    // A run whose acknowledgements stop moving says why, every STALL_REPORT_MS: what is unacked
+    // A run whose acknowledgements stop moving says why, every stallReportMs: what is unacked
     // from where, and what holds it (open batches, writes, dead letters, the in-flight budget).
+    const stallReportMs = options.stallReportMs ?? 30_000;
     let writesInFlight = 0;
     let deadFlushing = 0;
     let progressMark = '';
@@ -263,14 +264,14 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
         progressAt = Date.now();
         return;
       }
-      if (Date.now() - progressAt < STALL_REPORT_MS) return;
+      if (Date.now() - progressAt < stallReportMs) return;
       progressAt = Date.now();
       const partitions = tracker
         .unacked()
         .map((u) => `${u.source}[${u.partition}] ${u.count} from offset ${u.firstOffset}`)
         .join(', ');
       log(
-        `pipeline waiting ${Math.round(STALL_REPORT_MS / 1000)} s with no acknowledgement: unacknowledged ${partitions}; ` +
+        `pipeline waiting ${Math.round(stallReportMs / 1000)} s with no acknowledgement: unacknowledged ${partitions}; ` +
           `open batches ${batcher.openRecordCount} records; writes in flight ${writesInFlight}; ` +
           `dead letters buffered ${deadPositions.length}, flushing ${deadFlushing}; in-flight bytes ${gate.inFlight} of ${gate.limit}`,
       );

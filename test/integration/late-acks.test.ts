@@ -81,4 +81,29 @@ describe('acknowledgements without a write after them', () => {
     assert.equal(summary.deadLettered, bad.length);
     assert.equal(summary.complete, true);
   });
+
+  it('a run whose records wait without acknowledgement says what they wait for', async () => {
+    const dir = tempDir('stall-report');
+    const t = '2024-03-01T00:00:00Z';
+    const good = Array.from({ length: 20 }, (_, i) =>
+      JSON.stringify({ dataset: 'noaa-isd', variable: 'temperature', station: 'ST0001', time: t, lon: 1, lat: 2, value: 280 + i }),
+    );
+    const source = new OpenEndedSource(good);
+    // An open batch that neither rows nor age will flush for an hour: the records wait in it.
+    const config = demoConfig(join(dir, 'unused.ndjson'), join(dir, 'out'), (y) => y.replace('max_age: 30s', 'max_age: 1h'));
+    const lines: string[] = [];
+    const controller = new AbortController();
+    const run = runPipeline(config, { source, signal: controller.signal, stallReportMs: 500, log: (line) => lines.push(line) });
+    const deadline = Date.now() + 10_000;
+    while (!lines.some((l) => l.startsWith('pipeline waiting')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    controller.abort();
+    const summary = await run;
+    const report = lines.find((l) => l.startsWith('pipeline waiting'));
+    assert.ok(report, `no report in: ${lines.join('\n')}`);
+    assert.match(report, /unacknowledged obs\[0\] 20 from offset 0/);
+    assert.match(report, /open batches 20 records; writes in flight 0; dead letters buffered 0, flushing 0/);
+    // Draining still writes and acknowledges them.
+    assert.equal(summary.recordsWritten, 20);
+    assert.equal(summary.complete, true);
+  });
 });
