@@ -78,15 +78,15 @@ function pointRecord(o: Record<string, unknown>, position: SourcePosition, size:
     position,
     size,
     id: optionalId(o.id, 'id'),
-    dataset: requiredString(o, 'dataset'),
-    variable: requiredString(o, 'variable'),
+    dataset: intern(requiredString(o, 'dataset')),
+    variable: intern(requiredString(o, 'variable')),
     timeUs: requiredTime(o.time, 'time'),
     lon,
     lat,
     value: requiredNumber(o, 'value'),
-    unit: optionalString(o.unit, 'unit'),
-    quality: optionalLabel(o.quality, 'quality'),
-    station: optionalString(o.station, 'station'),
+    unit: internOrNull(optionalString(o.unit, 'unit')),
+    quality: internOrNull(optionalLabel(o.quality, 'quality')),
+    station: internOrNull(optionalString(o.station, 'station')),
     elevation: optionalNumber(o.elevation, 'elevation'),
     attrs: attrs === null ? null : JSON.stringify(attrs),
   };
@@ -106,7 +106,7 @@ function vectorRecord(o: Record<string, unknown>, position: SourcePosition, size
     position,
     size,
     id: optionalId(o.id, 'id'),
-    dataset: requiredString(p, 'dataset', 'properties.'),
+    dataset: intern(requiredString(p, 'dataset', 'properties.')),
     variable: optionalString(p.variable, 'properties.variable'),
     timeUs: requiredTime(p.time, 'properties.time'),
     value: optionalNumber(p.value, 'properties.value'),
@@ -153,6 +153,24 @@ function checkGeometry(input: unknown): { geometry: GeoJsonGeometry; bbox: [numb
 function checkLonLat(lon: number, lat: number, prefix: string): void {
   if (lon < -180 || lon > 180) throw new Invalid('lon_out_of_range', `${prefix}lon ${lon} is outside [-180, 180]`);
   if (lat < -90 || lat > 90) throw new Invalid('lat_out_of_range', `${prefix}lat ${lat} is outside [-90, 90]`);
+}
+
+/**
+ * One shared copy of each low-cardinality value (dataset, variable, unit, quality, station):
+ * JSON.parse makes a new string per record, and hundreds of thousands of records are in flight.
+ * Shared strings also keep their hash, which every later Map lookup by them reuses. Bounded: a
+ * stream of distinct values clears it rather than growing it.
+ */
+const interned = new Map<string, string>();
+function intern(value: string): string {
+  const known = interned.get(value);
+  if (known !== undefined) return known;
+  if (interned.size >= 50_000) interned.clear();
+  interned.set(value, value);
+  return value;
+}
+function internOrNull(value: string | null): string | null {
+  return value === null ? null : intern(value);
 }
 
 function requiredString(o: Record<string, unknown>, key: string, prefix = ''): string {

@@ -65,7 +65,13 @@ export function compileTemplate(organization: string): CompiledTemplate {
     if (last < segment.length) pieces.push({ text: literal(segment.slice(last)) });
     return pieces;
   });
-  const usesTime = parts.some((pieces) => pieces.some((p) => 'token' in p && ['year', 'month', 'day', 'hour'].includes(p.token)));
+  const used = new Set(parts.flatMap((pieces) => pieces.flatMap((p) => ('token' in p ? [p.token] : []))));
+  // The cache key holds only what the template reads, at the coarsest time step it needs: a key
+  // with the station and the hour in it (hourly station data) would miss on almost every record.
+  const timeStepUs = used.has('hour') ? 3_600_000_000 : used.has('day') || used.has('month') || used.has('year') ? 86_400_000_000 : 0;
+  const usesStation = used.has('sensor') || used.has('station');
+  const usesVariable = used.has('variable');
+  const usesKind = used.has('kind') || usesStation;
   // Few distinct paths recur across millions of records: memoize by the fields the template reads.
   const cache = new Map<string, string>();
   const expand = (record: ObservationRecord, memoryType: string): string => {
@@ -91,9 +97,11 @@ export function compileTemplate(organization: string): CompiledTemplate {
   return {
     source: organization,
     expand(record, memoryType) {
-      const hour = usesTime ? Math.floor(record.timeUs / 3_600_000_000) : 0;
-      const station = record.kind === 'point' ? record.station : null;
-      const id = `${memoryType}\u0000${record.kind}\u0000${record.dataset}\u0000${record.variable}\u0000${station}\u0000${hour}`;
+      const step = timeStepUs === 0 ? 0 : Math.floor(record.timeUs / timeStepUs);
+      const kind = usesKind ? record.kind : '';
+      const station = usesStation && record.kind === 'point' ? record.station : null;
+      const variable = usesVariable ? record.variable : null;
+      const id = `${memoryType}\u0000${kind}\u0000${record.dataset}\u0000${variable}\u0000${station}\u0000${step}`;
       let path = cache.get(id);
       if (path === undefined) {
         path = expand(record, memoryType);

@@ -19,6 +19,29 @@ describe('object keys', () => {
     assert.equal(compileTemplate('{dataset}/year={year}/month={month}').expand(record({}), 'T'), 'era5/year=2024/month=03');
   });
 
+  it('a template reused across records (memoized) expands exactly as a fresh one', () => {
+    const layouts = ['year/month/dataset', 'sensor/year/month', 'hierarchical', 'year/month/day', '{memory_type}/{kind}/{hour}', '{variable}-{station}'];
+    const reused = layouts.map((l) => compileTemplate(l));
+    const start = Date.parse('2023-12-30T00:00:00Z') * 1000;
+    fc.assert(
+      fc.property(
+        fc.record({
+          // Times around month, year and day boundaries, in hours and odd microseconds.
+          timeUs: fc.integer({ min: 0, max: 24 * 40 * 3_600_000 }).map((ms) => start + ms * 1000 + 17),
+          dataset: fc.constantFrom('era5', 'noaa-isd'),
+          variable: fc.constantFrom('temperature', 'wind_speed'),
+          station: fc.constantFrom('ST1', 'ST2', null),
+        }),
+        fc.constantFrom('T', 'P'),
+        (over, memoryType) => {
+          const r = record(over);
+          layouts.forEach((layout, i) => assert.equal(reused[i]!.expand(r, memoryType), compileTemplate(layout).expand(r, memoryType), layout));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
   it('rejects unknown tokens and unsafe literal text', () => {
     assert.throws(() => compileTemplate('{planet}/year'), /unknown token \{planet\}/);
     assert.throws(() => compileTemplate('galaxy/year'), /neither a token/);
