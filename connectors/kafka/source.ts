@@ -170,6 +170,9 @@ export class KafkaSource implements Source {
     // Leave the group before rejoining, so the old member's partitions are reassigned now
     // rather than after its session times out.
     await withTimeout(old.disconnect(), 15_000, 'old consumer disconnect timed out').catch((e: Error) => this.log(`kafka: ${e.message}`));
+    // A commit the old consumer never settled must not hold the new one's commits back; if it
+    // lands after all, the periodic read-back sees the offsets it moved and commits them again.
+    this.lingeringCommit = undefined;
     // A restart is a rebalance: everything is revoked (open batches abandoned, the tracker reset,
     // queued records dropped) and assigned again from the committed offsets, with a fresh claim
     // and the catalog's coverage; so no record fetched by the old consumer is left unacknowledged.
