@@ -449,7 +449,8 @@ export class KafkaSource implements Source {
     try {
       if (this.pendingCommits.size > 0 && Date.now() - this.lastVerifiedAt >= VERIFY_INTERVAL_MS) {
         this.lastVerifiedAt = Date.now();
-        // Not a commit failure: with nothing to commit, a broker away for a while is no reason to act.
+        // A failed read alone is not a commit failure (a commit below counts its own): with
+        // nothing to commit, a broker away for a while is no reason to replace the consumer.
         await this.readStored().catch((error: Error) => this.log(`kafka committed offsets unverified: ${error.message}`));
       }
       const unconfirmed = [...this.pendingCommits.entries()].filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset);
