@@ -6,7 +6,7 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import { createHash, randomBytes } from 'node:crypto';
-import type { AccessTier, Backend, BackendCapabilities, Body, ObjectStat, PutOptions } from '../../src/core/backend.js';
+import { declareCapabilities, type AccessTier, type Backend, type Body, type ObjectStat, type PutOptions } from '../../src/core/backend.js';
 import { partsOf } from '../../src/core/body.js';
 import { ArchivedObjectError, ConfigError, ObjectLockedError, StorageError } from '../../src/core/errors.js';
 import { httpStatusOf, storageFailure } from '../../src/core/storage-errors.js';
@@ -59,14 +59,7 @@ export class AzureBlobStorage implements Backend {
    * Versioning and immutability are account/container settings on Azure (and Azurite 3.35 has
    * neither: 501), so this backend does not claim them; retention is the container's policy.
    */
-  readonly capabilities: BackendCapabilities = {
-    rangeReads: true,
-    accessTiers: true,
-    versioning: false,
-    immutability: false,
-    serverSideEncryption: false,
-    multipart: true,
-  };
+  readonly capabilities = declareCapabilities({ rangeReads: true, accessTiers: true, multipart: true });
   readonly location: string;
   private readonly container: ContainerClient;
   private readonly prefix: string;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Storage, type Bucket, type FileMetadata } from '@google-cloud/storage';
-import type { AccessTier, Backend, BackendCapabilities, Body, ObjectStat, PutOptions } from '../../src/core/backend.js';
+import { declareCapabilities, type AccessTier, type Backend, type Body, type ObjectStat, type PutOptions } from '../../src/core/backend.js';
 import { ConfigError, StorageError, type ErrorContext } from '../../src/core/errors.js';
 import { httpStatusOf, storageFailure, type StorageFailureOptions } from '../../src/core/storage-errors.js';
 import type { GCSBackendConfig } from './config.js';
@@ -32,16 +32,9 @@ export type GCSStorageOptions = Pick<
  */
 export class GCSStorage implements Backend {
   readonly type = 'gcs';
-  readonly capabilities: BackendCapabilities = {
-    rangeReads: true,
-    accessTiers: true,
-    // Not implemented: GCS keeps generations only on versioned buckets and we never read them back.
-    versioning: false,
-    // Not implemented: object retention needs a bucket with retention enabled; fake-gcs-server stores it but does not enforce it.
-    immutability: false,
-    serverSideEncryption: false,
-    multipart: true,
-  };
+  // versioning, not implemented: GCS keeps generations only on versioned buckets and we never read them back.
+  // immutability, not implemented: object retention needs a bucket with retention enabled; fake-gcs-server stores it but does not enforce it.
+  readonly capabilities = declareCapabilities({ rangeReads: true, accessTiers: true, multipart: true });
   readonly location: string;
   private readonly bucketName: string;
   private readonly prefix: string;

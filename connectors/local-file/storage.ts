@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import type { Backend, BackendCapabilities, Body, ObjectStat } from '../../src/core/backend.js';
+import { declareCapabilities, type Backend, type Body, type ObjectStat } from '../../src/core/backend.js';
 import { NotFoundError, StorageError } from '../../src/core/errors.js';
 import { parsePermissions, type LocalFileBackendConfig } from './config.js';
 
@@ -14,14 +14,7 @@ const retriableCodes = new Set(['EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'EINTR', 
  */
 export class LocalFileStorage implements Backend {
   readonly type = 'local_file';
-  readonly capabilities: BackendCapabilities = {
-    rangeReads: true,
-    accessTiers: false,
-    versioning: false,
-    immutability: false,
-    serverSideEncryption: false,
-    multipart: false,
-  };
+  readonly capabilities = declareCapabilities({ rangeReads: true });
   readonly root: string;
   private readonly mode: number;
 

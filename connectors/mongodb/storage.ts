@@ -11,7 +11,7 @@ import {
   type Db,
   type MongoClientOptions,
 } from 'mongodb';
-import type { Backend, BackendCapabilities, Body, ObjectStat, PutOptions } from '../../src/core/backend.js';
+import { declareCapabilities, type Backend, type Body, type ObjectStat, type PutOptions } from '../../src/core/backend.js';
 import { partsOf } from '../../src/core/body.js';
 import { ConfigError, NotFoundError, StorageError, type ErrorContext } from '../../src/core/errors.js';
 import type { GeoJsonGeometry, ObservationRecord } from '../../src/core/record.js';
@@ -100,14 +100,7 @@ interface RecordDoc {
  */
 export class MongoDBStorage implements Backend, RecordStore {
   readonly type = 'mongodb';
-  readonly capabilities: BackendCapabilities = {
-    rangeReads: true,
-    accessTiers: false,
-    versioning: false,
-    immutability: false,
-    serverSideEncryption: false,
-    multipart: true,
-  };
+  readonly capabilities = declareCapabilities({ rangeReads: true, multipart: true });
   /** The driver's client (for tools and tests, e.g. command monitoring). */
   readonly client: MongoClient;
   readonly database: string;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Backend, BackendCapabilities, Body, ObjectStat, PutOptions } from '../../src/core/backend.js';
+import { declareCapabilities, type Backend, type Body, type ObjectStat, type PutOptions } from '../../src/core/backend.js';
 import { partsOf } from '../../src/core/body.js';
 import { ConfigError, NotFoundError, StorageError, type ErrorContext } from '../../src/core/errors.js';
 import type { ObservationRecord, PointRecord, VectorRecord } from '../../src/core/record.js';
@@ -52,14 +52,7 @@ interface KeyRow {
  */
 export class PostgreSQLStorage implements Backend, RecordStore {
   readonly type: 'postgresql' | 'postgis';
-  readonly capabilities: BackendCapabilities = {
-    rangeReads: true,
-    accessTiers: false,
-    versioning: false,
-    immutability: false,
-    serverSideEncryption: false,
-    multipart: true,
-  };
+  readonly capabilities = declareCapabilities({ rangeReads: true, multipart: true });
   /** `postgresql://host:port/database/schema`: no user, no password. */
   readonly location: string;
   private readonly config: PostgresqlStorageConfig;

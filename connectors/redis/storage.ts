@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Backend, BackendCapabilities, Body, ObjectStat } from '../../src/core/backend.js';
+import { declareCapabilities, type Backend, type Body, type ObjectStat } from '../../src/core/backend.js';
 import { partsOf } from '../../src/core/body.js';
 import { NotFoundError } from '../../src/core/errors.js';
 import { RedisConnection, redisFailure, resolveRedisConnection, scanPrefix } from './client.js';
@@ -19,14 +19,7 @@ const TEMP_TTL_MS = 60 * 60 * 1000;
  */
 export class RedisStorage implements Backend {
   readonly type = 'redis';
-  readonly capabilities: BackendCapabilities = {
-    rangeReads: true,
-    accessTiers: false,
-    versioning: false,
-    immutability: false,
-    serverSideEncryption: false,
-    multipart: true,
-  };
+  readonly capabilities = declareCapabilities({ rangeReads: true, multipart: true });
   readonly location: string;
   private readonly connection: RedisConnection;
   private readonly objectPrefix: string;

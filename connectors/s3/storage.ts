@@ -17,7 +17,7 @@ import {
   type ServerSideEncryption,
   type StorageClass,
 } from '@aws-sdk/client-s3';
-import type { AccessTier, Backend, BackendCapabilities, Body, ObjectStat, PutOptions } from '../../src/core/backend.js';
+import { declareCapabilities, type AccessTier, type Backend, type BackendCapabilities, type Body, type ObjectStat, type PutOptions } from '../../src/core/backend.js';
 import { partsOf } from '../../src/core/body.js';
 import { AccessDeniedError, ArchivedObjectError, ObjectLockedError, StorageError } from '../../src/core/errors.js';
 import { httpStatusOf, storageFailure } from '../../src/core/storage-errors.js';
@@ -156,14 +156,7 @@ export class S3Storage implements Backend {
     this.config = config;
     this.bucket = config.bucket;
     this.prefix = config.prefix;
-    this.capabilities = {
-      rangeReads: true,
-      accessTiers: true,
-      versioning: false,
-      immutability: false,
-      serverSideEncryption: true,
-      multipart: true,
-    };
+    this.capabilities = declareCapabilities({ rangeReads: true, accessTiers: true, serverSideEncryption: true, multipart: true });
     this.location = `s3://${config.bucket}/${config.prefix}${config.endpoint ? ` at ${endpointForPeople(config.endpoint)}` : ''}`;
     const credentials = config.credentials && {
       accessKeyId: config.credentials.aws_access_key_id,

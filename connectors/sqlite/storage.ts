@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { Backend, BackendCapabilities, Body, ObjectStat, PutOptions } from '../../src/core/backend.js';
+import { declareCapabilities, type Backend, type Body, type ObjectStat, type PutOptions } from '../../src/core/backend.js';
 import { partsOf } from '../../src/core/body.js';
 import { ConfigError, NotFoundError, StorageError } from '../../src/core/errors.js';
 import type { GeoJsonGeometry, ObservationRecord, PointRecord, VectorRecord } from '../../src/core/record.js';
@@ -159,14 +159,7 @@ export interface RecordQuery {
  */
 export class SQLiteStorage implements Backend, RecordStore {
   readonly type = 'sqlite';
-  readonly capabilities: BackendCapabilities = {
-    rangeReads: true,
-    accessTiers: false,
-    versioning: false,
-    immutability: false,
-    serverSideEncryption: false,
-    multipart: true,
-  };
+  readonly capabilities = declareCapabilities({ rangeReads: true, multipart: true });
   readonly location: string;
   readonly spatialite: boolean;
   readonly srid: number;

@@ -23,17 +23,9 @@ AZURITE_ACCOUNT=devstoreaccount1
 AZURITE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 AZURITE_CONTAINER=deep-archive
 
-azurite_pid() {
-  local pid; pid=$(cat "$AZURITE_PID" 2>/dev/null || true)
-  pid_matches "$pid" "$AZURITE_DATA" || return 1
-  echo "$pid"
-}
+azurite_pid() { recorded_pid "$AZURITE_PID" "$AZURITE_DATA"; }
 
-azurite_port_now() {
-  local p=""
-  azurite_pid >/dev/null && p=$(cat "$AZURITE_PORTFILE" 2>/dev/null || true)
-  [[ $p =~ ^[0-9]+$ ]] && echo "$p" || echo "$AZURITE_PORT"
-}
+azurite_port_now() { recorded_port azurite_pid "$AZURITE_PORTFILE" "$AZURITE_PORT"; }
 
 azurite_connection_string() {
   printf 'DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=http://127.0.0.1:%s/%s;' \
@@ -98,11 +90,7 @@ azurite_wait_ready() {
   done
 }
 
-azurite_down() {
-  local pid
-  if ! pid=$(azurite_pid); then rm -f "$AZURITE_PID"; log "azurite: not running"; return 0; fi
-  stop_pid azurite "$AZURITE_PID" "$pid"
-}
+azurite_down() { stop_service azurite "$AZURITE_PID"; }
 
 azurite_status() {
   local st=stopped; azurite_pid >/dev/null && st=running

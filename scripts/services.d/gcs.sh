@@ -24,17 +24,9 @@ GCS_PORTFILE="$GCS_DIR/port"
 GCS_BIN_DIR="$CACHE/go-bin/fake-gcs-server-$GCS_VERSION"
 GCS_BIN="$GCS_BIN_DIR/fake-gcs-server"
 
-gcs_pid() {
-  local pid; pid=$(cat "$GCS_PIDFILE" 2>/dev/null || true)
-  pid_matches "$pid" "$GCS_DATA" || return 1
-  echo "$pid"
-}
+gcs_pid() { recorded_pid "$GCS_PIDFILE" "$GCS_DATA"; }
 
-gcs_port_now() {
-  local p=""
-  gcs_pid >/dev/null && p=$(cat "$GCS_PORTFILE" 2>/dev/null || true)
-  [[ $p =~ ^[0-9]+$ ]] && echo "$p" || echo "$GCS_PORT"
-}
+gcs_port_now() { recorded_port gcs_pid "$GCS_PORTFILE" "$GCS_PORT"; }
 
 gcs_install() {
   [[ -x $GCS_BIN ]] || go_install_cached gcs "github.com/fsouza/fake-gcs-server@$GCS_VERSION" "$GCS_BIN_DIR" "$GCS_DIR/go-install.log"
@@ -94,11 +86,7 @@ gcs_up() {
   log "gcs: ready on 127.0.0.1:$GCS_PORT in $(elapsed_since "$t0") s (pid $(cat "$GCS_PIDFILE"))"
 }
 
-gcs_down() {
-  local pid
-  if ! pid=$(gcs_pid); then rm -f "$GCS_PIDFILE"; log "gcs: not running"; return 0; fi
-  stop_pid gcs "$GCS_PIDFILE" "$pid"
-}
+gcs_down() { stop_service gcs "$GCS_PIDFILE"; }
 
 gcs_status() {
   local st=stopped; gcs_pid >/dev/null && st=running

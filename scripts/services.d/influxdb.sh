@@ -26,17 +26,9 @@ INFLUXDB_LOG="$INFLUXDB_DIR/influxdb.log"
 INFLUXDB_PIDFILE="$INFLUXDB_DIR/influxdb.pid"
 INFLUXDB_PORTFILE="$INFLUXDB_DIR/port"
 
-influxdb_pid() {
-  local pid; pid=$(cat "$INFLUXDB_PIDFILE" 2>/dev/null || true)
-  pid_matches "$pid" "$INFLUXDB_CONF" || return 1
-  echo "$pid"
-}
+influxdb_pid() { recorded_pid "$INFLUXDB_PIDFILE" "$INFLUXDB_CONF"; }
 
-influxdb_port_now() {
-  local p=""
-  influxdb_pid >/dev/null && p=$(cat "$INFLUXDB_PORTFILE" 2>/dev/null || true)
-  [[ $p =~ ^[0-9]+$ ]] && echo "$p" || echo "$INFLUXDB_PORT"
-}
+influxdb_port_now() { recorded_port influxdb_pid "$INFLUXDB_PORTFILE" "$INFLUXDB_PORT"; }
 
 influxdb_write_config() {
   mkdir -p "$INFLUXDB_DIR/meta" "$INFLUXDB_DIR/data" "$INFLUXDB_DIR/wal"
@@ -135,11 +127,7 @@ influxdb_up() {
   log "influxdb: ready on 127.0.0.1:$INFLUXDB_PORT in $(elapsed_since "$t0") s (pid $(cat "$INFLUXDB_PIDFILE"))"
 }
 
-influxdb_down() {
-  local pid
-  if ! pid=$(influxdb_pid); then rm -f "$INFLUXDB_PIDFILE"; log "influxdb: not running"; return 0; fi
-  stop_pid influxdb "$INFLUXDB_PIDFILE" "$pid"
-}
+influxdb_down() { stop_service influxdb "$INFLUXDB_PIDFILE"; }
 
 influxdb_status() {
   local st=stopped; influxdb_pid >/dev/null && st=running

@@ -32,17 +32,9 @@ MONGODB_PORTFILE="$MONGODB_DIR/port"
 MONGODB_BIN_DIR="$CACHE/go-bin/ferretdb-$MONGODB_VERSION"
 MONGODB_BIN="$MONGODB_BIN_DIR/ferretdb"
 
-mongodb_pid() {
-  local pid; pid=$(cat "$MONGODB_PIDFILE" 2>/dev/null || true)
-  pid_matches "$pid" "$MONGODB_DATA" || return 1
-  echo "$pid"
-}
+mongodb_pid() { recorded_pid "$MONGODB_PIDFILE" "$MONGODB_DATA"; }
 
-mongodb_port_now() {
-  local p=""
-  mongodb_pid >/dev/null && p=$(cat "$MONGODB_PORTFILE" 2>/dev/null || true)
-  [[ $p =~ ^[0-9]+$ ]] && echo "$p" || echo "$MONGODB_PORT"
-}
+mongodb_port_now() { recorded_port mongodb_pid "$MONGODB_PORTFILE" "$MONGODB_PORT"; }
 
 mongodb_install() {
   [[ -x $MONGODB_BIN ]] && return 0
@@ -115,11 +107,7 @@ mongodb_up() {
   log "mongodb: ready on 127.0.0.1:$MONGODB_PORT in $(elapsed_since "$t0") s (pid $(cat "$MONGODB_PIDFILE"))"
 }
 
-mongodb_down() {
-  local pid
-  if ! pid=$(mongodb_pid); then rm -f "$MONGODB_PIDFILE"; log "mongodb: not running"; return 0; fi
-  stop_pid mongodb "$MONGODB_PIDFILE" "$pid"
-}
+mongodb_down() { stop_service mongodb "$MONGODB_PIDFILE"; }
 
 mongodb_status() {
   local st=stopped; mongodb_pid >/dev/null && st=running

@@ -13,17 +13,9 @@ REDIS_PIDFILE="$REDIS_DIR/redis.pid"
 REDIS_LOG="$REDIS_DIR/redis.log"
 REDIS_PORTFILE="$REDIS_DIR/port"
 
-redis_pid() {
-  local pid; pid=$(cat "$REDIS_PIDFILE" 2>/dev/null || true)
-  pid_matches "$pid" redis-server || return 1
-  echo "$pid"
-}
+redis_pid() { recorded_pid "$REDIS_PIDFILE" redis-server; }
 
-redis_port_now() {
-  local p=""
-  redis_pid >/dev/null && p=$(cat "$REDIS_PORTFILE" 2>/dev/null || true)
-  [[ $p =~ ^[0-9]+$ ]] && echo "$p" || echo "$REDIS_PORT"
-}
+redis_port_now() { recorded_port redis_pid "$REDIS_PORTFILE" "$REDIS_PORT"; }
 
 redis_ping() { # the server answers PONG to an authenticated PING
   [[ $(REDISCLI_AUTH=$REDIS_PASSWORD timeout 5 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null </dev/null) == PONG ]]
@@ -68,11 +60,7 @@ CONF
   log "redis: ready on 127.0.0.1:$REDIS_PORT in $(elapsed_since "$t0") s (pid $(redis_pid || echo '?'))"
 }
 
-redis_down() {
-  local pid
-  if ! pid=$(redis_pid); then rm -f "$REDIS_PIDFILE"; log "redis: not running"; return 0; fi
-  stop_pid redis "$REDIS_PIDFILE" "$pid"
-}
+redis_down() { stop_service redis "$REDIS_PIDFILE"; }
 
 redis_status() {
   local st=stopped; redis_pid >/dev/null && st=running

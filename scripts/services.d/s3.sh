@@ -32,17 +32,9 @@ S3_BIN_DIR="$CACHE/go-bin/versitygw-$S3_VERSION"
 S3_BIN="$S3_BIN_DIR/versitygw"
 S3_EMPTY_SHA256="e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-s3_pid() {
-  local pid; pid=$(cat "$S3_PIDFILE" 2>/dev/null || true)
-  pid_matches "$pid" "$S3_DATA" || return 1
-  echo "$pid"
-}
+s3_pid() { recorded_pid "$S3_PIDFILE" "$S3_DATA"; }
 
-s3_port_now() {
-  local p=""
-  s3_pid >/dev/null && p=$(cat "$S3_PORTFILE" 2>/dev/null || true)
-  [[ $p =~ ^[0-9]+$ ]] && echo "$p" || echo "$S3_PORT"
-}
+s3_port_now() { recorded_port s3_pid "$S3_PORTFILE" "$S3_PORT"; }
 
 s3_install() {
   [[ -x $S3_BIN ]] || go_install_cached s3 "github.com/versity/versitygw/cmd/versitygw@$S3_VERSION" "$S3_BIN_DIR" "$S3_DIR/go-install.log"
@@ -123,11 +115,7 @@ s3_up() {
   log "s3: ready on 127.0.0.1:$S3_PORT in $(elapsed_since "$t0") s (pid $(s3_pid || echo '?'))"
 }
 
-s3_down() {
-  local pid
-  if ! pid=$(s3_pid); then rm -f "$S3_PIDFILE"; log "s3: not running"; return 0; fi
-  stop_pid s3 "$S3_PIDFILE" "$pid"
-}
+s3_down() { stop_service s3 "$S3_PIDFILE"; }
 
 s3_status() {
   local st=stopped; s3_pid >/dev/null && st=running

@@ -17,6 +17,11 @@ export interface BackendCapabilities {
   multipart: boolean;
 }
 
+/** A backend's capabilities: those it names are on, every other one is off. */
+export function declareCapabilities(has: Partial<BackendCapabilities>): BackendCapabilities {
+  return { rangeReads: false, accessTiers: false, versioning: false, immutability: false, serverSideEncryption: false, multipart: false, ...has };
+}
+
 export type AccessTier = 'hot' | 'cool' | 'cold' | 'archive';
 
 export interface ObjectStat {
