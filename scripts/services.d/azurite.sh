@@ -81,7 +81,7 @@ azurite_up() {
 azurite_wait_ready() {
   local port=$1 started=${2:-} deadline=$(( $(date +%s) + TIMEOUT ))
   until port_open "$port"; do
-    azurite_pid >/dev/null || { rm -f "$AZURITE_PID"; fail azurite "server exited during startup" "$AZURITE_LOG"; }
+    fail_if_exited azurite "$AZURITE_PID" "server" "$AZURITE_LOG"
     if (( $(date +%s) >= deadline )); then
       [[ -n $started ]] && azurite_down >/dev/null 2>&1
       fail azurite "127.0.0.1:$port does not answer after ${TIMEOUT}s${started:+ (server stopped)}" "$AZURITE_LOG"

@@ -41,7 +41,7 @@ gcs_http() { # gcs_http METHOD PATH [JSON]: prints the HTTP status code
 gcs_wait_ready() {
   local deadline=$(( $(date +%s) + TIMEOUT ))
   until [[ $(gcs_http GET "/storage/v1/b?project=$GCS_PROJECT") == 200 ]]; do
-    gcs_pid >/dev/null || { rm -f "$GCS_PIDFILE"; fail gcs "fake-gcs-server exited during startup" "$GCS_LOG"; }
+    fail_if_exited gcs "$GCS_PIDFILE" "fake-gcs-server" "$GCS_LOG"
     if (( $(date +%s) >= deadline )); then
       gcs_down >/dev/null 2>&1
       fail gcs "no answer on 127.0.0.1:$(gcs_port_now) after ${TIMEOUT}s (server stopped)" "$GCS_LOG"

@@ -73,7 +73,7 @@ influxdb_wait_ready() {
   local port; port=$(influxdb_port_now)
   local deadline=$(( $(date +%s) + TIMEOUT ))
   until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/ping" 2>/dev/null </dev/null) == 204 ]]; do
-    influxdb_pid >/dev/null || { rm -f "$INFLUXDB_PIDFILE"; fail influxdb "influxd exited during startup" "$INFLUXDB_LOG"; }
+    fail_if_exited influxdb "$INFLUXDB_PIDFILE" "influxd" "$INFLUXDB_LOG"
     if (( $(date +%s) >= deadline )); then
       influxdb_down >/dev/null 2>&1
       fail influxdb "no /ping answer on 127.0.0.1:$port after ${TIMEOUT}s (server stopped)" "$INFLUXDB_LOG"

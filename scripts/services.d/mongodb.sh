@@ -68,7 +68,7 @@ mongodb_wait_ready() {
   local port; port=$(mongodb_port_now)
   local deadline=$(( $(date +%s) + TIMEOUT ))
   until mongodb_ping "$port"; do
-    mongodb_pid >/dev/null || { rm -f "$MONGODB_PIDFILE"; fail mongodb "ferretdb exited during startup" "$MONGODB_LOG"; }
+    fail_if_exited mongodb "$MONGODB_PIDFILE" "ferretdb" "$MONGODB_LOG"
     if (( $(date +%s) >= deadline )); then
       mongodb_down >/dev/null 2>&1
       fail mongodb "no authenticated ping answer on 127.0.0.1:$port after ${TIMEOUT}s (server stopped)" "$MONGODB_LOG"

@@ -62,7 +62,7 @@ s3_http() {
 s3_wait_ready() { # ListBuckets answers 200
   local deadline=$(( $(date +%s) + TIMEOUT ))
   until [[ $(s3_http GET /) == 200 ]]; do
-    s3_pid >/dev/null || { rm -f "$S3_PIDFILE"; fail s3 "versitygw exited during startup" "$S3_LOG"; }
+    fail_if_exited s3 "$S3_PIDFILE" "versitygw" "$S3_LOG"
     if (( $(date +%s) >= deadline )); then
       s3_down >/dev/null 2>&1
       fail s3 "no answer on 127.0.0.1:$(s3_port_now) after ${TIMEOUT}s (server stopped)" "$S3_LOG"
