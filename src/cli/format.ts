@@ -33,10 +33,15 @@ export function summaryText(s: RunSummary): string {
     `objects:        ${int(s.objects)}, ${formatBytes(s.bytesWritten)}`,
     `elapsed:        ${seconds.toFixed(2)} s, ${int(seconds > 0 ? s.recordsRead / seconds : 0)} records/s`,
     `output:`,
-    ...s.tiers.map((t) => `  ${t.name.padEnd(8)} ${t.uri}  (${int(t.objects)} objects, ${formatBytes(t.bytes)})`),
+    ...s.tiers.map(
+      (t) =>
+        `  ${t.name.padEnd(8)} ${t.uri}  (${int(t.objects)} objects, ${formatBytes(t.bytes)})  ${t.layout}` +
+        (t.memoryTypes.length > 0 ? `: ${t.memoryTypes.join(', ')}` : ''),
+    ),
     `  catalog  ${s.catalog}`,
     `  dead letter ${s.deadLetter}`,
   ];
+  for (const warning of s.warnings) lines.push(`warning: ${warning}`);
   if (!s.complete) lines.push(`WARNING: ${int(s.inFlight)} records were read but not acknowledged`);
   return lines.join('\n');
 }

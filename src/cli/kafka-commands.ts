@@ -8,6 +8,7 @@ import { createCatalog } from '../pipeline/connectors.js';
 import { runPipeline } from '../pipeline/run.js';
 import type { PipelineConfig } from '../pipeline/schema.js';
 import { formatBytes, progressLine, summaryText } from './format.js';
+import { UsageError } from './usage.js';
 
 type Offsets = Map<string, number>;
 const key = (topic: string, partition: number) => `${topic}:${partition}`;
@@ -21,7 +22,7 @@ function kafkaSourceOf(config: PipelineConfig, file: string): KafkaSourceConfig 
 
 function parseTime(text: string, flag: string): number {
   const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(ms)) throw new ConfigError(`${flag}: expected RFC 3339 or epoch milliseconds, got ${JSON.stringify(text)}`);
+  if (!Number.isFinite(ms)) throw new UsageError(`${flag}: expected RFC 3339 or epoch milliseconds, got ${JSON.stringify(text)}`);
   return ms;
 }
 
@@ -31,12 +32,12 @@ function parseOffsets(text: string, flag: string): Offsets {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new ConfigError(`${flag}: expected JSON like {"observations": {"0": 42, "1": 17}}`);
+    throw new UsageError(`${flag}: expected JSON like {"observations": {"0": 42, "1": 17}}`);
   }
   const out: Offsets = new Map();
   for (const [topic, partitions] of Object.entries(json as Record<string, Record<string, number>>)) {
     for (const [partition, offset] of Object.entries(partitions)) {
-      if (!Number.isInteger(offset) || offset < 0) throw new ConfigError(`${flag}: offset of ${topic}[${partition}] must be a non-negative integer`);
+      if (!Number.isInteger(offset) || offset < 0) throw new UsageError(`${flag}: offset of ${topic}[${partition}] must be a non-negative integer`);
       out.set(key(topic, Number(partition)), offset);
     }
   }
@@ -75,7 +76,7 @@ export async function replayCommand(config: PipelineConfig, file: string, args: 
   });
   const source = kafkaSourceOf(config, file);
   const starts = [values['from-beginning'], values['from-timestamp'] !== undefined, values.offsets !== undefined].filter(Boolean).length;
-  if (starts !== 1) throw new ConfigError('replay needs exactly one of --from-beginning, --from-timestamp T, --offsets JSON');
+  if (starts !== 1) throw new UsageError('replay needs exactly one of --from-beginning, --from-timestamp T, --offsets JSON');
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const admin = createKafka(source, log).admin();
   await admin.connect();

@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, describeError, EarthMemoryError } from '../core/errors.js';
 import { loadConfigFile } from '../config/load.js';
@@ -10,42 +11,65 @@ import { runPipeline } from '../pipeline/run.js';
 import { pipelineSchema, type PipelineConfig } from '../pipeline/schema.js';
 import { progressLine, summaryText } from './format.js';
 import { replayCommand, statusCommand } from './kafka-commands.js';
-import { produceCommand } from './produce.js';
+import { produceCommand, produceUsage } from './produce.js';
+import { isParseArgsError, UsageError, wantsHelp } from './usage.js';
+
+/** Each command's usage lines, in the order `earthmem --help` lists them. */
+const commandUsage: Record<string, string> = {
+  run: `  earthmem run PIPELINE.yaml                 run until the source is exhausted (SIGINT/SIGTERM drains)
+`,
+  validate: `  earthmem validate PIPELINE.yaml            lint a pipeline file; exit 1 on errors
+`,
+  catalog: `  earthmem catalog ls PIPELINE.yaml [--json] [--memory-type T] [--tier T] [--dataset D]
+                                             what is stored where (--json: one object per line)
+`,
+  produce: `  earthmem produce --brokers B --topic T [--key-field F] [--compression none|gzip|lz4|zstd] FILE…
+                                             push NDJSON observations to a Kafka topic
+`,
+  replay: `  earthmem replay PIPELINE.yaml --from-beginning | --from-timestamp T | --offsets JSON
+                  [--until T | --until-offsets JSON] [--group G]
+                                             backfill: re-read a topic range through the pipeline
+`,
+  status: `  earthmem status PIPELINE.yaml [--json]     lag per partition and what each tier holds
+`,
+  get: `  earthmem get PIPELINE.yaml KEY [--tier T] [--out FILE]
+                                             read a stored object back (decrypted; rows of a
+                                             record store as NDJSON) to FILE or stdout
+`,
+  rehydrate: `  earthmem rehydrate PIPELINE.yaml KEY [--tier T] [--to hot|cool|cold] [--priority Standard|High]
+                                             bring an archived object (Azure archive tier) online
+`,
+  generate: `  earthmem generate FILE [--points N] [--features N] [--stations N] [--seed S] [--bad-copies K]
+                                             write a deterministic sample NDJSON file
+`,
+  demo: `  earthmem demo                              what npm start runs: generate the sample if missing,
+                                             then run the embedded default (pipelines/demo.yaml)
+`,
+};
 
 const usage = `earthmem — keeps an Earth memory: observations → tiered GeoParquet with a catalog
 
 Usage:
-  earthmem run PIPELINE.yaml                 run until the source is exhausted (SIGINT/SIGTERM drains)
-  earthmem validate PIPELINE.yaml            lint a pipeline file; exit 1 on errors
-  earthmem catalog ls PIPELINE.yaml [--json] [--memory-type T] [--tier T] [--dataset D]
-  earthmem produce --brokers B --topic T [--key-field F] [--compression none|gzip|lz4|zstd] FILE…
-                                             push NDJSON observations to a Kafka topic
-  earthmem replay PIPELINE.yaml --from-beginning | --from-timestamp T | --offsets JSON
-                  [--until T | --until-offsets JSON] [--group G]
-                                             backfill: re-read a topic range through the pipeline
-  earthmem status PIPELINE.yaml [--json]     lag per partition and what each tier holds
-  earthmem get PIPELINE.yaml KEY [--tier T] [--out FILE]
-                                             read a stored object back (decrypted; rows of a
-                                             record store as NDJSON) to FILE or stdout
-  earthmem rehydrate PIPELINE.yaml KEY [--tier T] [--to hot|cool|cold] [--priority Standard|High]
-                                             bring an archived object (Azure archive tier) online
-  earthmem generate FILE [--points N] [--features N] [--seed S]
-                                             write a deterministic sample NDJSON file
-  earthmem demo                              generate the demo data if missing, then run pipelines/demo.yaml
+${Object.values(commandUsage).join('')}  earthmem --version | --help | COMMAND --help
+
+Exit codes: 0 success, 1 failure, 2 usage. EARTHMEM_DEBUG=1 prints stacks.
 `;
 
-const DEMO_PIPELINE = 'pipelines/demo.yaml';
-const DEMO_DATA = 'data/demo/observations.ndjson';
+const usageOf = (command: string) => (command === 'produce' ? produceUsage : `Usage:\n${commandUsage[command]}`);
+
+/** The package root: bin/, dist/ and pipelines/ are relative to it, wherever the CLI is run from. */
+const packageRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+function version(): string {
+  return (JSON.parse(readFileSync(`${packageRoot}package.json`, 'utf8')) as { version: string }).version;
+}
 
 function load(file: string | undefined): PipelineConfig {
   if (!file) throw new UsageError('missing PIPELINE.yaml');
   return loadConfigFile(file, pipelineSchema).config;
 }
 
-class UsageError extends Error {}
-
-async function run(file: string | undefined): Promise<number> {
-  const config = load(file);
+async function run(config: PipelineConfig): Promise<number> {
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (name: string) => {
@@ -142,17 +166,24 @@ async function generate(args: string[]): Promise<number> {
     options: {
       points: { type: 'string', default: '120000' },
       features: { type: 'string', default: '600' },
+      stations: { type: 'string', default: '60' },
       seed: { type: 'string', default: '42' },
       'bad-copies': { type: 'string', default: '3' },
     },
   });
   const file = positionals[0];
   if (!file) throw new UsageError('missing FILE');
+  const count = (flag: 'points' | 'features' | 'stations' | 'seed' | 'bad-copies', min: number) => {
+    const text = values[flag]!;
+    if (!/^\d+$/.test(text) || Number(text) < min) throw new UsageError(`bad --${flag}: ${text} (an integer ≥ ${min})`);
+    return Number(text);
+  };
   const result = await writeSample(file, {
-    points: Number(values.points),
-    features: Number(values.features),
-    seed: Number(values.seed),
-    badCopies: Number(values['bad-copies']),
+    points: count('points', 0),
+    features: count('features', 0),
+    stations: count('stations', 1),
+    seed: count('seed', 0),
+    badCopies: count('bad-copies', 0),
   });
   process.stdout.write(`${file}: ${result.lines} lines (${result.valid} valid records, ${result.bad} bad)\n`);
   return 0;
@@ -196,20 +227,30 @@ async function rehydrateCommand(args: string[]): Promise<number> {
   }
 }
 
+/**
+ * `npm start`: the embedded default. Its pipeline ships with the package; its data (the sample
+ * input, the tiers, the catalog) live under the current directory. The sample is generated once,
+ * where the pipeline reads it, so a second run replays the same input onto the same keys.
+ */
 async function demo(): Promise<number> {
-  if (!existsSync(DEMO_DATA)) {
-    process.stderr.write(`generating the demo dataset ${DEMO_DATA} (deterministic, first run only)…\n`);
-    await generate([DEMO_DATA]);
+  const config = loadConfigFile(`${packageRoot}pipelines/demo.yaml`, pipelineSchema).config;
+  if (config.source.type === 'file' && !/[*?[]/.test(config.source.path) && !existsSync(config.source.path)) {
+    process.stderr.write(`generating the sample ${config.source.path} (deterministic, first run only)…\n`);
+    await generate([config.source.path]);
   }
-  return run(DEMO_PIPELINE);
+  return run(config);
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command !== undefined && Object.hasOwn(commandUsage, command) && wantsHelp(rest)) {
+      process.stdout.write(usageOf(command));
+      return 0;
+    }
     switch (command) {
       case 'run':
-        return await run(rest[0]);
+        return await run(load(rest[0]));
       case 'validate':
         return validate(rest[0]);
       case 'catalog':
@@ -228,18 +269,25 @@ export async function main(argv: string[]): Promise<number> {
         return await generate(rest);
       case 'demo':
         return await demo();
-      case undefined:
       case 'help':
       case '--help':
       case '-h':
         process.stdout.write(usage);
-        return command === undefined ? 2 : 0;
+        return 0;
+      case '--version':
+      case '-V':
+      case 'version':
+        process.stdout.write(`earthmem ${version()}\n`);
+        return 0;
+      case undefined:
+        throw new UsageError('missing COMMAND');
       default:
         throw new UsageError(`unknown command: ${command}`);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`earthmem: ${error.message}\n\n${usage}`);
+    if (error instanceof UsageError || isParseArgsError(error)) {
+      const text = error instanceof UsageError && error.usage !== undefined ? error.usage : command && Object.hasOwn(commandUsage, command) ? usageOf(command) : usage;
+      process.stderr.write(`earthmem${command && Object.hasOwn(commandUsage, command) ? ` ${command}` : ''}: ${error.message}\n\n${text}`);
       return 2;
     }
     if (error instanceof ConfigError) {

@@ -7,10 +7,11 @@ import { z } from 'zod';
 import { describeError, EarthMemoryError, SourceError } from '../core/errors.js';
 import { createIdempotentProducer, createKafka, toStorageError } from '../../connectors/kafka/client.js';
 import { kafkaConnectionShape } from '../../connectors/kafka/config.js';
+import { UsageError } from './usage.js';
 
 const { CompressionTypes } = kafkajs;
 
-const usage = `Usage: earthmem produce --brokers B --topic T [--key-field F] [--compression none|gzip|lz4|zstd]
+export const produceUsage = `Usage: earthmem produce --brokers B --topic T [--key-field F] [--compression none|gzip|lz4|zstd]
                         [--batch-size N] FILE…
 
 Sends every non-blank line of the NDJSON files, byte for byte, as one Kafka message
@@ -47,7 +48,7 @@ const RECORD_OVERHEAD_BYTES = 24;
 /** A longer line is an error, not something to buffer: bounds memory on a file without newlines. */
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
-class UsageError extends Error {}
+const usageError = (message: string) => new UsageError(message, produceUsage);
 
 interface ProduceOptions {
   brokers: string[];
@@ -58,41 +59,18 @@ interface ProduceOptions {
   files: string[];
 }
 
-/** `earthmem produce`: NDJSON files → a Kafka topic. Returns the exit code (0, 1, or 2 for usage). */
+/** `earthmem produce`: NDJSON files → a Kafka topic. Usage errors are thrown as UsageError. */
 export async function produceCommand(args: string[]): Promise<number> {
-  let options: ProduceOptions | undefined;
-  try {
-    options = parseOptions(args);
-  } catch (error) {
-    if (!(error instanceof UsageError) && !isParseArgsError(error)) throw error;
-    process.stderr.write(`earthmem produce: ${(error as Error).message}\n\n${usage}`);
-    return 2;
+  const options = parseOptions(args);
+  const { sent, unkeyed, seconds } = await produce(options);
+  if (unkeyed > 0) {
+    process.stderr.write(`earthmem produce: ${unkeyed} records had no usable "${options.keyField}" field and were sent without a key\n`);
   }
-  if (!options) {
-    process.stdout.write(usage);
-    return 0;
-  }
-  try {
-    const { sent, unkeyed, seconds } = await produce(options);
-    if (unkeyed > 0) {
-      process.stderr.write(`earthmem produce: ${unkeyed} records had no usable "${options.keyField}" field and were sent without a key\n`);
-    }
-    process.stdout.write(`sent ${sent} records to ${options.topic} in ${seconds.toFixed(2)} s (${Math.round(sent / seconds)} records/s)\n`);
-    return 0;
-  } catch (error) {
-    const retriable = error instanceof EarthMemoryError && error.retriable ? ' (retriable)' : '';
-    process.stderr.write(`earthmem: ${describeError(error)}${retriable}\n`);
-    if (process.env.EARTHMEM_DEBUG) console.error(error);
-    return 1;
-  }
+  process.stdout.write(`sent ${sent} records to ${options.topic} in ${seconds.toFixed(2)} s (${Math.round(sent / seconds)} records/s)\n`);
+  return 0;
 }
 
-function isParseArgsError(error: unknown): boolean {
-  return error instanceof TypeError && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_');
-}
-
-/** The options, or undefined for `--help`. */
-function parseOptions(args: string[]): ProduceOptions | undefined {
+function parseOptions(args: string[]): ProduceOptions {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -102,21 +80,19 @@ function parseOptions(args: string[]): ProduceOptions | undefined {
       'key-field': { type: 'string' },
       compression: { type: 'string', default: 'none' },
       'batch-size': { type: 'string', default: '1000' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) return undefined;
   const brokers = values.brokers ?? process.env.KAFKA_BROKERS;
-  if (!brokers) throw new UsageError('missing --brokers (and KAFKA_BROKERS is not set)');
+  if (!brokers) throw usageError('missing --brokers (and KAFKA_BROKERS is not set)');
   const connection = z.object({ brokers: kafkaConnectionShape.brokers }).safeParse({ brokers });
-  if (!connection.success || connection.data.brokers.length === 0) throw new UsageError(`bad --brokers: ${brokers}`);
-  if (!values.topic) throw new UsageError('missing --topic');
-  if (values['key-field'] === '') throw new UsageError('--key-field needs a field name');
+  if (!connection.success || connection.data.brokers.length === 0) throw usageError(`bad --brokers: ${brokers}`);
+  if (!values.topic) throw usageError('missing --topic');
+  if (values['key-field'] === '') throw usageError('--key-field needs a field name');
   const compression = values.compression!;
-  if (!Object.hasOwn(compressionTypes, compression)) throw new UsageError(`bad --compression: ${compression} (none, gzip, lz4 or zstd)`);
+  if (!Object.hasOwn(compressionTypes, compression)) throw usageError(`bad --compression: ${compression} (none, gzip, lz4 or zstd)`);
   const batchSize = Number(values['batch-size']);
-  if (!/^\d+$/.test(values['batch-size']!) || batchSize < 1) throw new UsageError(`bad --batch-size: ${values['batch-size']} (a positive integer)`);
-  if (positionals.length === 0) throw new UsageError('missing FILE');
+  if (!/^\d+$/.test(values['batch-size']!) || batchSize < 1) throw usageError(`bad --batch-size: ${values['batch-size']} (a positive integer)`);
+  if (positionals.length === 0) throw usageError('missing FILE');
   return {
     brokers: connection.data.brokers,
     topic: values.topic,

@@ -16,8 +16,9 @@ import { compileClassifier, DEAD_LETTER } from '../stages/classify.js';
 import { CoverageIndex } from '../stages/coverage.js';
 import { createCatalog, createDeadLetterSink, createSource } from './connectors.js';
 import { InFlightGate } from './gate.js';
+import { ObjectSizeReport } from './object-sizes.js';
 import { TIERS, type PipelineConfig, type TierName } from './schema.js';
-import { closeTier, openTier, sinkOf, writeBatch, type Tier } from './tier-writer.js';
+import { closeTier, describeSink, openTier, sinkOf, writeBatch, type Tier } from './tier-writer.js';
 
 export interface PipelineStats {
   recordsRead: number;
@@ -37,11 +38,22 @@ export interface PipelineStats {
 }
 
 export interface RunSummary extends PipelineStats {
-  tiers: { name: TierName; uri: string; objects: number; bytes: number }[];
+  tiers: {
+    name: TierName;
+    uri: string;
+    objects: number;
+    bytes: number;
+    /** The memory types this run wrote to the tier, sorted. */
+    memoryTypes: string[];
+    /** How the tier stores objects: format, file_organization, codec (or the record store's type). */
+    layout: string;
+  }[];
   catalog: string;
   deadLetter: string;
   /** True when every record read was acknowledged (written, already durable, or dead-lettered). */
   complete: boolean;
+  /** What the run did that its operator should change (e.g. many small objects), for the summary. */
+  warnings: string[];
 }
 
 export interface RunOptions {
@@ -76,7 +88,8 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     recordsRead: 0, recordsWritten: 0, recordsAlreadyDurable: 0, deadLettered: 0, deadLetterReasons: {}, objects: 0,
     bytesWritten: 0, payloadBytesRead: 0, elapsedMs: 0, inFlight: 0, batchesFenced: 0,
   };
-  const perTier = new Map<TierName, { objects: number; bytes: number }>();
+  const perTier = new Map<TierName, { objects: number; bytes: number; memoryTypes: Set<string> }>();
+  const objectSizes = new ObjectSizeReport();
   let progressTimer: NodeJS.Timeout | undefined;
   try {
     const catalog: Catalog = await createCatalog(config.catalog);
@@ -91,7 +104,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       opened.push({ close: () => closeTier(tier) });
       for (const note of tier.notes) log(note);
       tiers.set(name, tier);
-      perTier.set(name, { objects: 0, bytes: 0 });
+      perTier.set(name, { objects: 0, bytes: 0, memoryTypes: new Set() });
     }
     const source: Source = options.source ?? (await createSource(config.source, log));
     opened.push(source);
@@ -342,6 +355,9 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
             const t = perTier.get(batch.tier as TierName)!;
             t.objects++;
             t.bytes += entry.bytes;
+            t.memoryTypes.add(batch.memoryType);
+            const tier = tiers.get(batch.tier as TierName)!;
+            objectSizes.record(tier.name, sinkOf(tier, batch.kind).template, batch.partitionPath, entry.rows, batch.flushReason);
             await commit();
             return entry;
           }),
@@ -358,10 +374,14 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     stats.inFlight = tracker.inFlight();
     return {
       ...stats,
-      tiers: [...tiers.values()].map((t) => ({ name: t.name, uri: t.location, ...perTier.get(t.name)! })),
+      tiers: [...tiers.values()].map((t) => {
+        const { objects, bytes, memoryTypes } = perTier.get(t.name)!;
+        return { name: t.name, uri: t.location, objects, bytes, memoryTypes: [...memoryTypes].sort(), layout: describeSink(t.primary) };
+      }),
       catalog: catalog.location,
       deadLetter: deadLetterSink.location,
       complete: stats.inFlight === 0,
+      warnings: objectSizes.warnings(),
     };
   } finally {
     if (progressTimer) clearInterval(progressTimer);

@@ -51,6 +51,12 @@ export function sinkOf(tier: Tier, kind: Batch['kind']): Sink {
   return kind === 'vector' && tier.vector !== undefined ? tier.vector : tier.primary;
 }
 
+/** How a sink stores batches, for people: `parquet, year/month/dataset, zstd`, or `sqlite rows`. */
+export function describeSink(sink: Sink): string {
+  if (sink.kind === 'records') return `${sink.store.type} rows`;
+  return `${sink.encoder.format}, ${sink.template.source}, ${sink.encoder.codec.name}`;
+}
+
 export function sinkLocation(sink: Sink): string {
   return sink.kind === 'objects' ? sink.backend.location : sink.store.location;
 }

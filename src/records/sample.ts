@@ -16,6 +16,8 @@ export interface SampleOptions {
   seed?: number;
   start?: string;
   days?: number;
+  /** Stations the points come from (default 60). */
+  stations?: number;
 }
 
 const variables = [
@@ -65,7 +67,7 @@ export async function writeSample(path: string, options: SampleOptions): Promise
   const random = rng(options.seed ?? 42);
   const startMs = Date.parse(options.start ?? '2024-03-01T00:00:00Z');
   const spanMs = (options.days ?? 35) * 86_400_000;
-  const stations = Array.from({ length: 60 }, (_, i) => ({
+  const stations = Array.from({ length: options.stations ?? 60 }, (_, i) => ({
     id: `ST${String(i).padStart(4, '0')}`,
     dataset: datasets[i % datasets.length]!,
     lon: Math.round((random() * 340 - 170) * 1e4) / 1e4,

@@ -19,7 +19,10 @@ export const NAMED_ORGANIZATIONS: Record<string, string> = {
 };
 
 export interface CompiledTemplate {
+  /** The `file_organization` as written. */
   readonly source: string;
+  /** Its segments, named layouts spelled out (`{sensor}`, `{year}`…): one per path segment. */
+  readonly segments: readonly string[];
   expand(record: ObservationRecord, memoryType: string): string;
 }
 
@@ -96,6 +99,7 @@ export function compileTemplate(organization: string): CompiledTemplate {
   };
   return {
     source: organization,
+    segments: segments.map((segment) => ((TEMPLATE_TOKENS as readonly string[]).includes(segment) ? `{${segment}}` : segment)),
     expand(record, memoryType) {
       const step = timeStepUs === 0 ? 0 : Math.floor(record.timeUs / timeStepUs);
       const kind = usesKind ? record.kind : '';

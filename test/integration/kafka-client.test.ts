@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import type { Admin, Kafka } from 'kafkajs';
 import { createKafka, type KafkaLog } from '../../connectors/kafka/client.js';
@@ -152,12 +151,9 @@ describe('kafka: compressed batches written by kcat (librdkafka)', () => {
   });
 });
 
-const produceModule = fileURLToPath(new URL('../../src/cli/produce.js', import.meta.url));
-
-/** `earthmem produce` in a child process (as the CLI runs it): exit code and output. */
+/** `earthmem produce` through the CLI, in a child process: exit code and output. */
 function produce(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const script = `import { produceCommand } from ${JSON.stringify(produceModule)}; process.exitCode = await produceCommand(JSON.parse(process.argv[1]));`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(args)], { env: process.env });
+  const child = spawn(process.execPath, ['bin/earthmem.js', 'produce', ...args], { env: process.env });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

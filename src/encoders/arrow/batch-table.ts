@@ -6,11 +6,32 @@ import { binaryColumn, float64Column, tableOf, timestampUsColumn, utf8Column, ty
 
 const geometryField = { 'ARROW:extension:name': 'geoarrow.wkb', 'ARROW:extension:metadata': '{}' };
 
-/** A batch as an Arrow table: the record's fields under their own names plus a WKB `geometry`. */
+/**
+ * A batch as an Arrow table: the record's fields under their own names plus a WKB `geometry`.
+ * Rows are in `storageOrder`, so the min/max statistics of each row group and page prune filters.
+ */
 export function batchToTable(batch: Batch, metadata?: Record<string, string>): Table {
   return batch.kind === 'point'
-    ? pointTable(batch.records as PointRecord[], metadata)
-    : vectorTable(batch.records as VectorRecord[], metadata);
+    ? pointTable(storageOrder(batch.records as PointRecord[]), metadata)
+    : vectorTable(storageOrder(batch.records as VectorRecord[]), metadata);
+}
+
+const compareText = (a: string | null, b: string | null) => (a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1);
+
+/**
+ * The order rows are stored in: points by station, variable, then time; features by time. Ties
+ * keep the source order, so the same records give the same bytes whatever the order they came in.
+ */
+export function storageOrder<R extends PointRecord | VectorRecord>(records: readonly R[]): R[] {
+  const byPosition = (a: R, b: R) =>
+    compareText(a.position.source, b.position.source) || a.position.partition - b.position.partition || a.position.offset - b.position.offset;
+  return [...records].sort((a, b) => {
+    if (a.kind === 'point' && b.kind === 'point') {
+      const c = compareText(a.station, b.station) || compareText(a.variable, b.variable) || a.timeUs - b.timeUs;
+      if (c !== 0) return c;
+    }
+    return a.timeUs - b.timeUs || byPosition(a, b);
+  });
 }
 
 function pointTable(records: readonly PointRecord[], metadata?: Record<string, string>): Table {

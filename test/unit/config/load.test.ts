@@ -55,7 +55,7 @@ describe('pipeline file loading', () => {
   });
 
   it('checks that routed tiers exist and templates compile', () => {
-    const issues = issuesOf(demo.replace('HazardMemory: cold', 'HazardMemory: glacier').replace('sensor/year/month', 'planet/year'));
+    const issues = issuesOf(demo.replace('HazardMemory: cold', 'HazardMemory: glacier').replace('year/month/dataset\n      compression: { algorithm: lz4', 'planet/year\n      compression: { algorithm: lz4'));
     const paths = issues.map((i) => i.path).sort();
     assert.deepEqual(paths, ['routing.memory_types.HazardMemory', 'storage.tier_configs.warm.primary_backend.file_organization']);
   });
