@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Document, type Node } from 'yaml';
+import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, formatConfigIssue, type ConfigIssue } from '../core/errors.js';
 import { interpolate } from './interpolate.js';
@@ -36,16 +36,35 @@ export function parseConfigText<S extends z.ZodTypeAny>(
 ): z.output<S> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const issues: ConfigIssue[] = [];
   const where = (offset: number | undefined) => {
     if (offset === undefined) return {};
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
   };
+  const issues: ConfigIssue[] = [];
   for (const error of [...doc.errors, ...doc.warnings]) {
     issues.push({ file, path: '', message: `YAML: ${error.message.split('\n')[0]}`, ...where(error.pos[0]) });
   }
   if (issues.length > 0) throw configError(file, issues);
+  return parseConfigDocument(doc, file, schema, env, where);
+}
+
+/**
+ * A configuration given as a value (the library's typed objects) instead of YAML text: the same
+ * interpolation, schema and messages as a pipeline file, with `label` where a file name would be.
+ */
+export function parseConfigValue<S extends z.ZodTypeAny>(value: unknown, label: string, schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  return parseConfigDocument(new Document(value), label, schema, env, () => ({}));
+}
+
+function parseConfigDocument<S extends z.ZodTypeAny>(
+  doc: Document,
+  file: string,
+  schema: S,
+  env: NodeJS.ProcessEnv,
+  where: (offset: number | undefined) => { line?: number; column?: number },
+): z.output<S> {
+  const issues: ConfigIssue[] = [];
   interpolateDocument(doc, file, env, issues, where);
   // Schema issues at a path whose variable is missing would only repeat that problem.
   const unset = new Set(issues.map((i) => i.path));

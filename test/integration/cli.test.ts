@@ -10,6 +10,35 @@ const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
   spawnSync(process.execPath, ['bin/earthmem.js', ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
 
 describe('earthmem CLI', () => {
+  it('behaves like a Unix tool: help on stdout (0), usage errors on stderr (2), --version', () => {
+    const help = cli(['--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /^Usage:$/m);
+    assert.equal(help.stderr, '');
+    const none = cli([]);
+    assert.equal(none.status, 2);
+    assert.equal(none.stdout, '');
+    assert.match(none.stderr, /^earthmem: missing COMMAND\n\n.*Usage:/s);
+    const unknown = cli(['frobnicate']);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /unknown command: frobnicate/);
+    const badOption = cli(['catalog', 'ls', 'pipelines/demo.yaml', '--colour']);
+    assert.equal(badOption.status, 2);
+    assert.match(badOption.stderr, /^earthmem catalog: Unknown option '--colour'.*\n\nUsage:\n {2}earthmem catalog ls/s);
+    const badCount = cli(['generate', 'x.ndjson', '--points', 'many']);
+    assert.equal(badCount.status, 2);
+    assert.match(badCount.stderr, /bad --points: many/);
+    const commandHelp = cli(['replay', '--help']);
+    assert.equal(commandHelp.status, 0);
+    assert.match(commandHelp.stdout, /earthmem replay PIPELINE\.yaml --from-beginning/);
+    const produceHelp = cli(['produce', '-h']);
+    assert.equal(produceHelp.status, 0);
+    assert.match(produceHelp.stdout, /^Usage: earthmem produce/);
+    const version = cli(['--version']);
+    assert.equal(version.status, 0);
+    assert.equal(version.stdout, `earthmem ${JSON.parse(readFileSync('package.json', 'utf8')).version}\n`);
+  });
+
   it('validate accepts the shipped pipelines', () => {
     const r = cli(['validate', 'pipelines/demo.yaml']);
     assert.equal(r.status, 0, r.stderr);
