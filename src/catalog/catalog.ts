@@ -1,7 +1,15 @@
 import type { ProvenanceRange } from '../core/batch.js';
 import type { RecordKind } from '../core/record.js';
 
-export type ObjectState = 'committed' | 'migrating' | 'deleting';
+/**
+ * An object's lifecycle: `committed` (written and catalogued), `migrating` (a copy to another
+ * tier exists and is being verified; the object is still read from here until the switch).
+ * The migration journal holds each move's steps.
+ */
+export type ObjectState = 'committed' | 'migrating';
+
+/** The catalog's schema version this code writes; older catalogs are upgraded in place on open. */
+export const CATALOG_SCHEMA_VERSION = 2;
 
 /** What is stored where: one row per object. */
 export interface CatalogEntry {
@@ -70,6 +78,62 @@ export interface CatalogFilter {
   dataset?: string;
 }
 
+export type MigrationJobState = 'planned' | 'running' | 'rehydrating' | 'completed' | 'failed' | 'cancelled';
+
+/**
+ * One object's progress through a move, in order: `planned → copied → verified → switched →
+ * source_deleted`. `rehydrating` waits for an archive tier; `retained` is a switched object whose
+ * source may not be deleted yet (immutable); `failed` keeps the source intact.
+ */
+export type MigrationStepState = 'planned' | 'rehydrating' | 'copied' | 'verified' | 'switched' | 'retained' | 'source_deleted' | 'failed';
+
+/** What the copy step wrote at the destination, checked by the verify step and used by the switch. */
+export interface MigrationWritten {
+  key: string;
+  backend: string;
+  uri: string;
+  format: string;
+  codec: string;
+  codecLevel: number | null;
+  bytes: number;
+  rows: number;
+  sha256: string;
+  /** sha256 over the records' ids (and positions), in storage order: the content, whatever the encoding. */
+  contentHash: string;
+}
+
+export interface MigrationStep {
+  jobId: string;
+  sourceTier: string;
+  sourceKey: string;
+  destinationTier: string;
+  /** Bytes of the source object when planned (progress is by bytes). */
+  bytes: number;
+  state: MigrationStepState;
+  written: MigrationWritten | null;
+  /** Why the step failed, or until when the source is retained. */
+  note: string | null;
+  updatedAt: string;
+}
+
+export interface MigrationJobRecord {
+  id: string;
+  /** The job as planned (selection criteria resolved to absolute times), JSON. */
+  spec: Record<string, unknown>;
+  planHash: string;
+  state: MigrationJobState;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface MigrationPlanStep {
+  sourceTier: string;
+  sourceKey: string;
+  destinationTier: string;
+  bytes: number;
+}
+
 /**
  * The truth of what is stored where. `upsert` is atomic for its entries and durable when it
  * resolves; the same key and tier again replaces the row (replays never duplicate).
@@ -88,5 +152,23 @@ export interface Catalog {
   claimPartitions(owner: string, partitions: readonly SourcePartition[]): Promise<PartitionClaim[]>;
   list(filter?: CatalogFilter): Promise<CatalogRow[]>;
   recordAccess(tier: string, key: string): Promise<void>;
+
+  /** The migration journal. Creates the job and its planned steps in one transaction; an existing id is left as it is. */
+  createMigrationJob(job: Omit<MigrationJobRecord, 'state' | 'error' | 'createdAt' | 'updatedAt'>, steps: readonly MigrationPlanStep[]): Promise<void>;
+  migrationJob(id: string): Promise<{ job: MigrationJobRecord; steps: MigrationStep[] } | undefined>;
+  setMigrationJobState(id: string, state: MigrationJobState, error?: string | null): Promise<void>;
+  /**
+   * Moves one step forward (or to `failed`), with what it wrote and a note. `copied` marks the
+   * source row `migrating`; `failed` marks it `committed` again (both in the same transaction).
+   */
+  updateMigrationStep(jobId: string, sourceTier: string, sourceKey: string, state: MigrationStepState, update?: { written?: MigrationWritten; note?: string | null }): Promise<void>;
+  /**
+   * The tier switch, in one transaction: the object's row moves from its source tier to `entry`
+   * (its destination; created and access times kept) and the step becomes `switched`. Fails when
+   * the source row is gone or changed since it was planned (`sha256` differs).
+   */
+  switchTier(jobId: string, source: { tier: string; key: string; sha256: string }, entry: CatalogEntry): Promise<void>;
+  /** Every journal step not yet `source_deleted`, of every job (gc uses it to spare copies in progress). */
+  openMigrationSteps(): Promise<MigrationStep[]>;
   close(): Promise<void>;
 }

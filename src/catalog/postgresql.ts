@@ -1,10 +1,12 @@
 import pg from 'pg';
 import type { ProvenanceRange } from '../core/batch.js';
 import { CatalogError, EarthMemoryError, FencedError, type ErrorContext } from '../core/errors.js';
-import type {
-  Catalog, CatalogEntry, CatalogFilter, CatalogRow, CoveredRange, PartitionClaim, SourcePartition,
+import {
+  CATALOG_SCHEMA_VERSION,
+  type Catalog, type CatalogEntry, type CatalogFilter, type CatalogRow, type CoveredRange, type MigrationJobRecord, type MigrationJobState,
+  type MigrationPlanStep, type MigrationStep, type MigrationStepState, type MigrationWritten, type PartitionClaim, type SourcePartition,
 } from './catalog.js';
-import { toCatalogRow, toCoveredRange, type ColumnReaders, type ObjectColumns } from './rows.js';
+import { toCatalogRow, toCoveredRange, toMigrationJob, toMigrationStep, type ColumnReaders, type JobColumns, type ObjectColumns, type StepColumns } from './rows.js';
 
 export interface PostgresCatalogOptions {
   /** `postgresql://user:password@host:port/database`; never logged or put in errors. */
@@ -71,7 +73,10 @@ const readColumns: ColumnReaders<string, Date, ProvenanceRange[]> = {
   // JSONB reorders object keys: rebuild each range in the interface's order, as SQLite returns it.
   provenance: (ranges) =>
     ranges.map((p) => ({ source: p.source, partition: p.partition, firstOffset: p.firstOffset, lastOffset: p.lastOffset, count: p.count })),
+  json: (value) => value,
 };
+
+type JsonColumn = ProvenanceRange[];
 
 /**
  * The shared catalog for several workers: the same rows and semantics as the SQLite catalog, in
@@ -86,6 +91,9 @@ export class PostgresCatalog implements Catalog {
   private readonly pool: pg.Pool;
   private readonly objects: string;
   private readonly claims: string;
+  private readonly meta: string;
+  private readonly jobs: string;
+  private readonly steps: string;
 
   constructor(options: PostgresCatalogOptions) {
     this.schema = options.schema ?? 'earthmem';
@@ -98,6 +106,9 @@ export class PostgresCatalog implements Catalog {
     const quotedSchema = pg.escapeIdentifier(this.schema);
     this.objects = `${quotedSchema}.objects`;
     this.claims = `${quotedSchema}.partition_claims`;
+    this.meta = `${quotedSchema}.catalog_meta`;
+    this.jobs = `${quotedSchema}.migration_jobs`;
+    this.steps = `${quotedSchema}.migration_steps`;
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.maxConnections ?? 10,
@@ -141,7 +152,7 @@ export class PostgresCatalog implements Catalog {
       const { rows } = await this.pool.query<ObjectRow>(
         `SELECT key, tier, memory_type, kind, dataset, partition_path, source, source_partition, first_offset, last_offset
          FROM ${this.objects}
-         WHERE source = $1 AND source_partition = $2 AND last_offset >= $3 AND state = 'committed'
+         WHERE source = $1 AND source_partition = $2 AND last_offset >= $3
          ORDER BY first_offset, tier, key`,
         [source, partition, fromOffset],
       );
@@ -215,62 +226,218 @@ export class PostgresCatalog implements Catalog {
     if (!this.pool.ended) await this.pool.end();
   }
 
+  /**
+   * The schema, as forward migrations: entry N-1 takes the catalog from version N-1 to N. Version 1
+   * is the first release's schema, which had no version table (its IF NOT EXISTS makes it a no-op
+   * on such a catalog).
+   */
+  private migrations(): string[] {
+    return [
+      `CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)};
+      -- COLLATE "C": byte order, so tier/key ordering and equality are the same as SQLite's.
+      CREATE TABLE IF NOT EXISTS ${this.objects} (
+        tier TEXT COLLATE "C" NOT NULL,
+        key TEXT COLLATE "C" NOT NULL,
+        backend TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        memory_type TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        partition_path TEXT NOT NULL,
+        format TEXT NOT NULL,
+        codec TEXT NOT NULL,
+        codec_level INTEGER,
+        bytes BIGINT NOT NULL,
+        rows BIGINT NOT NULL,
+        time_min_us BIGINT NOT NULL,
+        time_max_us BIGINT NOT NULL,
+        bbox_min_lon DOUBLE PRECISION NOT NULL,
+        bbox_min_lat DOUBLE PRECISION NOT NULL,
+        bbox_max_lon DOUBLE PRECISION NOT NULL,
+        bbox_max_lat DOUBLE PRECISION NOT NULL,
+        sha256 TEXT NOT NULL,
+        provenance JSONB NOT NULL,
+        source TEXT COLLATE "C",
+        source_partition INTEGER,
+        first_offset BIGINT,
+        last_offset BIGINT,
+        state TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        last_accessed_at TIMESTAMPTZ,
+        access_count BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (tier, key)
+      );
+      CREATE INDEX IF NOT EXISTS objects_memory_type ON ${this.objects} (memory_type, time_min_us);
+      CREATE INDEX IF NOT EXISTS objects_dataset ON ${this.objects} (dataset, time_min_us);
+      CREATE INDEX IF NOT EXISTS objects_coverage ON ${this.objects} (source, source_partition, last_offset);
+      CREATE TABLE IF NOT EXISTS ${this.claims} (
+        source TEXT COLLATE "C" NOT NULL,
+        source_partition INTEGER NOT NULL,
+        owner TEXT NOT NULL,
+        epoch BIGINT NOT NULL,
+        claimed_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (source, source_partition)
+      );`,
+      `CREATE TABLE ${this.jobs} (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        spec JSONB NOT NULL,
+        plan_hash TEXT NOT NULL,
+        state TEXT NOT NULL,
+        error TEXT,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+      );
+      CREATE TABLE ${this.steps} (
+        job_id TEXT COLLATE "C" NOT NULL REFERENCES ${this.jobs} (id),
+        source_tier TEXT COLLATE "C" NOT NULL,
+        source_key TEXT COLLATE "C" NOT NULL,
+        destination_tier TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        written JSONB,
+        note TEXT,
+        updated_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (job_id, source_tier, source_key)
+      );
+      CREATE INDEX migration_steps_open ON ${this.steps} (state);`,
+    ];
+  }
+
+  /** The schema version of the catalog (1 for a first-release catalog). */
+  async schemaVersion(): Promise<number> {
+    const { rows } = await this.pool.query<{ value: number }>(`SELECT value FROM ${this.meta} WHERE name = 'schema_version'`);
+    return rows[0]!.value;
+  }
+
+  /** Creates or upgrades the schema to CATALOG_SCHEMA_VERSION; refuses a newer one. Safe from many workers at once. */
   private async createTables(): Promise<void> {
     try {
       await this.transaction(async (client) => {
         // Concurrent CREATE ... IF NOT EXISTS can still collide in the system catalogs (unique
         // violation on pg_type/pg_namespace): workers opening at once take turns.
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`earthmem catalog ${this.schema}`]);
-        await client.query(`
-          CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)};
-          -- COLLATE "C": byte order, so tier/key ordering and equality are the same as SQLite's.
-          CREATE TABLE IF NOT EXISTS ${this.objects} (
-            tier TEXT COLLATE "C" NOT NULL,
-            key TEXT COLLATE "C" NOT NULL,
-            backend TEXT NOT NULL,
-            uri TEXT NOT NULL,
-            memory_type TEXT NOT NULL,
-            dataset TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            partition_path TEXT NOT NULL,
-            format TEXT NOT NULL,
-            codec TEXT NOT NULL,
-            codec_level INTEGER,
-            bytes BIGINT NOT NULL,
-            rows BIGINT NOT NULL,
-            time_min_us BIGINT NOT NULL,
-            time_max_us BIGINT NOT NULL,
-            bbox_min_lon DOUBLE PRECISION NOT NULL,
-            bbox_min_lat DOUBLE PRECISION NOT NULL,
-            bbox_max_lon DOUBLE PRECISION NOT NULL,
-            bbox_max_lat DOUBLE PRECISION NOT NULL,
-            sha256 TEXT NOT NULL,
-            provenance JSONB NOT NULL,
-            source TEXT COLLATE "C",
-            source_partition INTEGER,
-            first_offset BIGINT,
-            last_offset BIGINT,
-            state TEXT NOT NULL,
-            created_at TIMESTAMPTZ NOT NULL,
-            updated_at TIMESTAMPTZ NOT NULL,
-            last_accessed_at TIMESTAMPTZ,
-            access_count BIGINT NOT NULL DEFAULT 0,
-            PRIMARY KEY (tier, key)
-          );
-          CREATE INDEX IF NOT EXISTS objects_memory_type ON ${this.objects} (memory_type, time_min_us);
-          CREATE INDEX IF NOT EXISTS objects_dataset ON ${this.objects} (dataset, time_min_us);
-          CREATE INDEX IF NOT EXISTS objects_coverage ON ${this.objects} (source, source_partition, last_offset);
-          CREATE TABLE IF NOT EXISTS ${this.claims} (
-            source TEXT COLLATE "C" NOT NULL,
-            source_partition INTEGER NOT NULL,
-            owner TEXT NOT NULL,
-            epoch BIGINT NOT NULL,
-            claimed_at TIMESTAMPTZ NOT NULL,
-            PRIMARY KEY (source, source_partition)
-          );`);
+        const migrations = this.migrations();
+        await client.query(migrations[0]!);
+        await client.query(`CREATE TABLE IF NOT EXISTS ${this.meta} (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+          INSERT INTO ${this.meta} (name, value) VALUES ('schema_version', 1) ON CONFLICT (name) DO NOTHING`);
+        const { rows } = await client.query<{ value: number }>(`SELECT value FROM ${this.meta} WHERE name = 'schema_version'`);
+        let version = rows[0]!.value;
+        if (version > CATALOG_SCHEMA_VERSION) {
+          throw new CatalogError(`PostgreSQL catalog schema ${this.schema} has version ${version}, newer than this earthmem knows (${CATALOG_SCHEMA_VERSION}): upgrade earthmem`, {
+            context: { connector: 'postgresql', schema: this.schema },
+          });
+        }
+        for (; version < CATALOG_SCHEMA_VERSION; version++) await client.query(migrations[version]!);
+        await client.query(`UPDATE ${this.meta} SET value = $1 WHERE name = 'schema_version'`, [version]);
       });
     } catch (cause) {
       throw catalogFailure('cannot open PostgreSQL catalog', cause, { schema: this.schema });
+    }
+  }
+
+  async createMigrationJob(job: Omit<MigrationJobRecord, 'state' | 'error' | 'createdAt' | 'updatedAt'>, steps: readonly MigrationPlanStep[]): Promise<void> {
+    try {
+      await this.transaction(async (client) => {
+        const { rowCount } = await client.query(
+          `INSERT INTO ${this.jobs} (id, spec, plan_hash, state, error, created_at, updated_at) VALUES ($1, $2, $3, 'planned', NULL, now(), now())
+           ON CONFLICT (id) DO NOTHING`,
+          [job.id, JSON.stringify(job.spec), job.planHash],
+        );
+        if (rowCount === 0) return;
+        for (let start = 0; start < steps.length; start += rowsPerInsert) {
+          const chunk = steps.slice(start, start + rowsPerInsert);
+          const params: unknown[] = [job.id];
+          const tuples = chunk.map((step) => {
+            params.push(step.sourceTier, step.sourceKey, step.destinationTier, step.bytes);
+            const n = params.length;
+            return `($1, $${n - 3}, $${n - 2}, $${n - 1}, $${n}, 'planned', NULL, NULL, now())`;
+          });
+          await client.query(
+            `INSERT INTO ${this.steps} (job_id, source_tier, source_key, destination_tier, bytes, state, written, note, updated_at) VALUES ${tuples.join(', ')}`,
+            params,
+          );
+        }
+      });
+    } catch (cause) {
+      throw catalogFailure('creating migration job failed', cause, { key: job.id });
+    }
+  }
+
+  async migrationJob(id: string): Promise<{ job: MigrationJobRecord; steps: MigrationStep[] } | undefined> {
+    try {
+      const jobs = await this.pool.query<JobColumns<Date, JsonColumn>>(`SELECT * FROM ${this.jobs} WHERE id = $1`, [id]);
+      if (jobs.rows.length === 0) return undefined;
+      const steps = await this.pool.query<StepColumns<string, Date, JsonColumn>>(
+        `SELECT * FROM ${this.steps} WHERE job_id = $1 ORDER BY source_tier, source_key`,
+        [id],
+      );
+      return { job: toMigrationJob(jobs.rows[0]!, readColumns), steps: steps.rows.map((r) => toMigrationStep(r, readColumns)) };
+    } catch (cause) {
+      throw catalogFailure('reading migration job failed', cause, { key: id });
+    }
+  }
+
+  async setMigrationJobState(id: string, state: MigrationJobState, error: string | null = null): Promise<void> {
+    try {
+      await this.pool.query(`UPDATE ${this.jobs} SET state = $1, error = $2, updated_at = now() WHERE id = $3`, [state, error, id]);
+    } catch (cause) {
+      throw catalogFailure('updating migration job failed', cause, { key: id });
+    }
+  }
+
+  async updateMigrationStep(
+    jobId: string, sourceTier: string, sourceKey: string, state: MigrationStepState, update: { written?: MigrationWritten; note?: string | null } = {},
+  ): Promise<void> {
+    try {
+      await this.transaction(async (client) => {
+        await client.query(
+          `UPDATE ${this.steps} SET state = $1, written = COALESCE($2::jsonb, written), note = $3, updated_at = now()
+           WHERE job_id = $4 AND source_tier = $5 AND source_key = $6`,
+          [state, update.written === undefined ? null : JSON.stringify(update.written), update.note ?? null, jobId, sourceTier, sourceKey],
+        );
+        const objectState = state === 'copied' ? 'migrating' : state === 'failed' ? 'committed' : undefined;
+        if (objectState !== undefined) {
+          await client.query(`UPDATE ${this.objects} SET state = $1 WHERE tier = $2 AND key = $3`, [objectState, sourceTier, sourceKey]);
+        }
+      });
+    } catch (cause) {
+      throw catalogFailure('updating migration step failed', cause, { key: sourceKey });
+    }
+  }
+
+  async switchTier(jobId: string, source: { tier: string; key: string; sha256: string }, entry: CatalogEntry): Promise<void> {
+    try {
+      await this.transaction(async (client) => {
+        const { rows } = await client.query<{ created_at: Date; last_accessed_at: Date | null; access_count: string; sha256: string }>(
+          `DELETE FROM ${this.objects} WHERE tier = $1 AND key = $2 RETURNING created_at, last_accessed_at, access_count, sha256`,
+          [source.tier, source.key],
+        );
+        const old = rows[0];
+        if (old === undefined || old.sha256 !== source.sha256) {
+          throw new CatalogError(`${source.tier}/${source.key} is no longer the object that was planned (${old === undefined ? 'gone' : 'rewritten'}): not switched`, {
+            context: { connector: 'postgresql', key: source.key, tier: source.tier },
+          });
+        }
+        await this.insertObjects(client, [entry]);
+        await client.query(`UPDATE ${this.objects} SET created_at = $1, last_accessed_at = $2, access_count = $3 WHERE tier = $4 AND key = $5`, [
+          old.created_at, old.last_accessed_at, old.access_count, entry.tier, entry.key,
+        ]);
+        await client.query(`UPDATE ${this.steps} SET state = 'switched', updated_at = now() WHERE job_id = $1 AND source_tier = $2 AND source_key = $3`, [
+          jobId, source.tier, source.key,
+        ]);
+      });
+    } catch (cause) {
+      throw catalogFailure('switching tier failed', cause, { key: source.key, tier: source.tier });
+    }
+  }
+
+  async openMigrationSteps(): Promise<MigrationStep[]> {
+    try {
+      const { rows } = await this.pool.query<StepColumns<string, Date, JsonColumn>>(`SELECT * FROM ${this.steps} WHERE state <> 'source_deleted'`);
+      return rows.map((r) => toMigrationStep(r, readColumns));
+    } catch (cause) {
+      throw catalogFailure('reading migration steps failed', cause);
     }
   }
 

@@ -1,5 +1,5 @@
 import type { ProvenanceRange } from '../core/batch.js';
-import type { CatalogRow, CoveredRange } from './catalog.js';
+import type { CatalogRow, CoveredRange, MigrationJobRecord, MigrationStep } from './catalog.js';
 
 /**
  * The `objects` table's columns as a driver returns them. SQLite gives integers as numbers,
@@ -19,6 +19,43 @@ export interface ColumnReaders<Integer, Time, Provenance> {
   integer(value: Integer): number;
   time(value: Time): string;
   provenance(value: Provenance): ProvenanceRange[];
+  /** A JSON column (TEXT in SQLite, JSONB in PostgreSQL). */
+  json(value: Provenance): unknown;
+}
+
+/** The migration journal's tables as a driver returns them (JSON as text or parsed, like `provenance`). */
+export interface JobColumns<Time, Json> {
+  id: string; spec: Json; plan_hash: string; state: string; error: string | null; created_at: Time; updated_at: Time;
+}
+export interface StepColumns<Integer, Time, Json> {
+  job_id: string; source_tier: string; source_key: string; destination_tier: string; bytes: Integer; state: string;
+  written: Json | null; note: string | null; updated_at: Time;
+}
+
+export function toMigrationJob<I, T, P>(r: JobColumns<T, P>, read: ColumnReaders<I, T, P>): MigrationJobRecord {
+  return {
+    id: r.id,
+    spec: read.json(r.spec) as MigrationJobRecord['spec'],
+    planHash: r.plan_hash,
+    state: r.state as MigrationJobRecord['state'],
+    error: r.error,
+    createdAt: read.time(r.created_at),
+    updatedAt: read.time(r.updated_at),
+  };
+}
+
+export function toMigrationStep<I, T, P>(r: StepColumns<I, T, P>, read: ColumnReaders<I, T, P>): MigrationStep {
+  return {
+    jobId: r.job_id,
+    sourceTier: r.source_tier,
+    sourceKey: r.source_key,
+    destinationTier: r.destination_tier,
+    bytes: read.integer(r.bytes),
+    state: r.state as MigrationStep['state'],
+    written: r.written === null ? null : (read.json(r.written) as MigrationStep['written']),
+    note: r.note,
+    updatedAt: read.time(r.updated_at),
+  };
 }
 
 export function toCatalogRow<I, T, P>(r: ObjectColumns<I, T, P>, read: ColumnReaders<I, T, P>): CatalogRow {

@@ -2,12 +2,20 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CatalogError, FencedError } from '../core/errors.js';
-import type {
-  Catalog, CatalogEntry, CatalogFilter, CatalogRow, CoveredRange, PartitionClaim, SourcePartition,
+import {
+  CATALOG_SCHEMA_VERSION,
+  type Catalog, type CatalogEntry, type CatalogFilter, type CatalogRow, type CoveredRange, type MigrationJobRecord, type MigrationJobState,
+  type MigrationPlanStep, type MigrationStep, type MigrationStepState, type MigrationWritten, type PartitionClaim, type SourcePartition,
 } from './catalog.js';
-import { toCatalogRow, toCoveredRange, type ColumnReaders, type ObjectColumns } from './rows.js';
+import { toCatalogRow, toCoveredRange, toMigrationJob, toMigrationStep, type ColumnReaders, type JobColumns, type ObjectColumns, type StepColumns } from './rows.js';
 
-const schema = `
+/**
+ * The schema, as forward migrations: entry N-1 takes a catalog from version N-1 to N. Version 1
+ * is the first release's schema (it had no version table: its IF NOT EXISTS makes it a no-op on
+ * such a catalog). Each runs in one transaction with the version bump.
+ */
+const migrations: readonly string[] = [
+  `
 CREATE TABLE IF NOT EXISTS objects (
   tier TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -51,8 +59,31 @@ CREATE TABLE IF NOT EXISTS partition_claims (
   epoch INTEGER NOT NULL,
   claimed_at TEXT NOT NULL,
   PRIMARY KEY (source, source_partition)
+);`,
+  `
+CREATE TABLE migration_jobs (
+  id TEXT PRIMARY KEY,
+  spec TEXT NOT NULL,
+  plan_hash TEXT NOT NULL,
+  state TEXT NOT NULL,
+  error TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
 );
-`;
+CREATE TABLE migration_steps (
+  job_id TEXT NOT NULL REFERENCES migration_jobs (id),
+  source_tier TEXT NOT NULL,
+  source_key TEXT NOT NULL,
+  destination_tier TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  written TEXT,
+  note TEXT,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (job_id, source_tier, source_key)
+);
+CREATE INDEX migration_steps_open ON migration_steps (state);`,
+];
 
 type Row = ObjectColumns<number, string, string>;
 
@@ -60,6 +91,7 @@ const readColumns: ColumnReaders<number, string, string> = {
   integer: (value) => value,
   time: (value) => value,
   provenance: (value) => JSON.parse(value),
+  json: (value) => JSON.parse(value),
 };
 
 /** The embedded catalog: one SQLite file, WAL, synchronous=FULL so a commit is durable. */
@@ -78,8 +110,9 @@ export class SqliteCatalog implements Catalog {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('busy_timeout = 5000');
-      this.db.exec(schema);
+      this.migrate();
     } catch (cause) {
+      if (cause instanceof CatalogError) throw cause;
       throw new CatalogError(`cannot open SQLite catalog ${this.location}`, { cause, context: { connector: 'sqlite' } });
     }
     this.epochStatement = this.db.prepare('SELECT epoch FROM partition_claims WHERE source = ? AND source_partition = ?');
@@ -101,6 +134,36 @@ export class SqliteCatalog implements Catalog {
         updated_at = CASE WHEN objects.sha256 = excluded.sha256 THEN objects.updated_at ELSE excluded.updated_at END`);
   }
 
+  /** The schema version of this file (the version table's, 1 for a first-release catalog). */
+  get schemaVersion(): number {
+    return (this.db.prepare("SELECT value FROM catalog_meta WHERE name = 'schema_version'").get() as { value: number }).value;
+  }
+
+  /** Brings the file to CATALOG_SCHEMA_VERSION, one migration per transaction; refuses a newer file. */
+  private migrate(): void {
+    this.db.transaction(() => {
+      this.db.exec(migrations[0]!);
+      this.db.exec('CREATE TABLE IF NOT EXISTS catalog_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)');
+      this.db.prepare("INSERT OR IGNORE INTO catalog_meta (name, value) VALUES ('schema_version', 1)").run();
+    }).immediate();
+    for (;;) {
+      const upgraded = this.db.transaction(() => {
+        const version = this.schemaVersion;
+        if (version > CATALOG_SCHEMA_VERSION) {
+          throw new CatalogError(
+            `SQLite catalog ${this.location} has schema version ${version}, newer than this earthmem knows (${CATALOG_SCHEMA_VERSION}): upgrade earthmem`,
+            { context: { connector: 'sqlite' } },
+          );
+        }
+        if (version === CATALOG_SCHEMA_VERSION) return false;
+        this.db.exec(migrations[version]!);
+        this.db.prepare("UPDATE catalog_meta SET value = ? WHERE name = 'schema_version'").run(version + 1);
+        return true;
+      }).immediate();
+      if (!upgraded) return;
+    }
+  }
+
   async upsert(entries: readonly CatalogEntry[], fence: readonly PartitionClaim[] = []): Promise<void> {
     const now = new Date().toISOString();
     try {
@@ -113,19 +176,7 @@ export class SqliteCatalog implements Catalog {
             });
           }
         }
-        for (const e of entries) {
-          const single = e.provenance.length === 1 ? e.provenance[0]! : undefined;
-          this.upsertStatement.run({
-            ...e,
-            minLon: e.bbox[0], minLat: e.bbox[1], maxLon: e.bbox[2], maxLat: e.bbox[3],
-            provenance: JSON.stringify(e.provenance),
-            source: single?.source ?? null,
-            sourcePartition: single?.partition ?? null,
-            firstOffset: single?.firstOffset ?? null,
-            lastOffset: single?.lastOffset ?? null,
-            now,
-          });
-        }
+        this.writeRows(entries, now);
       })();
     } catch (cause) {
       if (cause instanceof FencedError) throw cause;
@@ -137,11 +188,27 @@ export class SqliteCatalog implements Catalog {
     }
   }
 
+  private writeRows(entries: readonly CatalogEntry[], now: string): void {
+    for (const e of entries) {
+      const single = e.provenance.length === 1 ? e.provenance[0]! : undefined;
+      this.upsertStatement.run({
+        ...e,
+        minLon: e.bbox[0], minLat: e.bbox[1], maxLon: e.bbox[2], maxLat: e.bbox[3],
+        provenance: JSON.stringify(e.provenance),
+        source: single?.source ?? null,
+        sourcePartition: single?.partition ?? null,
+        firstOffset: single?.firstOffset ?? null,
+        lastOffset: single?.lastOffset ?? null,
+        now,
+      });
+    }
+  }
+
   async coverage(source: string, partition: number, fromOffset: number): Promise<CoveredRange[]> {
     const rows = this.db
       .prepare(
         `SELECT key, tier, memory_type, kind, dataset, partition_path, source, source_partition, first_offset, last_offset
-         FROM objects WHERE source = ? AND source_partition = ? AND last_offset >= ? AND state = 'committed'
+         FROM objects WHERE source = ? AND source_partition = ? AND last_offset >= ?
          ORDER BY first_offset, tier, key`,
       )
       .all(source, partition, fromOffset) as Row[];
@@ -177,6 +244,95 @@ export class SqliteCatalog implements Catalog {
     this.db
       .prepare('UPDATE objects SET access_count = access_count + 1, last_accessed_at = ? WHERE tier = ? AND key = ?')
       .run(new Date().toISOString(), tier, key);
+  }
+
+  async createMigrationJob(job: Omit<MigrationJobRecord, 'state' | 'error' | 'createdAt' | 'updatedAt'>, steps: readonly MigrationPlanStep[]): Promise<void> {
+    const now = new Date().toISOString();
+    const insertJob = this.db.prepare(
+      `INSERT INTO migration_jobs (id, spec, plan_hash, state, error, created_at, updated_at) VALUES (?, ?, ?, 'planned', NULL, ?, ?)
+       ON CONFLICT (id) DO NOTHING`,
+    );
+    const insertStep = this.db.prepare(
+      `INSERT INTO migration_steps (job_id, source_tier, source_key, destination_tier, bytes, state, written, note, updated_at)
+       VALUES (?, ?, ?, ?, ?, 'planned', NULL, NULL, ?)`,
+    );
+    this.guard('creating migration job', job.id, () =>
+      this.db.transaction(() => {
+        if (insertJob.run(job.id, JSON.stringify(job.spec), job.planHash, now, now).changes === 0) return;
+        for (const step of steps) insertStep.run(job.id, step.sourceTier, step.sourceKey, step.destinationTier, step.bytes, now);
+      }).immediate(),
+    );
+  }
+
+  async migrationJob(id: string): Promise<{ job: MigrationJobRecord; steps: MigrationStep[] } | undefined> {
+    const job = this.db.prepare('SELECT * FROM migration_jobs WHERE id = ?').get(id) as JobColumns<string, string> | undefined;
+    if (job === undefined) return undefined;
+    const steps = this.db.prepare('SELECT * FROM migration_steps WHERE job_id = ? ORDER BY source_tier, source_key').all(id) as StepColumns<number, string, string>[];
+    return { job: toMigrationJob(job, readColumns), steps: steps.map((s) => toMigrationStep(s, readColumns)) };
+  }
+
+  async setMigrationJobState(id: string, state: MigrationJobState, error: string | null = null): Promise<void> {
+    this.guard('updating migration job', id, () =>
+      this.db.prepare('UPDATE migration_jobs SET state = ?, error = ?, updated_at = ? WHERE id = ?').run(state, error, new Date().toISOString(), id),
+    );
+  }
+
+  async updateMigrationStep(
+    jobId: string, sourceTier: string, sourceKey: string, state: MigrationStepState, update: { written?: MigrationWritten; note?: string | null } = {},
+  ): Promise<void> {
+    const now = new Date().toISOString();
+    this.guard('updating migration step', sourceKey, () =>
+      this.db.transaction(() => {
+        this.db
+          .prepare(
+            `UPDATE migration_steps SET state = ?, written = COALESCE(?, written), note = ?, updated_at = ?
+             WHERE job_id = ? AND source_tier = ? AND source_key = ?`,
+          )
+          .run(state, update.written === undefined ? null : JSON.stringify(update.written), update.note ?? null, now, jobId, sourceTier, sourceKey);
+        const objectState = state === 'copied' ? 'migrating' : state === 'failed' ? 'committed' : undefined;
+        if (objectState !== undefined) {
+          this.db.prepare('UPDATE objects SET state = ? WHERE tier = ? AND key = ?').run(objectState, sourceTier, sourceKey);
+        }
+      }).immediate(),
+    );
+  }
+
+  async switchTier(jobId: string, source: { tier: string; key: string; sha256: string }, entry: CatalogEntry): Promise<void> {
+    this.guard('switching tier', source.key, () =>
+      this.db.transaction(() => {
+        const old = this.db.prepare('SELECT created_at, last_accessed_at, access_count, sha256 FROM objects WHERE tier = ? AND key = ?').get(source.tier, source.key) as
+          | { created_at: string; last_accessed_at: string | null; access_count: number; sha256: string }
+          | undefined;
+        if (old === undefined || old.sha256 !== source.sha256) {
+          throw new CatalogError(`${source.tier}/${source.key} is no longer the object that was planned (${old === undefined ? 'gone' : 'rewritten'}): not switched`, {
+            context: { connector: 'sqlite', key: source.key, tier: source.tier },
+          });
+        }
+        this.db.prepare('DELETE FROM objects WHERE tier = ? AND key = ?').run(source.tier, source.key);
+        this.writeRows([entry], new Date().toISOString());
+        this.db
+          .prepare('UPDATE objects SET created_at = ?, last_accessed_at = ?, access_count = ? WHERE tier = ? AND key = ?')
+          .run(old.created_at, old.last_accessed_at, old.access_count, entry.tier, entry.key);
+        this.db
+          .prepare(`UPDATE migration_steps SET state = 'switched', updated_at = ? WHERE job_id = ? AND source_tier = ? AND source_key = ?`)
+          .run(new Date().toISOString(), jobId, source.tier, source.key);
+      }).immediate(),
+    );
+  }
+
+  async openMigrationSteps(): Promise<MigrationStep[]> {
+    const rows = this.db.prepare("SELECT * FROM migration_steps WHERE state <> 'source_deleted'").all() as StepColumns<number, string, string>[];
+    return rows.map((s) => toMigrationStep(s, readColumns));
+  }
+
+  /** Runs a synchronous catalog write; driver errors become CatalogError (SQLITE_BUSY retriable). */
+  private guard<T>(what: string, key: string, work: () => T): T {
+    try {
+      return work();
+    } catch (cause) {
+      if (cause instanceof CatalogError) throw cause;
+      throw new CatalogError(`${what} failed`, { cause, retriable: (cause as { code?: string }).code === 'SQLITE_BUSY', context: { connector: 'sqlite', key } });
+    }
   }
 
   async close(): Promise<void> {

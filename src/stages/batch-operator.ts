@@ -42,7 +42,7 @@ export function batchRecords(batcher: Batcher, options: BatchOperatorOptions): O
               continue;
             }
             const id = batchIdOf(r);
-            const decision = coverage.decide(id, r.record.position, batcher.alignedStart(id));
+            const decision = coverage.decide(id, r.record.position, batcher.alignedStart(id), r.tier);
             if (decision.action === 'skip') {
               // Keep the invariant "an object holds every record of its id in its range".
               batcher.flush(id, 'covered', out);

@@ -29,16 +29,17 @@ interface OpenBatch extends Batch {
 
 /**
  * The batch a record belongs to. Batches never mix source partitions, so every object covers one
- * partition and holds every record of its batch id between its first and last offset.
+ * partition and holds every record of its batch id between its first and last offset. The tier is
+ * not part of it: an object keeps its identity when it moves to another tier.
  */
 export function batchIdOf(routed: Routed): string {
   // Hot path (once per record): one template literal, no intermediate objects.
   const { record } = routed;
-  return `${routed.tier}\u0000${routed.memoryType}\u0000${record.kind}\u0000${record.dataset}\u0000${routed.partitionPath}\u0000${record.position.partition}\u0000${record.position.source}`;
+  return `${routed.memoryType}\u0000${record.kind}\u0000${record.dataset}\u0000${routed.partitionPath}\u0000${record.position.partition}\u0000${record.position.source}`;
 }
 
 /**
- * Groups records per (tier, memory type, kind, dataset, partition path, source partition) and
+ * Groups records per (memory type, kind, dataset, partition path, source partition) and
  * flushes a group when it reaches `maxRows` or `maxBytes`, gets older than `maxAgeMs`, when all
  * open groups together exceed `maxOpenBytes`, or at the end. Pure and synchronous: the caller
  * drives the clock. Every record added comes out in exactly one flushed or abandoned batch.
@@ -150,9 +151,9 @@ export class Batcher {
   }
 }
 
-/** The batch id of a catalogued object (see `batchIdOf`), to match redelivered records to it. */
+/** The batch id of a catalogued object (see `batchIdOf`), to match redelivered records to it, in whatever tier it is now. */
 export function batchIdOfRange(range: {
-  tier: string; memoryType: string; kind: string; dataset: string; partitionPath: string; partition: number; source: string;
+  memoryType: string; kind: string; dataset: string; partitionPath: string; partition: number; source: string;
 }): string {
-  return `${range.tier}\u0000${range.memoryType}\u0000${range.kind}\u0000${range.dataset}\u0000${range.partitionPath}\u0000${range.partition}\u0000${range.source}`;
+  return `${range.memoryType}\u0000${range.kind}\u0000${range.dataset}\u0000${range.partitionPath}\u0000${range.partition}\u0000${range.source}`;
 }

@@ -48,8 +48,12 @@ export class CoverageIndex {
     return this.partitions.size === 0;
   }
 
-  /** `alignedStart`: first offset of the rebuild batch open under this id, if any. */
-  decide(id: string, position: SourcePosition, alignedStart: number | undefined): CoverageDecision {
+  /**
+   * `alignedStart`: first offset of the rebuild batch open under this id, if any. `tier`: where the
+   * record is routed now. An object that has since moved to another tier (a migration, or a change
+   * of routing) is durable there: its records are skipped, never rebuilt into a second copy.
+   */
+  decide(id: string, position: SourcePosition, alignedStart: number | undefined, tier: string): CoverageDecision {
     const ranges = this.partitions.get(CoverageIndex.partitionKey(position.source, position.partition))?.get(id);
     if (ranges === undefined) return { action: 'batch' };
     const offset = position.offset;
@@ -57,6 +61,7 @@ export class CoverageIndex {
     for (const range of ranges) {
       if (offset < range.firstOffset) break;
       if (offset > range.lastOffset) continue;
+      if (range.tier !== tier) return { action: 'skip' };
       if (offset === range.firstOffset) return { action: 'rebuild', end: range.lastOffset };
       return alignedStart === range.firstOffset ? { action: 'continue' } : { action: 'skip' };
     }

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { inspect } from 'node:util';
+import Database from 'better-sqlite3';
 import pg from 'pg';
-import type { Catalog, CatalogEntry, CatalogRow, SourcePartition } from '../../src/catalog/catalog.js';
+import { CATALOG_SCHEMA_VERSION, type Catalog, type CatalogEntry, type CatalogRow, type SourcePartition } from '../../src/catalog/catalog.js';
 import { PostgresCatalog } from '../../src/catalog/postgresql.js';
 import { SqliteCatalog } from '../../src/catalog/sqlite.js';
 import { CatalogError, FencedError } from '../../src/core/errors.js';
@@ -135,7 +136,7 @@ function catalogConformance(name: string, open: () => Promise<Catalog>): void {
 
         await catalog.recordAccess(original.tier, original.key);
         await sleep(20);
-        const rewritten = entry({ sha256: 'c'.repeat(64), bytes: 42, rows: 7, codecLevel: null, state: 'deleting' });
+        const rewritten = entry({ sha256: 'c'.repeat(64), bytes: 42, rows: 7, codecLevel: null, state: 'migrating' });
         await catalog.upsert([rewritten]);
         const [second, ...others] = await catalog.list();
         assert.deepEqual(others, []);
@@ -195,7 +196,7 @@ function catalogConformance(name: string, open: () => Promise<Catalog>): void {
         assert.equal(warm!.lastAccessedAt, null);
       }));
 
-    it('coverage: committed single-partition objects of the partition with lastOffset >= fromOffset, by firstOffset', () =>
+    it('coverage: single-partition objects, in any state, of the partition with lastOffset >= fromOffset, by firstOffset', () =>
       withCatalog(open, async (catalog) => {
         await catalog.upsert([
           covering('b-200', 'obs', 0, 200, 299, { tier: 'warm', memoryType: 'AtmosphereMemory', dataset: 'isd', partitionPath: 'p/2' }),
@@ -205,7 +206,6 @@ function catalogConformance(name: string, open: () => Promise<Catalog>): void {
           covering('h-150', 'obs', 0, 150, 160),
           covering('before', 'obs', 0, 0, 149),
           covering('migrating', 'obs', 0, 300, 399, { state: 'migrating' }),
-          covering('deleting', 'obs', 0, 400, 499, { state: 'deleting' }),
           covering('other-partition', 'obs', 1, 0, 999),
           covering('other-source', 'obs2', 0, 0, 999),
           entry({
@@ -228,9 +228,12 @@ function catalogConformance(name: string, open: () => Promise<Catalog>): void {
           range('z-200', 'cold', 200, 220, { kind: 'vector' }),
           range('a-200', 'warm', 200, 250),
           range('b-200', 'warm', 200, 299, { memoryType: 'AtmosphereMemory', dataset: 'isd', partitionPath: 'p/2' }),
+          range('migrating', 'hot', 300, 399),
         ]);
-        assert.deepEqual((await catalog.coverage('obs', 0, 299)).map((r) => r.key), ['b-200'], 'lastOffset == fromOffset counts');
-        assert.deepEqual(await catalog.coverage('obs', 0, 300), []);
+        assert.deepEqual((await catalog.coverage('obs', 0, 299)).map((r) => r.key), ['b-200', 'migrating'], 'lastOffset == fromOffset counts');
+        // An object in the middle of a move still covers its records: it is durable where it is.
+        assert.deepEqual((await catalog.coverage('obs', 0, 300)).map((r) => r.key), ['migrating']);
+        assert.deepEqual(await catalog.coverage('obs', 0, 400), []);
         assert.deepEqual(await catalog.coverage('obs', 7, 0), []);
         assert.deepEqual((await catalog.coverage('obs', 1, 0)).map((r) => r.key), ['other-partition']);
 
@@ -239,7 +242,7 @@ function catalogConformance(name: string, open: () => Promise<Catalog>): void {
           { source: 'obs', partition: 0, firstOffset: 100, lastOffset: 199, count: 100 },
           { source: 'obs', partition: 1, firstOffset: 0, lastOffset: 0, count: 1 },
         ] })]);
-        assert.deepEqual((await catalog.coverage('obs', 0, 0)).map((r) => r.key), ['before', 'h-150', 'z-200', 'a-200', 'b-200']);
+        assert.deepEqual((await catalog.coverage('obs', 0, 0)).map((r) => r.key), ['before', 'h-150', 'z-200', 'a-200', 'b-200', 'migrating']);
       }));
 
     it('claimPartitions bumps each partition\'s epoch, from 1, and returns claims in the order asked', () =>
@@ -287,6 +290,68 @@ function catalogConformance(name: string, open: () => Promise<Catalog>): void {
         assert.deepEqual((await catalog.list()).map(stored), [rewrite, second]);
       }));
 
+    it('keeps a migration journal: a job and its steps once, steps forward, object state migrating while copied', () =>
+      withCatalog(open, async (catalog) => {
+        const a = entry({ key: 'a.parquet' });
+        const b = entry({ key: 'b.parquet', bytes: 10 });
+        await catalog.upsert([a, b]);
+        const steps = [
+          { sourceTier: 'hot', sourceKey: 'a.parquet', destinationTier: 'warm', bytes: a.bytes },
+          { sourceTier: 'hot', sourceKey: 'b.parquet', destinationTier: 'warm', bytes: b.bytes },
+        ];
+        await catalog.createMigrationJob({ id: 'job-1', spec: { source_tier: 'hot', destination_tier: 'warm' }, planHash: 'h1' }, steps);
+        // The same id again (a resume) changes nothing, even with another plan.
+        await catalog.createMigrationJob({ id: 'job-1', spec: {}, planHash: 'h2' }, steps.slice(0, 1));
+        const created = (await catalog.migrationJob('job-1'))!;
+        assert.equal(created.job.planHash, 'h1');
+        assert.deepEqual(created.job.spec, { source_tier: 'hot', destination_tier: 'warm' });
+        assert.equal(created.job.state, 'planned');
+        assert.match(created.job.createdAt, isoTime);
+        assert.deepEqual(created.steps.map((s) => [s.sourceKey, s.state, s.bytes, s.written]), [['a.parquet', 'planned', a.bytes, null], ['b.parquet', 'planned', 10, null]]);
+        assert.equal(await catalog.migrationJob('nope'), undefined);
+
+        const written = { key: 'a.parquet', backend: 's3', uri: 's3://w/a.parquet', format: 'parquet', codec: 'zstd', codecLevel: 19, bytes: 99, rows: 1000, sha256: 'd'.repeat(64), contentHash: 'e'.repeat(64) };
+        await catalog.updateMigrationStep('job-1', 'hot', 'a.parquet', 'copied', { written });
+        assert.equal((await catalog.list({ key: 'a.parquet' }))[0]!.state, 'migrating');
+        await catalog.updateMigrationStep('job-1', 'hot', 'a.parquet', 'verified');
+        await catalog.updateMigrationStep('job-1', 'hot', 'b.parquet', 'copied', { written: { ...written, key: 'b.parquet' } });
+        await catalog.updateMigrationStep('job-1', 'hot', 'b.parquet', 'failed', { note: 'sha256 differs at the destination' });
+        assert.equal((await catalog.list({ key: 'b.parquet' }))[0]!.state, 'committed', 'a failed move leaves the source as it was');
+        await catalog.setMigrationJobState('job-1', 'running');
+        const later = (await catalog.migrationJob('job-1'))!;
+        assert.equal(later.job.state, 'running');
+        assert.deepEqual(later.steps.map((s) => [s.state, s.written, s.note]), [['verified', written, null], ['failed', { ...written, key: 'b.parquet' }, 'sha256 differs at the destination']]);
+        assert.deepEqual((await catalog.openMigrationSteps()).map((s) => s.sourceKey).sort(), ['a.parquet', 'b.parquet']);
+      }));
+
+    it('switches an object\'s tier in one transaction, keeping its created and access times; refuses a changed source', () =>
+      withCatalog(open, async (catalog) => {
+        const source = entry({ key: 'a.parquet' });
+        await catalog.upsert([source]);
+        await catalog.recordAccess('hot', 'a.parquet');
+        const [before] = await catalog.list();
+        await catalog.createMigrationJob({ id: 'job-2', spec: {}, planHash: 'h' }, [{ sourceTier: 'hot', sourceKey: 'a.parquet', destinationTier: 'cold', bytes: source.bytes }]);
+        const moved = { ...source, tier: 'cold', backend: 'gcs', uri: 'gs://c/a.parquet', codecLevel: 19, bytes: 5, sha256: 'f'.repeat(64) };
+        await assert.rejects(
+          catalog.switchTier('job-2', { tier: 'hot', key: 'a.parquet', sha256: 'not-it' }, moved),
+          (error: unknown) => error instanceof CatalogError && /no longer the object that was planned \(rewritten\)/.test(error.message),
+        );
+        assert.deepEqual((await catalog.list()).map((r) => r.tier), ['hot'], 'a refused switch changes nothing');
+        await catalog.switchTier('job-2', { tier: 'hot', key: 'a.parquet', sha256: source.sha256 }, moved);
+        const rows = await catalog.list();
+        assert.equal(rows.length, 1);
+        assert.deepEqual(stored(rows[0]!), moved);
+        assert.equal(rows[0]!.createdAt, before!.createdAt);
+        assert.equal(rows[0]!.accessCount, 1);
+        assert.equal(rows[0]!.lastAccessedAt, before!.lastAccessedAt);
+        assert.equal((await catalog.migrationJob('job-2'))!.steps[0]!.state, 'switched');
+        // Coverage follows the object to its new tier.
+        assert.deepEqual((await catalog.coverage('observations', 0, 0)).map((r) => r.tier), ['cold']);
+        await assert.rejects(catalog.switchTier('job-2', { tier: 'hot', key: 'a.parquet', sha256: source.sha256 }, moved), /\(gone\)/);
+        await catalog.updateMigrationStep('job-2', 'hot', 'a.parquet', 'source_deleted');
+        assert.deepEqual(await catalog.openMigrationSteps(), []);
+      }));
+
     it('close can be called twice', async () => {
       const catalog = await open();
       await catalog.close();
@@ -305,6 +370,45 @@ catalogConformance('sqlite', async () => {
 });
 after(() => {
   for (const dir of sqliteDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SqliteCatalog schema versions', () => {
+  it('upgrades a catalog file written by the first release in place, keeping every row', async () => {
+    const dir = tempDir('catalog-v1');
+    sqliteDirs.push(dir);
+    const file = join(dir, 'catalog.sqlite');
+    copyFileSync('test/fixtures/catalog-v1.sqlite', file);
+    const v1 = new Database(file, { readonly: true });
+    const v1Rows = v1.prepare('SELECT * FROM objects ORDER BY tier, key').all();
+    assert.equal((v1.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'catalog_meta'").get() as { n: number }).n, 0, 'the fixture is a first-release file');
+    v1.close();
+    assert.equal(v1Rows.length, 14);
+
+    const catalog = new SqliteCatalog(file);
+    assert.equal(catalog.schemaVersion, CATALOG_SCHEMA_VERSION);
+    const rows = await catalog.list();
+    assert.deepEqual(rows.map((r) => r.key), (v1Rows as { key: string }[]).map((r) => r.key));
+    await catalog.createMigrationJob({ id: 'after-upgrade', spec: {}, planHash: 'h' }, []);
+    await catalog.close();
+    // Opening again is a no-op; the rows are the first release's, column for column.
+    const again = new SqliteCatalog(file);
+    assert.equal(again.schemaVersion, CATALOG_SCHEMA_VERSION);
+    await again.close();
+    const upgraded = new Database(file, { readonly: true });
+    assert.deepEqual(upgraded.prepare('SELECT * FROM objects ORDER BY tier, key').all(), v1Rows);
+    upgraded.close();
+  });
+
+  it('refuses a catalog from a newer release, naming both versions', () => {
+    const dir = tempDir('catalog-future');
+    sqliteDirs.push(dir);
+    const file = join(dir, 'catalog.sqlite');
+    new SqliteCatalog(file).close();
+    const db = new Database(file);
+    db.prepare("UPDATE catalog_meta SET value = 99 WHERE name = 'schema_version'").run();
+    db.close();
+    assert.throws(() => new SqliteCatalog(file), (error: unknown) => error instanceof CatalogError && /schema version 99, newer than this earthmem knows \(2\): upgrade earthmem/.test(error.message));
+  });
 });
 
 // --- PostgreSQL: a real server, one random schema for this run, emptied for each catalog -----
@@ -336,7 +440,7 @@ async function openPostgres(schema = runSchema): Promise<PostgresCatalog> {
 
 async function openEmptyPostgres(): Promise<PostgresCatalog> {
   const catalog = await openPostgres();
-  await admin().query(`TRUNCATE ${runSchema}.objects, ${runSchema}.partition_claims`);
+  await admin().query(`TRUNCATE ${runSchema}.objects, ${runSchema}.partition_claims, ${runSchema}.migration_steps, ${runSchema}.migration_jobs`);
   return catalog;
 }
 
@@ -351,6 +455,32 @@ function withPassword(password: string, port?: number): string {
 catalogConformance('postgresql', openEmptyPostgres);
 
 describe('PostgresCatalog', () => {
+  it('upgrades a first-release schema in place, keeping every row', async () => {
+    const schema = `${runSchema}_v1`;
+    createdSchemas.push(schema);
+    await admin().query(readFileSync('test/fixtures/catalog-v1-postgresql.sql', 'utf8').replaceAll('__SCHEMA__', schema));
+    await admin().query(
+      `INSERT INTO ${schema}.objects (tier, key, backend, uri, memory_type, dataset, kind, partition_path, format, codec, codec_level, bytes, rows,
+         time_min_us, time_max_us, bbox_min_lon, bbox_min_lat, bbox_max_lon, bbox_max_lat, sha256, provenance, source, source_partition,
+         first_offset, last_offset, state, created_at, updated_at)
+       VALUES ('hot', 'k.parquet', 'local_file', '/d/k.parquet', 'TemperatureMemory', 'ghcn', 'point', '2024/03/ghcn', 'parquet', 'zstd', 1, 10, 2,
+         1, 2, 0, 0, 1, 1, $1, '[{"source":"obs","partition":0,"firstOffset":0,"lastOffset":1,"count":2}]', 'obs', 0, 0, 1, 'committed', now(), now())`,
+      ['a'.repeat(64)],
+    );
+    const catalog = await openPostgres(schema);
+    try {
+      assert.equal(await catalog.schemaVersion(), CATALOG_SCHEMA_VERSION);
+      assert.deepEqual((await catalog.list()).map((r) => [r.tier, r.key, r.rows]), [['hot', 'k.parquet', 2]]);
+      await catalog.createMigrationJob({ id: 'after-upgrade', spec: {}, planHash: 'h' }, [{ sourceTier: 'hot', sourceKey: 'k.parquet', destinationTier: 'warm', bytes: 10 }]);
+      assert.equal((await catalog.migrationJob('after-upgrade'))!.steps.length, 1);
+    } finally {
+      await catalog.close();
+    }
+    const again = await openPostgres(schema);
+    assert.equal(await again.schemaVersion(), CATALOG_SCHEMA_VERSION);
+    await again.close();
+  });
+
   it('opens concurrently from several workers on a schema that does not exist yet', async () => {
     const schema = `${runSchema}_open`;
     createdSchemas.push(schema);

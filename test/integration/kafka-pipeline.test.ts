@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { catalogRows, killWorkers, startWorker, waitFor } from '../support/kafka.js';
+import { catalogRows, killWorkers, startWorker, waitFor, type Worker } from '../support/kafka.js';
 import { VALID, assertExactlyOnce, drained, loadTopic, scenario, stop } from '../support/kafka-scenario.js';
 
 describe('Kafka → tiered GeoParquet, end-to-end acknowledgements (real broker, kcat producer, PostgreSQL catalog)', () => {
@@ -8,9 +8,14 @@ describe('Kafka → tiered GeoParquet, end-to-end acknowledgements (real broker,
   afterEach(killWorkers);
 
   it('two workers in one group: every valid record lands exactly once, every invalid one is dead-lettered', async () => {
-    await loadTopic(shared);
-    const a = startWorker('pipelines/kafka.yaml', shared.env);
-    const b = startWorker('pipelines/kafka.yaml', shared.env);
+    // Both workers join the group before any record is produced: else the first may drain the
+    // whole topic before the second is assigned a partition.
+    const workers: Worker[] = [];
+    await loadTopic(shared, async () => {
+      workers.push(startWorker('pipelines/kafka.yaml', shared.env), startWorker('pipelines/kafka.yaml', shared.env));
+      await waitFor('both workers to be assigned partitions', async () => workers.every((w) => /kafka group group-two-\d+: assigned/.test(w.output())));
+    });
+    const [a, b] = workers as [Worker, Worker];
     await drained(shared, a, b);
     await stop(a, b);
     await assertExactlyOnce(shared);

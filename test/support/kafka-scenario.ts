@@ -45,9 +45,11 @@ export function scenario(name: string) {
   return { dir, env, input: join(dir, 'in.ndjson') };
 }
 
-export async function loadTopic(s: ReturnType<typeof scenario>): Promise<void> {
+/** Writes the input, creates the topic, runs `beforeProduce` (e.g. start workers), then produces. */
+export async function loadTopic(s: ReturnType<typeof scenario>, beforeProduce: () => Promise<void> = async () => undefined): Promise<void> {
   await writeSample(s.input, { points: POINTS, features: FEATURES, badCopies: BAD_COPIES, seed: 11 });
   await createTopic(s.env.EARTHMEM_TOPIC, 4);
+  await beforeProduce();
   produceWithKcat(s.env.EARTHMEM_TOPIC, s.input);
 }
 
