@@ -46,7 +46,7 @@ describe('Batcher', () => {
     b.add(route(point(1, 'a', 5)), 0, out);
     b.add(route(point(3, 'a', 5)), 0, out, 9);
     assert.deepEqual(out.map((x) => [x.flushReason, x.records.length]), [['memory', 1]]);
-    assert.equal(b.alignedStart(`hot\u0000M\u0000point\u0000a\u0000p\u00000\u0000f`), 3);
+    assert.equal(b.alignedStart(`M\u0000point\u0000a\u0000p\u00000\u0000f`), 3);
     b.add(route(point(5, 'a', 5)), 0, out);
     b.add(route(point(7, 'a', 5)), 100, out);
     b.flushAged(1000, out);
