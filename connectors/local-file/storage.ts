@@ -104,6 +104,28 @@ export class LocalFileStorage implements Backend {
     }
   }
 
+  /** The temporary files of puts that a crash interrupted (`.<random>.tmp` next to their object). */
+  async *incompleteWrites(): AsyncIterable<ObjectStat & { remove(): Promise<void> }> {
+    const walk = async function* (this: LocalFileStorage, dir: string): AsyncGenerator<ObjectStat & { remove(): Promise<void> }> {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw this.fail('list', '', cause);
+      }
+      for (const entry of entries) {
+        const full = join(dir, entry.name);
+        if (entry.isDirectory()) yield* walk.call(this, full);
+        else if (entry.isFile() && entry.name.startsWith('.') && entry.name.endsWith('.tmp')) {
+          const s = await stat(full);
+          yield { key: relative(this.root, full).split(sep).join('/'), size: s.size, modified: s.mtime, remove: () => rm(full, { force: true }) };
+        }
+      }
+    };
+    yield* walk.call(this, this.root);
+  }
+
   async *list(prefix: string): AsyncIterable<ObjectStat> {
     const walk = async function* (this: LocalFileStorage, dir: string): AsyncGenerator<ObjectStat> {
       let entries;

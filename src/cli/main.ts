@@ -12,6 +12,9 @@ import { pipelineSchema, type PipelineConfig } from '../pipeline/schema.js';
 import { progressLine, summaryText } from './format.js';
 import { replayCommand, statusCommand } from './kafka-commands.js';
 import { produceCommand, produceUsage } from './produce.js';
+import { migrateCommand, migrateUsage } from './migrate.js';
+import { collectGarbage } from '../aging/gc.js';
+import { parseDuration } from '../config/units.js';
 import { isParseArgsError, UsageError, wantsHelp } from './usage.js';
 
 /** Each command's usage lines, in the order `earthmem --help` lists them. */
@@ -39,6 +42,13 @@ const commandUsage: Record<string, string> = {
   rehydrate: `  earthmem rehydrate PIPELINE.yaml KEY [--tier T] [--to hot|cool|cold] [--priority Standard|High]
                                              bring an archived object (Azure archive tier) online
 `,
+  migrate: `  earthmem migrate PIPELINE.yaml [JOB.yaml] [--dry-run] [--plan HASH] [job options]
+  earthmem migrate status|cancel PIPELINE.yaml ID [--json]
+                                             move objects between tiers: copy, verify, switch, delete
+`,
+  gc: `  earthmem gc PIPELINE.yaml [--delete] [--grace 1h] [--json]
+                                             list (or delete) stored objects no catalog row points at
+`,
   generate: `  earthmem generate FILE [--points N] [--features N] [--stations N] [--seed S] [--bad-copies K]
                                              write a deterministic sample NDJSON file
 `,
@@ -55,7 +65,7 @@ ${Object.values(commandUsage).join('')}  earthmem --version | --help | COMMAND -
 Exit codes: 0 success, 1 failure, 2 usage. EARTHMEM_DEBUG=1 prints stacks.
 `;
 
-const usageOf = (command: string) => (command === 'produce' ? produceUsage : `Usage:\n${commandUsage[command]}`);
+const usageOf = (command: string) => (command === 'produce' ? produceUsage : command === 'migrate' ? migrateUsage : `Usage:\n${commandUsage[command]}`);
 
 /** The package root: bin/, dist/ and pipelines/ are relative to it, wherever the CLI is run from. */
 const packageRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -157,6 +167,34 @@ async function catalogLs(args: string[]): Promise<number> {
     await catalog.close();
   }
   return 0;
+}
+
+async function gcCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { delete: { type: 'boolean', default: false }, grace: { type: 'string', default: '1h' }, json: { type: 'boolean', default: false } },
+  });
+  const graceMs = parseDuration(values.grace!);
+  if (graceMs === undefined) throw new UsageError(`bad --grace: ${values.grace} (a duration such as 1h or "30 min")`);
+  const storage = await openStorage(load(positionals[0]));
+  try {
+    const orphans = await collectGarbage(storage, { delete: values.delete, graceMs });
+    for (const o of orphans) {
+      process.stdout.write(
+        values.json
+          ? `${JSON.stringify(o)}\n`
+          : `${o.tier.padEnd(8)} ${String(o.bytes ?? '').padStart(10)}  ${o.action.padEnd(10)} ${o.incomplete ? '(unfinished write) ' : ''}${o.key}\n`,
+      );
+    }
+    if (!values.json) {
+      const bytes = orphans.reduce((n, o) => n + (o.bytes ?? 0), 0);
+      process.stdout.write(`${orphans.length} objects no catalog row points at (${bytes} bytes)${values.delete ? '' : '; --delete removes those older than the grace period'}\n`);
+    }
+    return 0;
+  } finally {
+    await storage.close();
+  }
 }
 
 async function generate(args: string[]): Promise<number> {
@@ -265,6 +303,10 @@ export async function main(argv: string[]): Promise<number> {
         return await getCommand(rest);
       case 'rehydrate':
         return await rehydrateCommand(rest);
+      case 'migrate':
+        return await migrateCommand(rest, load);
+      case 'gc':
+        return await gcCommand(rest);
       case 'generate':
         return await generate(rest);
       case 'demo':

@@ -6,6 +6,11 @@ import { createCatalog } from '../pipeline/connectors.js';
 import { findRow, openStorage, readStored, type StoredContent } from '../pipeline/read.js';
 import { runPipeline, type RunOptions, type RunSummary } from '../pipeline/run.js';
 import { pipelineSchema, type PipelineConfig } from '../pipeline/schema.js';
+import { migrationJobSchema, type MigrationJobInput } from '../aging/job.js';
+import {
+  cancelMigration, executeMigration, migrationStatus, planMigration, type MigrationOptions, type MigrationPlan, type MigrationStatus,
+} from '../aging/migration.js';
+import { MigrationError } from '../core/errors.js';
 
 /** A pipeline as a value: the keys of a pipeline file (snake_case, as in the spec and the YAML). */
 export type PipelineInput = z.input<typeof pipelineSchema>;
@@ -72,13 +77,46 @@ export class MemoryCodex {
     }
   }
 
-  /** A stored object's bytes (decrypted), or a record store's rows, through its tier; counts as an access. */
-  async read(key: string, options: { tier?: string } = {}): Promise<StoredContent> {
+  /**
+   * The spec's `codex.execute_migration(job)`: runs a MigrationJob (or resumes the job with the
+   * same id) to its end and returns its status. The job has the job file's keys.
+   */
+  async executeMigration(job: MigrationJobInput, options: MigrationOptions = {}): Promise<MigrationStatus> {
+    const spec = parseConfigValue(job, 'MigrationJob', migrationJobSchema);
+    return this.withStorage((storage) => executeMigration(storage, spec, options));
+  }
+
+  /** What a job would move (`earthmem migrate --dry-run`), with the plan hash to execute exactly that. */
+  async planMigration(job: MigrationJobInput, options: { now?: number } = {}): Promise<MigrationPlan> {
+    const spec = parseConfigValue(job, 'MigrationJob', migrationJobSchema);
+    return this.withStorage((storage) => planMigration(storage, spec, options.now));
+  }
+
+  /** The spec's `get_migration_status(id)`: state, progress by bytes, objects done and failed, errors. */
+  async getMigrationStatus(id: string): Promise<MigrationStatus> {
+    return this.withStorage(async (storage) => {
+      const journal = await storage.catalog.migrationJob(id);
+      if (journal === undefined) throw new MigrationError(`no migration job ${id} in the catalog`);
+      return migrationStatus(journal);
+    });
+  }
+
+  /** Stops a job: nothing more starts, unswitched copies are deleted. */
+  async cancelMigration(id: string): Promise<MigrationStatus> {
+    return this.withStorage((storage) => cancelMigration(storage, id));
+  }
+
+  private async withStorage<T>(use: (storage: Awaited<ReturnType<typeof openStorage>>) => Promise<T>): Promise<T> {
     const storage = await openStorage(this.config);
     try {
-      return await readStored(storage, await findRow(storage, key, options.tier));
+      return await use(storage);
     } finally {
       await storage.close();
     }
+  }
+
+  /** A stored object's bytes (decrypted), or a record store's rows, through its tier; counts as an access. */
+  async read(key: string, options: { tier?: string } = {}): Promise<StoredContent> {
+    return this.withStorage(async (storage) => readStored(storage, await findRow(storage, key, options.tier)));
   }
 }

@@ -62,5 +62,10 @@ export interface Backend {
   list(prefix: string): AsyncIterable<ObjectStat>;
   /** Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Writes a crash left unfinished (a temporary file, an incomplete multipart upload), invisible
+   * to `list` and `get`; `gc` removes them. Backends whose puts leave nothing behind omit it.
+   */
+  incompleteWrites?(): AsyncIterable<ObjectStat & { remove(): Promise<void> }>;
   close(): Promise<void>;
 }

@@ -109,6 +109,14 @@ export class ArchivedObjectError extends StorageError {
   }
 }
 
+/** A migration step cannot go on (a copy that does not verify, a plan that no longer holds). Not retriable. */
+export class MigrationError extends EarthMemoryError {
+  override readonly code = 'MIGRATION_FAILED';
+  constructor(message: string, options: EarthMemoryErrorOptions = {}) {
+    super(message, { ...options, retriable: false });
+  }
+}
+
 /** The catalog (SQLite, PostgreSQL) failed. */
 export class CatalogError extends EarthMemoryError {
   override readonly code = 'CATALOG_FAILED';

@@ -116,3 +116,34 @@ export function geoParquetTypeName(geometry: GeoJsonGeometry): string {
 }
 
 export { typeCodes as wkbTypeCodes };
+
+/** WKB (either byte order, 2D or Z, ISO `+1000` or EWKB Z flag) back to a GeoJSON geometry. */
+export function wkbGeometry(wkb: Uint8Array): GeoJsonGeometry {
+  const view = new DataView(wkb.buffer, wkb.byteOffset, wkb.byteLength);
+  let at = 0;
+  const read = (): { type: GeoJsonGeometry['type']; coordinates: unknown } => {
+    const little = view.getUint8(at) === 1;
+    const raw = view.getUint32(at + 1, little);
+    at += 5;
+    const z = raw >= 1000 && raw < 2000 ? true : (raw & 0x80000000) !== 0;
+    const code = (raw & 0x0fffffff) % 1000;
+    const type = (Object.keys(typeCodes) as GeoJsonGeometry['type'][]).find((t) => typeCodes[t] === code);
+    if (type === undefined) throw new Error(`WKB geometry type ${raw} is not one of Point … MultiPolygon`);
+    const u32 = () => ((at += 4), view.getUint32(at - 4, little));
+    const position = () => {
+      const p = [view.getFloat64(at, little), view.getFloat64(at + 8, little)];
+      if (z) p.push(view.getFloat64(at + 16, little));
+      at += z ? 24 : 16;
+      return p;
+    };
+    const positions = () => Array.from({ length: u32() }, position);
+    const rings = () => Array.from({ length: u32() }, positions);
+    switch (type) {
+      case 'Point': return { type, coordinates: position() };
+      case 'LineString': return { type, coordinates: positions() };
+      case 'Polygon': return { type, coordinates: rings() };
+      default: return { type, coordinates: Array.from({ length: u32() }, () => read().coordinates) };
+    }
+  };
+  return read() as GeoJsonGeometry;
+}

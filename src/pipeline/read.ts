@@ -54,7 +54,7 @@ export async function readStored(storage: OpenedStorage, row: CatalogRow): Promi
 }
 
 /** The backend under a tier's wrappers (encryption, retention, cache). */
-function unwrap(backend: Backend): Backend {
+export function unwrap(backend: Backend): Backend {
   let b = backend;
   while ((b as { inner?: Backend }).inner !== undefined) b = (b as { inner?: Backend }).inner!;
   return b;

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Backend } from '../core/backend.js';
-import { batchProvenance, batchTimeRange, type Batch } from '../core/batch.js';
+import { batchProvenance, batchTimeRange, type Batch, type ProvenanceRange } from '../core/batch.js';
 import { EarthMemoryError, StorageError } from '../core/errors.js';
 import type { ObjectIndex } from '../core/object-index.js';
-import { recordBbox } from '../core/record.js';
+import { recordBbox, type ObservationRecord } from '../core/record.js';
 import { isRecordStore, type RecordStore } from '../core/record-store.js';
 import { withRetry, type RetryOptions } from '../core/retry.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
@@ -173,7 +173,33 @@ export async function writeBatch(
   retry: Partial<RetryOptions> = {},
 ): Promise<CatalogEntry> {
   const sink = sinkOf(tier, batch.kind);
-  const provenance = batchProvenance(batch.records);
+  const entry = await storeBatch(batch, tier, batchProvenance(batch.records), {
+    retry,
+    // A replay of an immutable tier finds the same bytes already there: nothing to write.
+    alreadyStored:
+      sink.kind === 'objects' && sink.immutable
+        ? async (key, sha256) => (await withRetry(() => catalog.list({ tier: tier.name, key }), retry)).some((r) => r.sha256 === sha256)
+        : undefined,
+  });
+  await withRetry(() => catalog.upsert([entry], fence), retry);
+  await indexEntry(tier, entry, retry);
+  return entry;
+}
+
+export interface StoreOptions {
+  retry?: Partial<RetryOptions>;
+  /** True when the object with these bytes is already stored under `key` (immutable tiers: no rewrite). */
+  alreadyStored?: (key: string, sha256: string) => Promise<boolean>;
+}
+
+/**
+ * Writes a batch where its tier keeps that kind of record (an encoded object, or rows) under the
+ * key its identity gives (memory type, partition path, provenance), durably, and returns the
+ * catalog entry that describes it. Ingest and migration write through here alike.
+ */
+export async function storeBatch(batch: Batch, tier: Tier, provenance: readonly ProvenanceRange[], options: StoreOptions = {}): Promise<CatalogEntry> {
+  const retry = options.retry ?? {};
+  const sink = sinkOf(tier, batch.kind);
   const { minUs, maxUs } = batchTimeRange(batch.records);
   const base = {
     tier: tier.name,
@@ -184,18 +210,15 @@ export async function writeBatch(
     timeMinUs: minUs,
     timeMaxUs: maxUs,
     bbox: bboxOf(batch),
-    provenance,
+    provenance: [...provenance],
     state: 'committed' as const,
   };
-  let entry: CatalogEntry;
   if (sink.kind === 'objects') {
     const { bytes, rows } = sink.encoder.encode(batch);
     const key = objectKey(batch.memoryType, batch.partitionPath, provenance, sink.encoder.extension);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    // A replay of an immutable tier finds the same bytes already there: nothing to write.
-    const already = sink.immutable && (await withRetry(() => catalog.list({ tier: tier.name, key }), retry)).some((r) => r.sha256 === sha256);
-    if (!already) await put(sink.backend, key, bytes, sink.encoder.contentType, tier, retry);
-    entry = {
+    if (!(await options.alreadyStored?.(key, sha256))) await put(sink.backend, key, bytes, sink.encoder.contentType, tier, retry);
+    return {
       ...base,
       key,
       backend: sink.backend.type,
@@ -207,36 +230,40 @@ export async function writeBatch(
       rows,
       sha256,
     };
-  } else {
-    const key = objectKey(batch.memoryType, batch.partitionPath, provenance, '.rows');
-    const result = await withRetry(() => sink.store.writeRecords(key, { memoryType: batch.memoryType, dataset: batch.dataset, records: batch.records }), retry).catch(
-      (cause: unknown) => Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`writing rows of ${key} failed`, { cause, context: { stage: 'sink', connector: sink.store.type, key, tier: tier.name } })),
-    );
-    // What identifies the rows: the records' positions and ids, in order.
-    const digest = createHash('sha256');
-    for (const r of batch.records) digest.update(`${r.position.source}\u0000${r.position.partition}\u0000${r.position.offset}\u0000${r.id ?? ''}\n`);
-    entry = {
-      ...base,
-      key,
-      backend: sink.store.type,
-      uri: sink.store.uri(key),
-      format: `${sink.store.type}-rows`,
-      codec: 'none',
-      codecLevel: null,
-      bytes: result.bytes,
-      rows: result.rows,
-      sha256: digest.digest('hex'),
-    };
   }
-  await withRetry(() => catalog.upsert([entry], fence), retry);
-  if (tier.index !== undefined) {
-    const index = tier.index;
-    await withRetry(
-      () => index.add({ key: entry.key, tier: entry.tier, memoryType: entry.memoryType, dataset: entry.dataset, bbox: entry.bbox, minTimeUs: minUs, maxTimeUs: maxUs, uri: entry.uri, bytes: entry.bytes }),
-      retry,
-    );
-  }
-  return entry;
+  const key = objectKey(batch.memoryType, batch.partitionPath, provenance, '.rows');
+  const result = await withRetry(() => sink.store.writeRecords(key, { memoryType: batch.memoryType, dataset: batch.dataset, records: batch.records }), retry).catch(
+    (cause: unknown) => Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`writing rows of ${key} failed`, { cause, context: { stage: 'sink', connector: sink.store.type, key, tier: tier.name } })),
+  );
+  return {
+    ...base,
+    key,
+    backend: sink.store.type,
+    uri: sink.store.uri(key),
+    format: `${sink.store.type}-rows`,
+    codec: 'none',
+    codecLevel: null,
+    bytes: result.bytes,
+    rows: result.rows,
+    sha256: rowsDigest(batch.records),
+  };
+}
+
+/** What identifies a record store's rows: the records' positions and ids, in order. */
+export function rowsDigest(records: readonly ObservationRecord[]): string {
+  const digest = createHash('sha256');
+  for (const r of records) digest.update(`${r.position.source}\u0000${r.position.partition}\u0000${r.position.offset}\u0000${r.id ?? ''}\n`);
+  return digest.digest('hex');
+}
+
+/** Adds a catalogued object to its tier's index_backend, if the tier has one. */
+export async function indexEntry(tier: Tier, entry: CatalogEntry, retry: Partial<RetryOptions> = {}): Promise<void> {
+  if (tier.index === undefined) return;
+  const index = tier.index;
+  await withRetry(
+    () => index.add({ key: entry.key, tier: entry.tier, memoryType: entry.memoryType, dataset: entry.dataset, bbox: entry.bbox, minTimeUs: entry.timeMinUs, maxTimeUs: entry.timeMaxUs, uri: entry.uri, bytes: entry.bytes }),
+    retry,
+  );
 }
 
 async function put(backend: Backend, key: string, bytes: Uint8Array, contentType: string, tier: Tier, retry: Partial<RetryOptions>): Promise<void> {

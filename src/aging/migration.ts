@@ -1,0 +1,496 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Backend } from '../core/backend.js';
+import type { Batch } from '../core/batch.js';
+import { ArchivedObjectError, describeError, EarthMemoryError, MigrationError, NotFoundError, ObjectLockedError } from '../core/errors.js';
+import { failpoint } from '../core/failpoint.js';
+import type { ObservationRecord } from '../core/record.js';
+import { withRetry, type RetryOptions } from '../core/retry.js';
+import type { CatalogEntry, CatalogRow, MigrationJobRecord, MigrationJobState, MigrationStep, MigrationStepState, MigrationWritten } from '../catalog/catalog.js';
+import { decodeGeoParquet } from '../encoders/parquet/decode.js';
+import { rehydrateStored, type OpenedStorage } from '../pipeline/read.js';
+import type { TierName } from '../pipeline/schema.js';
+import { indexEntry, sinkOf, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
+import { objectKey } from '../stages/object-key.js';
+import { resolveTime, type MigrationJobSpec } from './job.js';
+import { Throttle } from './throttle.js';
+
+/** The spec's `get_migration_status`, computed from the journal. */
+export interface MigrationStatus {
+  id: string;
+  state: MigrationJobState;
+  source_tier: string;
+  destination_tier: string;
+  plan_hash: string;
+  /** Bytes of the objects done, of all planned: monotonic. */
+  progress_percentage: number;
+  bytes_migrated: number;
+  bytes_total: number;
+  objects_total: number;
+  objects_done: number;
+  objects_failed: number;
+  /** At the rate so far; null before the first object is done or once the job has ended. */
+  eta_seconds: number | null;
+  errors: { tier: string; key: string; error: string }[];
+  /** Sources that moved but may not be deleted yet (immutable), with until when. */
+  retained: { tier: string; key: string; note: string }[];
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PlannedMove {
+  tier: string;
+  key: string;
+  bytes: number;
+  rows: number;
+  memory_type: string;
+  destination_tier: string;
+}
+
+export interface MigrationPlan {
+  id: string;
+  source_tier: string;
+  destination_tier: string;
+  objects: PlannedMove[];
+  bytes: number;
+  /** Hash of what would move (each object's tier, key and sha256, and the job's options). */
+  plan_hash: string;
+}
+
+export interface MigrationOptions {
+  /** Relative times ("30 days ago") are evaluated against this (ms since the epoch). Default: now. */
+  now?: number;
+  /** Execute only if the plan still hashes to this (`earthmem migrate --plan HASH`). */
+  planHash?: string;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  onProgress?: (status: MigrationStatus) => void;
+  retry?: Partial<RetryOptions>;
+}
+
+/** The steps each object goes through, in order, and where it ends for a job's options. */
+const ORDER: MigrationStepState[] = ['planned', 'copied', 'verified', 'switched', 'source_deleted'];
+
+function finalState(spec: MigrationJobSpec): MigrationStepState {
+  if (!spec.metadata_update) return 'verified';
+  return spec.delete_after_migration ? 'source_deleted' : 'switched';
+}
+
+const isDone = (spec: MigrationJobSpec, state: MigrationStepState) =>
+  state === 'retained' || ORDER.indexOf(state) >= ORDER.indexOf(finalState(spec));
+
+/** The catalog rows a job's criteria select in its source tier, by key. */
+export async function selectObjects(storage: OpenedStorage, spec: MigrationJobSpec, nowMs: number): Promise<CatalogRow[]> {
+  const c = spec.selection_criteria;
+  const accessedBefore = c.last_accessed_before && resolveTime(c.last_accessed_before, nowMs);
+  const createdBefore = c.created_before && resolveTime(c.created_before, nowMs);
+  const timeBefore = c.time_before && resolveTime(c.time_before, nowMs) * 1000;
+  const rows = await storage.catalog.list({ tier: spec.source_tier });
+  return rows.filter(
+    (r) =>
+      (accessedBefore === undefined || Date.parse(r.lastAccessedAt ?? r.createdAt) < accessedBefore) &&
+      (createdBefore === undefined || Date.parse(r.createdAt) < createdBefore) &&
+      (timeBefore === undefined || r.timeMaxUs < timeBefore) &&
+      (c.memory_types === undefined || c.memory_types.includes(r.memoryType)) &&
+      (c.datasets === undefined || c.datasets.includes(r.dataset)) &&
+      (c.min_size === undefined || r.bytes >= c.min_size) &&
+      (c.max_size === undefined || r.bytes <= c.max_size),
+  );
+}
+
+function planHashOf(spec: MigrationJobSpec, rows: readonly CatalogRow[]): string {
+  const { id: _id, max_bytes_per_second: _rate, concurrency: _concurrency, ...options } = spec;
+  const objects = rows.map((r) => [r.tier, r.key, r.sha256]);
+  return createHash('sha256').update(JSON.stringify([options.source_tier, options.destination_tier, options.validation, options.delete_after_migration, options.metadata_update, objects])).digest('hex').slice(0, 16);
+}
+
+/** What a job would move, without moving anything (`--dry-run`). */
+export async function planMigration(storage: OpenedStorage, spec: MigrationJobSpec, nowMs = Date.now()): Promise<MigrationPlan> {
+  checkTiers(storage, spec);
+  const rows = await selectObjects(storage, spec, nowMs);
+  return {
+    id: spec.id ?? defaultJobId(spec, nowMs),
+    source_tier: spec.source_tier,
+    destination_tier: spec.destination_tier,
+    objects: rows.map((r) => ({ tier: r.tier, key: r.key, bytes: r.bytes, rows: r.rows, memory_type: r.memoryType, destination_tier: spec.destination_tier })),
+    bytes: rows.reduce((n, r) => n + r.bytes, 0),
+    plan_hash: planHashOf(spec, rows),
+  };
+}
+
+function defaultJobId(spec: MigrationJobSpec, nowMs: number): string {
+  return `${spec.source_tier}-to-${spec.destination_tier}-${new Date(nowMs).toISOString().slice(0, 19).replace(/[-:]/g, '')}-${randomBytes(2).toString('hex')}`;
+}
+
+function checkTiers(storage: OpenedStorage, spec: MigrationJobSpec): void {
+  for (const tier of [spec.source_tier, spec.destination_tier]) {
+    if (!storage.tiers.has(tier)) {
+      throw new MigrationError(`tier ${tier} is not configured in this pipeline file (storage.tier_configs has ${[...storage.tiers.keys()].join(', ')})`);
+    }
+  }
+}
+
+/**
+ * Runs a MigrationJob: plans it (or resumes the job of the same id from its journal), then takes
+ * each object through copy → verify → switch → delete-source, journaling every step in the catalog,
+ * so a crash at any point resumes to the same end with nothing lost, shown twice or left behind.
+ */
+export async function executeMigration(storage: OpenedStorage, spec: MigrationJobSpec, options: MigrationOptions = {}): Promise<MigrationStatus> {
+  checkTiers(storage, spec);
+  const log = options.log ?? (() => undefined);
+  const nowMs = options.now ?? Date.now();
+  const id = spec.id ?? defaultJobId(spec, nowMs);
+  const { catalog } = storage;
+  let journal = await catalog.migrationJob(id);
+  if (journal === undefined) {
+    const rows = await selectObjects(storage, spec, nowMs);
+    const planHash = planHashOf(spec, rows);
+    if (options.planHash !== undefined && options.planHash !== planHash) {
+      throw new MigrationError(`the catalog changed since plan ${options.planHash} was made (it now plans ${planHash}, ${rows.length} objects): run --dry-run again`);
+    }
+    await catalog.createMigrationJob(
+      { id, spec: { ...spec, id, planned_at: new Date(nowMs).toISOString() }, planHash },
+      rows.map((r) => ({ sourceTier: r.tier, sourceKey: r.key, destinationTier: spec.destination_tier, bytes: r.bytes })),
+    );
+    journal = (await catalog.migrationJob(id))!;
+    log(`migration ${id}: planned ${rows.length} objects, ${rows.reduce((n, r) => n + r.bytes, 0)} bytes, ${spec.source_tier} → ${spec.destination_tier} (plan ${planHash})`);
+  } else {
+    if (options.planHash !== undefined && options.planHash !== journal.job.planHash) {
+      throw new MigrationError(`job ${id} was planned as ${journal.job.planHash}, not ${options.planHash}`);
+    }
+    if (journal.job.state === 'cancelled') throw new MigrationError(`job ${id} was cancelled; start a new job (another id)`);
+    const open = journal.steps.filter((s) => !isDone(spec, s.state) && s.state !== 'failed').length;
+    log(`migration ${id}: resuming, ${open} of ${journal.steps.length} objects still to do`);
+  }
+  const jobSpec = { ...spec, id };
+  const source = storage.tiers.get(spec.source_tier)!;
+  const destination = storage.tiers.get(spec.destination_tier)!;
+  const throttle = spec.max_bytes_per_second === undefined ? undefined : new Throttle(spec.max_bytes_per_second);
+  const mover = new Mover(storage, jobSpec, source, destination, throttle, options.retry ?? {}, log);
+
+  await catalog.setMigrationJobState(id, 'running');
+  const pending = journal.steps.filter((s) => !isDone(spec, s.state) && s.state !== 'failed');
+  let next = 0;
+  let cancelled = false;
+  // Another process may cancel the job (`earthmem migrate cancel`): look at most once a second,
+  // and report progress at the same pace (each look reads the whole journal).
+  let lookedAt = 0;
+  const look = async () => {
+    if (Date.now() - lookedAt < 1_000) return;
+    lookedAt = Date.now();
+    const current = (await catalog.migrationJob(id))!;
+    if (current.job.state === 'cancelled') cancelled = true;
+    options.onProgress?.(migrationStatus(current));
+  };
+  const lane = async () => {
+    while (next < pending.length && !cancelled && !options.signal?.aborted) {
+      await look();
+      if (cancelled) break;
+      await mover.move(pending[next++]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(spec.concurrency, Math.max(1, pending.length)) }, lane));
+  if (cancelled) await cancelMigration(storage, id);
+  const after = (await catalog.migrationJob(id))!;
+  const failed = after.steps.filter((s) => s.state === 'failed').length;
+  const left = after.steps.filter((s) => !isDone(spec, s.state) && s.state !== 'failed' && s.state !== 'rehydrating').length;
+  const state: MigrationJobState = cancelled
+    ? 'cancelled'
+    : after.steps.some((s) => s.state === 'rehydrating')
+      ? 'rehydrating'
+      : failed > 0 || left > 0
+        ? options.signal?.aborted && failed === 0 ? 'planned' : 'failed'
+        : 'completed';
+  const error = [failed > 0 ? `${failed} objects failed` : '', left > 0 ? `${left} objects left to do (run the job again to resume)` : ''].filter(Boolean).join('; ');
+  if (!cancelled) await catalog.setMigrationJobState(id, state, error || null);
+  const status = migrationStatus((await catalog.migrationJob(id))!);
+  log(
+    `migration ${id}: ${status.state}: ${status.objects_done} of ${status.objects_total} objects, ${status.bytes_migrated} bytes` +
+      (status.objects_failed > 0 ? `, ${status.objects_failed} failed` : '') +
+      (status.retained.length > 0 ? `, ${status.retained.length} sources retained (immutable)` : ''),
+  );
+  return status;
+}
+
+/** The status of a job from its journal (`earthmem migrate status`). */
+export function migrationStatus(journal: { job: MigrationJobRecord; steps: MigrationStep[] }): MigrationStatus {
+  const { job, steps } = journal;
+  const spec = job.spec as unknown as MigrationJobSpec;
+  const done = steps.filter((s) => isDone(spec, s.state));
+  const bytesTotal = steps.reduce((n, s) => n + s.bytes, 0);
+  const bytesDone = done.reduce((n, s) => n + s.bytes, 0);
+  const elapsed = (Date.parse(job.updatedAt) - Date.parse(job.createdAt)) / 1000;
+  const running = job.state === 'running' || job.state === 'rehydrating';
+  return {
+    id: job.id,
+    state: job.state,
+    source_tier: String(spec.source_tier),
+    destination_tier: String(spec.destination_tier),
+    plan_hash: job.planHash,
+    progress_percentage: bytesTotal === 0 ? (running ? 0 : 100) : Math.floor((bytesDone / bytesTotal) * 1000) / 10,
+    bytes_migrated: bytesDone,
+    bytes_total: bytesTotal,
+    objects_total: steps.length,
+    objects_done: done.length,
+    objects_failed: steps.filter((s) => s.state === 'failed').length,
+    eta_seconds: running && bytesDone > 0 && elapsed > 0 ? Math.round(((bytesTotal - bytesDone) / bytesDone) * elapsed) : null,
+    errors: steps.filter((s) => s.state === 'failed').map((s) => ({ tier: s.sourceTier, key: s.sourceKey, error: s.note ?? 'failed' })),
+    retained: steps.filter((s) => s.state === 'retained').map((s) => ({ tier: s.sourceTier, key: s.sourceKey, note: s.note ?? '' })),
+    created_at: job.createdAt,
+    updated_at: job.updatedAt,
+  };
+}
+
+/**
+ * Cancels a job: no new step starts, and copies that were made but not switched are deleted from
+ * the destination (nothing orphaned). Objects already switched stay in their new tier.
+ */
+export async function cancelMigration(storage: OpenedStorage, id: string): Promise<MigrationStatus> {
+  const journal = await storage.catalog.migrationJob(id);
+  if (journal === undefined) throw new MigrationError(`no migration job ${id} in the catalog`);
+  await storage.catalog.setMigrationJobState(id, 'cancelled');
+  for (const step of journal.steps) {
+    if (ORDER.indexOf(step.state) >= ORDER.indexOf('switched') || step.state === 'retained' || step.state === 'failed') continue;
+    const [row] = await storage.catalog.list({ tier: step.sourceTier, key: step.sourceKey });
+    const tier = storage.tiers.get(step.destinationTier as TierName);
+    if (step.written !== null && row !== undefined && tier !== undefined) await deleteStored(sinkOf(tier, row.kind), step.written.key);
+    await storage.catalog.updateMigrationStep(id, step.sourceTier, step.sourceKey, 'failed', { note: step.written === null ? 'cancelled' : 'cancelled: the copy was deleted' });
+  }
+  return migrationStatus((await storage.catalog.migrationJob(id))!);
+}
+
+async function deleteStored(sink: Sink, key: string): Promise<void> {
+  if (sink.kind === 'objects') await sink.backend.delete(key);
+  else await sink.store.deleteRecords(key);
+}
+
+/** The content of an object, whatever its encoding: a hash over its records' ids, in id order. */
+export function contentHash(records: readonly ObservationRecord[]): string {
+  const ids = records.map((r) => r.id ?? '').sort();
+  const digest = createHash('sha256');
+  for (const id of ids) digest.update(`${id}\n`);
+  return digest.digest('hex');
+}
+
+/** Reads of a raw copy go in chunks of this size, so a large object moves in bounded memory. */
+const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
+
+/** Moves one object at a time through its steps, from where its journal says it is. */
+class Mover {
+  constructor(
+    private readonly storage: OpenedStorage,
+    private readonly spec: MigrationJobSpec & { id: string },
+    private readonly source: Tier,
+    private readonly destination: Tier,
+    private readonly throttle: Throttle | undefined,
+    private readonly retry: Partial<RetryOptions>,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  async move(step: MigrationStep): Promise<void> {
+    const { catalog } = this.storage;
+    let state = step.state;
+    let written = step.written ?? undefined;
+    let to: Sink | undefined;
+    const target = finalState(this.spec);
+    try {
+      const [row] = await catalog.list({ tier: step.sourceTier, key: step.sourceKey });
+      // After the switch the source row is gone: the destination row is what the step wrote.
+      if (row === undefined && ORDER.indexOf(state) < ORDER.indexOf('switched')) {
+        throw new MigrationError(`${step.sourceTier}/${step.sourceKey} is no longer in the catalog`);
+      }
+      const kind = row?.kind ?? (await catalog.list({ tier: step.destinationTier, key: written!.key }))[0]?.kind ?? 'point';
+      const from = sinkOf(this.source, kind);
+      to = sinkOf(this.destination, kind);
+      if ((state === 'planned' || state === 'rehydrating') && ORDER.indexOf(target) >= ORDER.indexOf('copied')) {
+        written = await this.copy(row!, from, to);
+        if (written === undefined) return; // waiting for an archive tier to rehydrate the source
+        await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, (state = 'copied'), { written });
+        failpoint('migration.copied');
+      }
+      if (state === 'copied') {
+        if (this.spec.validation) await this.verify(row!, written!, to);
+        await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, (state = 'verified'), {
+          note: this.spec.validation ? null : 'not read back (validation: false)',
+        });
+        failpoint('migration.verified');
+      }
+      if (state === 'verified' && ORDER.indexOf(target) >= ORDER.indexOf('switched')) {
+        const entry: CatalogEntry = {
+          ...row!,
+          tier: this.destination.name,
+          key: written!.key,
+          backend: written!.backend,
+          uri: written!.uri,
+          format: written!.format,
+          codec: written!.codec,
+          codecLevel: written!.codecLevel,
+          bytes: written!.bytes,
+          rows: written!.rows,
+          sha256: written!.sha256,
+          state: 'committed',
+        };
+        const { createdAt: _c, updatedAt: _u, lastAccessedAt: _l, accessCount: _a, ...destination } = entry as CatalogRow;
+        await catalog.switchTier(this.spec.id, { tier: row!.tier, key: row!.key, sha256: row!.sha256 }, destination);
+        state = 'switched';
+        failpoint('migration.switched');
+        await indexEntry(this.destination, destination, this.retry);
+        await this.source.index?.remove(row!.key);
+      }
+      if (state === 'switched' && target === 'source_deleted') {
+        try {
+          // A move that only re-encoded in place would delete its own copy.
+          if (!(step.sourceTier === step.destinationTier && step.sourceKey === written!.key)) await withRetry(() => deleteStored(from, step.sourceKey), this.retry);
+          await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, 'source_deleted');
+        } catch (error) {
+          if (!(error instanceof ObjectLockedError)) throw error;
+          await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, 'retained', { note: error.message });
+          this.log(`migration ${this.spec.id}: ${step.sourceKey} moved; its source stays until its retention ends: ${error.message}`);
+        }
+      }
+    } catch (error) {
+      const reason = describeError(error);
+      const retriable = error instanceof EarthMemoryError && error.retriable;
+      this.log(`migration ${this.spec.id}: ${step.sourceTier}/${step.sourceKey} ${retriable ? 'stopped' : 'failed'} at ${state}: ${reason}`);
+      if (retriable || ORDER.indexOf(state) >= ORDER.indexOf('switched')) {
+        // An outage, or a switched object whose source deletion is left: the step stays where it
+        // is (with why), and a rerun of the job goes on from there.
+        await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, state, { note: `${retriable ? 'retriable' : 'failed'}: ${reason}` });
+        return;
+      }
+      // Not switched yet: the copy (if any) goes, the source stays as it was.
+      if (written !== undefined && to !== undefined) await deleteStored(to, written.key).catch(() => undefined);
+      await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, 'failed', { note: `${state}: ${reason}` });
+    }
+  }
+
+  /** Writes the object at the destination, re-encoded to its format and codec unless they match. */
+  private async copy(row: CatalogRow, from: Sink, to: Sink): Promise<MigrationWritten | undefined> {
+    if (to.kind === 'objects' && from.kind === 'objects' && to.encoder.format === row.format && to.encoder.codec.name === row.codec && to.encoder.codec.level === row.codecLevel) {
+      return this.rawCopy(row, from.backend, to);
+    }
+    if (to.kind === 'records' && from.kind === 'objects') {
+      throw new MigrationError(`moving ${row.format} objects into ${to.store.type} rows is not supported yet: the files keep no source positions for the rows`);
+    }
+    const records = await this.readRecords(row, from);
+    if (records === undefined) return undefined;
+    await this.throttle?.take(row.bytes);
+    const batch: Batch = {
+      memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: row.kind, partitionPath: row.partitionPath,
+      records, bytes: row.bytes, flushReason: 'end',
+    };
+    const entry = await storeBatch(batch, this.destination, row.provenance, { retry: this.retry });
+    failpoint('migration.put');
+    return {
+      key: entry.key, backend: entry.backend, uri: entry.uri, format: entry.format, codec: entry.codec, codecLevel: entry.codecLevel,
+      bytes: entry.bytes, rows: entry.rows, sha256: entry.sha256, contentHash: contentHash(records),
+    };
+  }
+
+  /** The same bytes to the destination, streamed in chunks: bounded memory whatever the object's size. */
+  private async rawCopy(row: CatalogRow, from: Backend, to: Extract<Sink, { kind: 'objects' }>): Promise<MigrationWritten | undefined> {
+    const key = objectKey(row.memoryType, row.partitionPath, row.provenance, to.encoder.extension);
+    const digest = createHash('sha256');
+    const throttle = this.throttle;
+    const retry = this.retry;
+    let first = true;
+    async function* chunks(): AsyncIterable<Uint8Array> {
+      for (let offset = 0; offset < row.bytes; offset += COPY_CHUNK_BYTES) {
+        const length = Math.min(COPY_CHUNK_BYTES, row.bytes - offset);
+        await throttle?.take(length);
+        const chunk = await withRetry(() => from.getRange(row.key, offset, length), retry);
+        digest.update(chunk);
+        yield chunk;
+        if (!first) failpoint('migration.copying');
+        first = false;
+      }
+    }
+    try {
+      await withRetry(() => to.backend.put(key, chunks(), { contentType: to.encoder.contentType }), { ...retry, retries: 0 });
+    } catch (error) {
+      if (error instanceof ArchivedObjectError) return this.rehydrate(row, error);
+      throw error;
+    }
+    const sha256 = digest.digest('hex');
+    if (sha256 !== row.sha256) throw new MigrationError(`the source ${row.key} reads back with sha256 ${sha256}, not the catalogued ${row.sha256}`);
+    failpoint('migration.put');
+    return {
+      key, backend: to.backend.type, uri: to.backend.uri(key), format: row.format, codec: row.codec, codecLevel: row.codecLevel,
+      bytes: row.bytes, rows: row.rows, sha256, contentHash: '',
+    };
+  }
+
+  private async readRecords(row: CatalogRow, from: Sink): Promise<ObservationRecord[] | undefined> {
+    try {
+      if (from.kind === 'records') return await withRetry(() => from.store.readRecords(row.key), this.retry);
+      const bytes = await withRetry(() => from.backend.get(row.key), this.retry);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      if (sha256 !== row.sha256) throw new MigrationError(`the source ${row.key} reads back with sha256 ${sha256}, not the catalogued ${row.sha256}`);
+      return decodeGeoParquet(bytes, { source: row.provenance[0]?.source ?? row.key, partition: row.provenance[0]?.partition ?? 0 }).records;
+    } catch (error) {
+      if (error instanceof ArchivedObjectError) return this.rehydrate(row, error);
+      throw error;
+    }
+  }
+
+  /** The source is in an offline archive tier: ask for it back and wait (a rerun resumes). */
+  private async rehydrate(row: CatalogRow, cause: ArchivedObjectError): Promise<undefined> {
+    await rehydrateStored(this.storage, row, 'hot').catch((error: unknown) => {
+      // A rehydration asked for earlier is still pending: the wait goes on.
+      if (!/pending|being rehydrated|already/i.test(String((error as Error).message))) throw error;
+    });
+    await this.storage.catalog.updateMigrationStep(this.spec.id, row.tier, row.key, 'rehydrating', { note: `rehydrating from the archive tier: ${cause.message}` });
+    this.log(`migration ${this.spec.id}: ${row.key} is archived; rehydration requested, run the job again once it is online`);
+    return undefined;
+  }
+
+  /** Reads the copy back from the destination and checks it against what was written and the source row. */
+  private async verify(row: CatalogRow, written: MigrationWritten, to: Sink): Promise<void> {
+    const fail = (what: string) => {
+      throw new MigrationError(`the copy at ${this.destination.name}/${written.key} does not verify: ${what}; the source is left as it was`);
+    };
+    if (to.kind === 'records') {
+      const records = await withRetry(() => to.store.readRecords(written.key), this.retry);
+      if (records.length !== row.rows) fail(`${records.length} rows, not ${row.rows}`);
+      if (contentHash(records) !== written.contentHash) fail('its ids differ from the source');
+      return;
+    }
+    const digest = createHash('sha256');
+    let bytes: Uint8Array | undefined;
+    try {
+      if (written.contentHash === '') {
+        // A raw copy: the same bytes, streamed (bounded memory).
+        for (let offset = 0; offset < written.bytes; offset += COPY_CHUNK_BYTES) {
+          digest.update(await withRetry(() => to.backend.getRange(written.key, offset, Math.min(COPY_CHUNK_BYTES, written.bytes - offset)), this.retry));
+        }
+      } else {
+        bytes = await withRetry(() => to.backend.get(written.key), this.retry);
+        digest.update(bytes);
+      }
+    } catch (error) {
+      if (error instanceof NotFoundError) fail('it is missing');
+      throw error;
+    }
+    const sha256 = digest.digest('hex');
+    if (sha256 !== written.sha256) fail(`sha256 ${sha256}, expected ${written.sha256}`);
+    if (bytes !== undefined) {
+      const decoded = decodeGeoParquet(bytes, { source: written.key, partition: 0 });
+      if (decoded.records.length !== row.rows) fail(`${decoded.records.length} rows, not ${row.rows}`);
+      if (contentHash(decoded.records) !== written.contentHash) fail('its ids differ from the source');
+      let minUs = Infinity, maxUs = -Infinity;
+      const box = [Infinity, Infinity, -Infinity, -Infinity];
+      for (const r of decoded.records) {
+        minUs = Math.min(minUs, r.timeUs);
+        maxUs = Math.max(maxUs, r.timeUs);
+        const [a, b, c, d] = r.kind === 'point' ? [r.lon, r.lat, r.lon, r.lat] : r.bbox;
+        box[0] = Math.min(box[0]!, a!); box[1] = Math.min(box[1]!, b!); box[2] = Math.max(box[2]!, c!); box[3] = Math.max(box[3]!, d!);
+      }
+      if (minUs !== row.timeMinUs || maxUs !== row.timeMaxUs) fail(`time range ${minUs}..${maxUs} µs, not ${row.timeMinUs}..${row.timeMaxUs}`);
+      if (box.some((v, i) => v !== row.bbox[i])) fail(`bbox ${box.join(',')}, not ${row.bbox.join(',')}`);
+      const expected = row.kind === 'point' ? POINT_COLUMNS : VECTOR_COLUMNS;
+      if (decoded.columns.join(',') !== expected) fail(`columns ${decoded.columns.join(',')}, not ${expected}`);
+    }
+  }
+}
+
+const POINT_COLUMNS = 'id,dataset,variable,time,value,unit,quality,station,elevation,lon,lat,attrs,geometry';
+const VECTOR_COLUMNS = 'id,dataset,variable,time,value,properties,geometry';
