@@ -81,8 +81,8 @@ const batch: Batch = { memoryType: 'ObservationMemory', tier: 'hot', dataset: 'x
 await timed('stage: Arrow build (typed arrays)', S, sampleBytes, () => void batchToTable(batch));
 let parquetBytes = 0;
 const encoder = new GeoParquetEncoder({ compression: { algorithm: 'zstd', level: 'low' }, rowGroupSize: 65_536 });
-await timed('stage: Arrow + GeoParquet encode (zstd)', S, sampleBytes, () => {
-  parquetBytes = encoder.encode(batch).bytes.byteLength;
+await timed('stage: Arrow + GeoParquet encode (zstd)', S, sampleBytes, async () => {
+  parquetBytes = (await encoder.encode(batch)).bytes.byteLength;
 });
 rows[rows.length - 1]!.note = `${(sampleBytes / parquetBytes).toFixed(1)}× smaller than NDJSON`;
 

@@ -11,6 +11,8 @@ export interface Encoder {
   readonly format: string;
   readonly extension: string;
   readonly contentType: string;
+  /** The codec and the level it is actually written at (`null`: the codec has no levels). */
   readonly codec: { name: string; level: number | null };
-  encode(batch: Batch): EncodedObject;
+  /** Same batch → same bytes: replays must write byte-identical objects. */
+  encode(batch: Batch): Promise<EncodedObject>;
 }

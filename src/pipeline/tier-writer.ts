@@ -214,7 +214,7 @@ export async function storeBatch(batch: Batch, tier: Tier, provenance: readonly 
     state: 'committed' as const,
   };
   if (sink.kind === 'objects') {
-    const { bytes, rows } = sink.encoder.encode(batch);
+    const { bytes, rows } = await sink.encoder.encode(batch);
     const key = objectKey(batch.memoryType, batch.partitionPath, provenance, sink.encoder.extension);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (!(await options.alreadyStored?.(key, sha256))) await put(sink.backend, key, bytes, sink.encoder.contentType, tier, retry);

@@ -1,6 +1,9 @@
 import { tableToIPC } from 'apache-arrow';
 import { createRequire } from 'node:module';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import type * as ParquetWasm from 'parquet-wasm/node';
+import { codecLevel } from '../../compression/levels.js';
 import type { Batch } from '../../core/batch.js';
 import { EncodeError } from '../../core/errors.js';
 import { recordBbox } from '../../core/record.js';
@@ -8,26 +11,54 @@ import type { CompressionConfig } from '../../config/common.js';
 import { batchToTable } from '../arrow/batch-table.js';
 import { geoParquetTypeName } from '../wkb.js';
 import type { EncodedObject, Encoder } from '../encoder.js';
+import { ParquetCodec, recompressParquet, type PageCompressor } from './recompress.js';
 
+const require = createRequire(import.meta.url);
 // parquet-wasm's Node build is CommonJS and instantiates its wasm synchronously on load.
-const parquet = createRequire(import.meta.url)('parquet-wasm/node') as typeof ParquetWasm;
+const parquet = require('parquet-wasm/node') as typeof ParquetWasm;
+/**
+ * The native binding of @mongodb-js/zstd 1.2.2: its `compress(buf, level)` honours the level,
+ * while the package's main export ignores it (always 3). It runs on libuv's thread pool.
+ */
+const zstd = require('@mongodb-js/zstd/bindings') as { compress(data: Buffer, level: number): Promise<Buffer> };
+const gzip = promisify(zlib.gzip);
+const brotli = promisify(zlib.brotliCompress);
 
 export interface ParquetOptions {
   compression: CompressionConfig;
   rowGroupSize: number;
 }
 
+const asBuffer = (page: Uint8Array) => Buffer.from(page.buffer, page.byteOffset, page.byteLength);
+
 /**
- * Column-chunk codecs and the level each gets. parquet-wasm (arrow-rs) takes no level, so the
- * codec's writer default applies whatever the tier's level says; it is recorded as such.
+ * Column-chunk codecs. parquet-wasm 0.8 (arrow-rs) takes a codec but no level (it always uses
+ * zstd 1, gzip 6, brotli 1), so for codecs with levels it writes UNCOMPRESSED pages and
+ * `recompressParquet` compresses them at the level from `codecLevel` (src/compression/levels.ts).
+ * Codecs without levels are left to parquet-wasm.
  */
-const parquetCodecs: Record<CompressionConfig['algorithm'], { codec: ParquetWasm.Compression; name: string; level: number | null }> = {
-  zstd: { codec: parquet.Compression.ZSTD, name: 'zstd', level: 1 },
-  lz4: { codec: parquet.Compression.LZ4_RAW, name: 'lz4_raw', level: null },
-  gzip: { codec: parquet.Compression.GZIP, name: 'gzip', level: 6 },
-  brotli: { codec: parquet.Compression.BROTLI, name: 'brotli', level: 1 },
-  snappy: { codec: parquet.Compression.SNAPPY, name: 'snappy', level: null },
-  none: { codec: parquet.Compression.UNCOMPRESSED, name: 'none', level: null },
+const parquetCodecs: Record<CompressionConfig['algorithm'], { name: string; wasm: ParquetWasm.Compression; leveled?: { codec: number; compressor(level: number): PageCompressor } }> = {
+  zstd: {
+    name: 'zstd',
+    wasm: parquet.Compression.UNCOMPRESSED,
+    leveled: { codec: ParquetCodec.ZSTD, compressor: (level) => (page) => zstd.compress(asBuffer(page), level) },
+  },
+  gzip: {
+    name: 'gzip',
+    wasm: parquet.Compression.UNCOMPRESSED,
+    leveled: { codec: ParquetCodec.GZIP, compressor: (level) => (page) => gzip(page, { level }) },
+  },
+  brotli: {
+    name: 'brotli',
+    wasm: parquet.Compression.UNCOMPRESSED,
+    leveled: {
+      codec: ParquetCodec.BROTLI,
+      compressor: (level) => (page) => brotli(page, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: level } }),
+    },
+  },
+  lz4: { name: 'lz4_raw', wasm: parquet.Compression.LZ4_RAW },
+  snappy: { name: 'snappy', wasm: parquet.Compression.SNAPPY },
+  none: { name: 'none', wasm: parquet.Compression.UNCOMPRESSED },
 };
 
 /** OGC:CRS84 (WGS 84, lon/lat order) as PROJJSON, the GeoParquet default made explicit. */
@@ -87,15 +118,21 @@ export class GeoParquetEncoder implements Encoder {
   readonly format = 'parquet';
   readonly extension = '.parquet';
   readonly contentType = 'application/vnd.apache.parquet';
+  readonly codec: { name: string; level: number | null };
+  /** For codecs with levels: the Parquet codec and the page compressor at this tier's level. */
+  private readonly recompress: { codec: number; page: PageCompressor } | undefined;
 
-  constructor(private readonly options: ParquetOptions) {}
-
-  get codec(): { name: string; level: number | null } {
-    const { name, level } = parquetCodecs[this.options.compression.algorithm];
-    return { name, level };
+  constructor(private readonly options: ParquetOptions) {
+    const { name, leveled } = parquetCodecs[options.compression.algorithm];
+    const level = codecLevel(options.compression);
+    // The level table and this one must agree, or the catalog would record a level not used.
+    if ((leveled === undefined) !== (level === null)) throw new Error(`compression level table disagrees with the ${name} Parquet codec`);
+    this.codec = { name, level };
+    this.recompress = leveled === undefined || level === null ? undefined : { codec: leveled.codec, page: leveled.compressor(level) };
   }
 
-  encode(batch: Batch): EncodedObject {
+  async encode(batch: Batch): Promise<EncodedObject> {
+    const { wasm } = parquetCodecs[this.options.compression.algorithm];
     let wasmTable: ParquetWasm.Table | undefined;
     try {
       // `geo` goes both in the Parquet key-value metadata (GDAL, DuckDB) and in the Arrow schema
@@ -104,7 +141,7 @@ export class GeoParquetEncoder implements Encoder {
       const ipc = tableToIPC(batchToTable(batch, { geo }), 'stream');
       wasmTable = parquet.Table.fromIPCStream(ipc);
       const props = new parquet.WriterPropertiesBuilder()
-        .setCompression(parquetCodecs[this.options.compression.algorithm].codec)
+        .setCompression(wasm)
         .setMaxRowGroupSize(this.options.rowGroupSize)
         .setCreatedBy('earth-memory')
         .setKeyValueMetadata(new Map([['geo', geo]]))
@@ -112,7 +149,8 @@ export class GeoParquetEncoder implements Encoder {
       // writeParquet consumes the table: it must not be freed again.
       const table = wasmTable;
       wasmTable = undefined;
-      const bytes = parquet.writeParquet(table, props);
+      const written = parquet.writeParquet(table, props);
+      const bytes = this.recompress === undefined ? written : await recompressParquet(written, this.recompress.codec, this.recompress.page);
       return { bytes, rows: batch.records.length };
     } catch (cause) {
       throw new EncodeError('GeoParquet encoding failed', {
