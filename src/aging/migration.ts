@@ -392,7 +392,6 @@ class Mover {
     const digest = createHash('sha256');
     const throttle = this.throttle;
     const retry = this.retry;
-    let first = true;
     async function* chunks(): AsyncIterable<Uint8Array> {
       for (let offset = 0; offset < row.bytes; offset += COPY_CHUNK_BYTES) {
         const length = Math.min(COPY_CHUNK_BYTES, row.bytes - offset);
@@ -400,8 +399,8 @@ class Mover {
         const chunk = await withRetry(() => from.getRange(row.key, offset, length), retry);
         digest.update(chunk);
         yield chunk;
-        if (!first) failpoint('migration.copying');
-        first = false;
+        // The put has taken a chunk and not finished: a crash here interrupts it midway.
+        failpoint('migration.copying');
       }
     }
     try {
