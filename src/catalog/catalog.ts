@@ -135,6 +135,16 @@ export interface MigrationPlanStep {
 }
 
 /**
+ * An object's identity, whatever tier it is in and whatever its format: its key without the
+ * extension (the key hashes the memory type, partition path and provenance).
+ */
+export function objectIdOf(key: string): string {
+  const slash = key.lastIndexOf('/');
+  const dot = key.lastIndexOf('.');
+  return dot > slash + 1 ? key.slice(0, dot) : key;
+}
+
+/**
  * The truth of what is stored where. `upsert` is atomic for its entries and durable when it
  * resolves; the same key and tier again replaces the row (replays never duplicate).
  */
@@ -144,8 +154,11 @@ export interface Catalog {
   /**
    * Inserts or replaces rows, atomically. With `fence`, in the same transaction, every claim must
    * still be the partition's current epoch, or nothing is written and FencedError is thrown.
+   * An entry whose object (`objectIdOf`) is catalogued in another tier is not written: the object
+   * has moved there (a migration switched it) and this is a late rebuild of it. Those entries are
+   * returned, with the tier the object is in now.
    */
-  upsert(entries: readonly CatalogEntry[], fence?: readonly PartitionClaim[]): Promise<void>;
+  upsert(entries: readonly CatalogEntry[], fence?: readonly PartitionClaim[]): Promise<{ entry: CatalogEntry; tier: string }[]>;
   /** Single-partition objects of `source`/`partition` whose lastOffset >= fromOffset, by firstOffset. */
   coverage(source: string, partition: number, fromOffset: number): Promise<CoveredRange[]>;
   /** Takes ownership of partitions: each one's epoch goes up by one; returns the new claims. */

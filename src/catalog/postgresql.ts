@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { ProvenanceRange } from '../core/batch.js';
 import { CatalogError, EarthMemoryError, FencedError, type ErrorContext } from '../core/errors.js';
 import {
-  CATALOG_SCHEMA_VERSION,
+  CATALOG_SCHEMA_VERSION, objectIdOf,
   type Catalog, type CatalogEntry, type CatalogFilter, type CatalogRow, type CoveredRange, type MigrationJobRecord, type MigrationJobState,
   type MigrationPlanStep, type MigrationStep, type MigrationStepState, type MigrationWritten, type PartitionClaim, type SourcePartition,
 } from './catalog.js';
@@ -58,6 +58,7 @@ const upsertColumns: ReadonlyArray<readonly [string, (e: CatalogEntry, single: P
   ['first_offset', (_, single) => single?.firstOffset ?? null],
   ['last_offset', (_, single) => single?.lastOffset ?? null],
   ['state', (e) => e.state],
+  ['object_id', (e) => objectIdOf(e.key)],
 ];
 
 const objectColumns = `tier, key, backend, uri, memory_type, dataset, kind, partition_path, format, codec, codec_level,
@@ -133,14 +134,22 @@ export class PostgresCatalog implements Catalog {
     return catalog;
   }
 
-  async upsert(entries: readonly CatalogEntry[], fence: readonly PartitionClaim[] = []): Promise<void> {
-    if (entries.length === 0 && fence.length === 0) return;
+  async upsert(entries: readonly CatalogEntry[], fence: readonly PartitionClaim[] = []): Promise<{ entry: CatalogEntry; tier: string }[]> {
+    if (entries.length === 0 && fence.length === 0) return [];
     try {
-      await this.transaction(async (client) => {
+      return await this.transaction(async (client) => {
         await this.checkFence(client, fence);
-        for (let start = 0; start < entries.length; start += rowsPerInsert) {
-          await this.insertObjects(client, lockOrder(entries.slice(start, start + rowsPerInsert)));
+        const moved = await this.lockObjects(client, entries.map((e) => objectIdOf(e.key)));
+        const superseded: { entry: CatalogEntry; tier: string }[] = [];
+        const current = entries.filter((entry) => {
+          const tier = moved.get(objectIdOf(entry.key))?.find((t) => t !== entry.tier);
+          if (tier !== undefined) superseded.push({ entry, tier });
+          return tier === undefined;
+        });
+        for (let start = 0; start < current.length; start += rowsPerInsert) {
+          await this.insertObjects(client, lockOrder(current.slice(start, start + rowsPerInsert)));
         }
+        return superseded;
       });
     } catch (cause) {
       throw catalogFailure('catalog upsert failed', cause, { key: entries[0]?.key });
@@ -300,7 +309,10 @@ export class PostgresCatalog implements Catalog {
         updated_at TIMESTAMPTZ NOT NULL,
         PRIMARY KEY (job_id, source_tier, source_key)
       );
-      CREATE INDEX migration_steps_open ON ${this.steps} (state);`,
+      CREATE INDEX migration_steps_open ON ${this.steps} (state);
+      ALTER TABLE ${this.objects} ADD COLUMN object_id TEXT COLLATE "C";
+      UPDATE ${this.objects} SET object_id = regexp_replace(key, '\\.[^./]*$', '');
+      CREATE INDEX objects_object_id ON ${this.objects} (object_id);`,
     ];
   }
 
@@ -409,6 +421,7 @@ export class PostgresCatalog implements Catalog {
   async switchTier(jobId: string, source: { tier: string; key: string; sha256: string }, entry: CatalogEntry): Promise<void> {
     try {
       await this.transaction(async (client) => {
+        await this.lockObjects(client, [objectIdOf(source.key)]);
         const { rows } = await client.query<{ created_at: Date; last_accessed_at: Date | null; access_count: string; sha256: string }>(
           `DELETE FROM ${this.objects} WHERE tier = $1 AND key = $2 RETURNING created_at, last_accessed_at, access_count, sha256`,
           [source.tier, source.key],
@@ -439,6 +452,20 @@ export class PostgresCatalog implements Catalog {
     } catch (cause) {
       throw catalogFailure('reading migration steps failed', cause);
     }
+  }
+
+  /**
+   * Serializes writers of the same objects (an upsert and a tier switch) for the transaction, in
+   * one global order (no deadlock), and returns the tiers each object is catalogued in now. Without
+   * the lock, a rebuild's upsert could check, then insert after a concurrent switch committed.
+   */
+  private async lockObjects(client: pg.PoolClient, objectIds: readonly string[]): Promise<Map<string, string[]>> {
+    const ids = [...new Set(objectIds)].sort();
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('earthmem object ' || id)) FROM unnest($1::text[]) AS id ORDER BY id`, [ids]);
+    const { rows } = await client.query<{ object_id: string; tier: string }>(`SELECT object_id, tier FROM ${this.objects} WHERE object_id = ANY($1)`, [ids]);
+    const tiers = new Map<string, string[]>();
+    for (const r of rows) tiers.set(r.object_id, [...(tiers.get(r.object_id) ?? []), r.tier]);
+    return tiers;
   }
 
   /**

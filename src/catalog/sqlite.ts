@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CatalogError, FencedError } from '../core/errors.js';
 import {
-  CATALOG_SCHEMA_VERSION,
+  CATALOG_SCHEMA_VERSION, objectIdOf,
   type Catalog, type CatalogEntry, type CatalogFilter, type CatalogRow, type CoveredRange, type MigrationJobRecord, type MigrationJobState,
   type MigrationPlanStep, type MigrationStep, type MigrationStepState, type MigrationWritten, type PartitionClaim, type SourcePartition,
 } from './catalog.js';
@@ -82,7 +82,9 @@ CREATE TABLE migration_steps (
   updated_at TEXT NOT NULL,
   PRIMARY KEY (job_id, source_tier, source_key)
 );
-CREATE INDEX migration_steps_open ON migration_steps (state);`,
+CREATE INDEX migration_steps_open ON migration_steps (state);
+ALTER TABLE objects ADD COLUMN object_id TEXT;
+CREATE INDEX objects_object_id ON objects (object_id);`,
 ];
 
 type Row = ObjectColumns<number, string, string>;
@@ -119,10 +121,10 @@ export class SqliteCatalog implements Catalog {
     this.upsertStatement = this.db.prepare(`
       INSERT INTO objects (tier, key, backend, uri, memory_type, dataset, kind, partition_path, format, codec, codec_level,
         bytes, rows, time_min_us, time_max_us, bbox_min_lon, bbox_min_lat, bbox_max_lon, bbox_max_lat, sha256, provenance,
-        source, source_partition, first_offset, last_offset, state, created_at, updated_at)
+        source, source_partition, first_offset, last_offset, state, created_at, updated_at, object_id)
       VALUES (@tier, @key, @backend, @uri, @memoryType, @dataset, @kind, @partitionPath, @format, @codec, @codecLevel,
         @bytes, @rows, @timeMinUs, @timeMaxUs, @minLon, @minLat, @maxLon, @maxLat, @sha256, @provenance,
-        @source, @sourcePartition, @firstOffset, @lastOffset, @state, @now, @now)
+        @source, @sourcePartition, @firstOffset, @lastOffset, @state, @now, @now, @objectId)
       ON CONFLICT (tier, key) DO UPDATE SET
         backend = excluded.backend, uri = excluded.uri, memory_type = excluded.memory_type, dataset = excluded.dataset,
         kind = excluded.kind, partition_path = excluded.partition_path, format = excluded.format, codec = excluded.codec, codec_level = excluded.codec_level,
@@ -157,6 +159,11 @@ export class SqliteCatalog implements Catalog {
         }
         if (version === CATALOG_SCHEMA_VERSION) return false;
         this.db.exec(migrations[version]!);
+        if (version + 1 === 2) {
+          // object_id is derived from the key; SQLite has no regex to do it in SQL.
+          const set = this.db.prepare('UPDATE objects SET object_id = ? WHERE tier = ? AND key = ?');
+          for (const r of this.db.prepare('SELECT tier, key FROM objects').all() as { tier: string; key: string }[]) set.run(objectIdOf(r.key), r.tier, r.key);
+        }
         this.db.prepare("UPDATE catalog_meta SET value = ? WHERE name = 'schema_version'").run(version + 1);
         return true;
       }).immediate();
@@ -164,10 +171,11 @@ export class SqliteCatalog implements Catalog {
     }
   }
 
-  async upsert(entries: readonly CatalogEntry[], fence: readonly PartitionClaim[] = []): Promise<void> {
+  async upsert(entries: readonly CatalogEntry[], fence: readonly PartitionClaim[] = []): Promise<{ entry: CatalogEntry; tier: string }[]> {
     const now = new Date().toISOString();
+    const elsewhere = this.db.prepare('SELECT tier FROM objects WHERE object_id = ? AND tier <> ? LIMIT 1');
     try {
-      this.db.transaction(() => {
+      return this.db.transaction(() => {
         for (const claim of fence) {
           const row = this.epochStatement.get(claim.source, claim.partition) as { epoch: number } | undefined;
           if (row?.epoch !== claim.epoch) {
@@ -176,8 +184,15 @@ export class SqliteCatalog implements Catalog {
             });
           }
         }
-        this.writeRows(entries, now);
-      })();
+        const superseded: { entry: CatalogEntry; tier: string }[] = [];
+        const current = entries.filter((entry) => {
+          const moved = elsewhere.get(objectIdOf(entry.key), entry.tier) as { tier: string } | undefined;
+          if (moved !== undefined) superseded.push({ entry, tier: moved.tier });
+          return moved === undefined;
+        });
+        this.writeRows(current, now);
+        return superseded;
+      }).immediate();
     } catch (cause) {
       if (cause instanceof FencedError) throw cause;
       throw new CatalogError('catalog upsert failed', {
@@ -199,6 +214,7 @@ export class SqliteCatalog implements Catalog {
         sourcePartition: single?.partition ?? null,
         firstOffset: single?.firstOffset ?? null,
         lastOffset: single?.lastOffset ?? null,
+        objectId: objectIdOf(e.key),
         now,
       });
     }

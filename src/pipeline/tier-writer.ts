@@ -164,6 +164,7 @@ function bboxOf(batch: Batch): [number, number, number, number] {
  * Batch → encoded object (or rows) → durable write → catalog row → index entry. Only after all
  * of them is the batch done (the caller acks its positions). Retriable failures are retried with
  * backoff; the key is deterministic, so a retry or a replay overwrites the same object or rows.
+ * When the object has meanwhile moved to another tier, the entry returned names that tier.
  */
 export async function writeBatch(
   batch: Batch,
@@ -181,7 +182,13 @@ export async function writeBatch(
         ? async (key, sha256) => (await withRetry(() => catalog.list({ tier: tier.name, key }), retry)).some((r) => r.sha256 === sha256)
         : undefined,
   });
-  await withRetry(() => catalog.upsert([entry], fence), retry);
+  const superseded = await withRetry(() => catalog.upsert([entry], fence), retry);
+  if (superseded.length > 0) {
+    // A migration moved this object to another tier while it was being rebuilt here: its records
+    // are durable there, and this copy is not catalogued. Remove it now rather than leave it to gc.
+    await withRetry(() => (sink.kind === 'objects' ? sink.backend.delete(entry.key) : sink.store.deleteRecords(entry.key)), retry);
+    return { ...entry, tier: superseded[0]!.tier };
+  }
   await indexEntry(tier, entry, retry);
   return entry;
 }
