@@ -6,6 +6,7 @@
  * - hot → cold, zstd 1 → zstd 9: the job decodes and re-encodes each object.
  * The ceiling is a plain getRange/put loop over the same objects with the same backend type.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,7 +23,7 @@ const input = join(work, 'in.ndjson');
 await writeSample(input, { points: N, features: 0, badCopies: 0, seed: 2, days: 60 });
 const pipeline = join(work, 'pipeline.yaml');
 const tier = (name: string, level: string) => `    ${name}:
-      primary_backend: { type: local_file, base_path: ${join(work, name)}, format: parquet, file_organization: year/month/dataset }
+      primary_backend: { type: local_file, base_path: ${join(work, name)}, format: parquet, file_organization: "{dataset}" }
       compression: { algorithm: zstd, level: ${level} }
 `;
 writeFileSync(
@@ -57,22 +58,23 @@ for (const row of objects) {
 }
 const rawSeconds = (performance.now() - t0) / 1000;
 
-const timed = async (id: string, destination: 'glacier' | 'cold', source: 'hot' | 'glacier') => {
-  const t = performance.now();
-  const status = await codex.executeMigration({ id, source_tier: source, destination_tier: destination, concurrency: 2 });
-  if (status.state !== 'completed') throw new Error(`${id}: ${status.state} ${JSON.stringify(status.errors)}`);
-  return (performance.now() - t) / 1000;
+const timed = (id: string, destination: 'glacier' | 'cold', source: 'hot' | 'glacier'): { seconds: number; rssMiB: number } => {
+  const script = `
+    import { MemoryCodex } from './dist/src/codex/memory-codex.js';
+    const t = performance.now();
+    const status = await MemoryCodex.fromFile(${JSON.stringify(pipeline)}).executeMigration({ id: '${id}', source_tier: '${source}', destination_tier: '${destination}', concurrency: 2 });
+    if (status.state !== 'completed') throw new Error(JSON.stringify(status));
+    console.log(JSON.stringify({ seconds: (performance.now() - t) / 1000, rssMiB: process.resourceUsage().maxRSS / 1024 }));`;
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
 };
-const streamed = await timed('bench-raw', 'glacier', 'hot');
-const reencoded = await timed('bench-reencode', 'cold', 'glacier');
-const rss = process.resourceUsage().maxRSS / 1024;
+const streamed = timed('bench-raw', 'glacier', 'hot');
+const reencoded = timed('bench-reencode', 'cold', 'glacier');
 
 console.log(`\n${objects.length} objects, ${(bytes / MB).toFixed(1)} MB (${(bytes / objects.length / MB).toFixed(1)} MB each), ${N.toLocaleString('en-US')} records, node ${process.version}\n`);
-console.log('| move | MB/s | seconds | ratio to raw copy |');
-console.log('|---|---:|---:|---:|');
-const line = (what: string, seconds: number) =>
-  console.log(`| ${what} | ${(bytes / MB / seconds).toFixed(1)} | ${seconds.toFixed(2)} | ${(rawSeconds / seconds).toFixed(2)} |`);
-line('ceiling: raw copy + read back, local_file → local_file', rawSeconds);
-line('MigrationJob hot → glacier, same codec (streamed copy, verify, switch, delete)', streamed);
-line('MigrationJob glacier → cold, zstd 1 → 9 (decode, re-encode, verify, switch, delete)', reencoded);
-console.log(`\npeak RSS ${rss.toFixed(0)} MiB (this process: ingest, ceiling and both jobs)`);
+console.log('| move | MB/s | seconds | ratio to raw copy | peak RSS |');
+console.log('|---|---:|---:|---:|---:|');
+const line = (what: string, seconds: number, rss: string) =>
+  console.log(`| ${what} | ${(bytes / MB / seconds).toFixed(1)} | ${seconds.toFixed(2)} | ${(rawSeconds / seconds).toFixed(2)} | ${rss} |`);
+line('ceiling: raw copy + read back, local_file → local_file', rawSeconds, '');
+line('MigrationJob hot → glacier, same codec (streamed copy, verify, switch, delete)', streamed.seconds, `${streamed.rssMiB.toFixed(0)} MiB`);
+line('MigrationJob glacier → cold, zstd 1 → 9 (decode, re-encode, verify, switch, delete)', reencoded.seconds, `${reencoded.rssMiB.toFixed(0)} MiB`);

@@ -368,9 +368,6 @@ class Mover {
     if (to.kind === 'objects' && from.kind === 'objects' && to.encoder.format === row.format && to.encoder.codec.name === row.codec && to.encoder.codec.level === row.codecLevel) {
       return this.rawCopy(row, from.backend, to);
     }
-    if (to.kind === 'records' && from.kind === 'objects') {
-      throw new MigrationError(`moving ${row.format} objects into ${to.store.type} rows is not supported yet: the files keep no source positions for the rows`);
-    }
     const records = await this.readRecords(row, from);
     if (records === undefined) return undefined;
     await this.throttle?.take(row.bytes);
@@ -424,7 +421,12 @@ class Mover {
       const bytes = await withRetry(() => from.backend.get(row.key), this.retry);
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       if (sha256 !== row.sha256) throw new MigrationError(`the source ${row.key} reads back with sha256 ${sha256}, not the catalogued ${row.sha256}`);
-      return decodeGeoParquet(bytes, { source: row.provenance[0]?.source ?? row.key, partition: row.provenance[0]?.partition ?? 0 }).records;
+      // Files keep no per-record source offsets: rows made from an object (objects → rows) get the
+      // object's first offset plus their row index, unique and in storage order.
+      const first = row.provenance[0];
+      const records = decodeGeoParquet(bytes, { source: first?.source ?? row.key, partition: first?.partition ?? 0 }).records;
+      for (const r of records) r.position.offset += first?.firstOffset ?? 0;
+      return records;
     } catch (error) {
       if (error instanceof ArchivedObjectError) return this.rehydrate(row, error);
       throw error;

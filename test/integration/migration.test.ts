@@ -235,8 +235,8 @@ describe('MigrationJob on the embedded default', () => {
   });
 });
 
-describe('MigrationJob from rows to objects (pipelines/dev.yaml: SQLite + SpatiaLite hot → GeoParquet warm)', () => {
-  it('moves every row into GeoParquet objects read by pyarrow, and empties the SQLite tier', async () => {
+describe('MigrationJob between rows and objects (pipelines/dev.yaml: SQLite + SpatiaLite hot ↔ GeoParquet warm)', () => {
+  it('moves every row into GeoParquet objects read by pyarrow, empties the SQLite tier, and moves them back as rows', async () => {
     const dir = tempDir('rows-to-objects');
     const input = join(dir, 'in.ndjson');
     await writeSample(input, { points: 8_000, features: 60, badCopies: 0, seed: 9 });
@@ -261,5 +261,21 @@ describe('MigrationJob from rows to objects (pipelines/dev.yaml: SQLite + Spatia
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%memory%'").all() as { name: string }[];
     for (const { name } of tables) assert.equal((db.prepare(`SELECT count(*) AS n FROM "${name}"`).get() as { n: number }).n, 0, name);
     db.close();
+
+    // And back up: GeoParquet objects become SpatiaLite rows again (data that warms up).
+    const back = await codex.executeMigration({ id: 'rows-in', source_tier: 'warm', destination_tier: 'hot' });
+    assert.equal(back.state, 'completed', JSON.stringify(back.errors));
+    const after = await codex.listObjects();
+    assert.deepEqual(after.filter((r) => r.tier === 'warm'), []);
+    const ids2: string[] = [];
+    for (const row of after.filter((r) => r.tier === 'hot')) {
+      assert.equal(row.format, 'sqlite-rows');
+      const content = await codex.read(row.key, { tier: 'hot' });
+      assert.equal(content.kind, 'records');
+      if (content.kind === 'records') ids2.push(...content.records.map((r) => r.id!));
+    }
+    const cold = after.filter((r) => r.tier === 'cold');
+    const coldIds = checkParquet(cold.map((r) => r.uri)).files.flatMap((file) => file.ids as string[]);
+    assert.deepEqual([...ids2, ...coldIds].sort(), ids, 'every id exactly once, in SpatiaLite rows or cold objects');
   });
 });
