@@ -368,19 +368,33 @@ class Mover {
     if (to.kind === 'objects' && from.kind === 'objects' && to.encoder.format === row.format && to.encoder.codec.name === row.codec && to.encoder.codec.level === row.codecLevel) {
       return this.rawCopy(row, from.backend, to);
     }
-    const records = await this.readRecords(row, from);
-    if (records === undefined) return undefined;
-    await this.throttle?.take(row.bytes);
-    const batch: Batch = {
-      memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: row.kind, partitionPath: row.partitionPath,
-      records, bytes: row.bytes, flushReason: 'end',
-    };
-    const entry = await storeBatch(batch, this.destination, row.provenance, { retry: this.retry });
-    failpoint('migration.put');
-    return {
-      key: entry.key, backend: entry.backend, uri: entry.uri, format: entry.format, codec: entry.codec, codecLevel: entry.codecLevel,
-      bytes: entry.bytes, rows: entry.rows, sha256: entry.sha256, contentHash: contentHash(records),
-    };
+    return this.oneInMemory(async () => {
+      const records = await this.readRecords(row, from);
+      if (records === undefined) return undefined;
+      await this.throttle?.take(row.bytes);
+      const batch: Batch = {
+        memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: row.kind, partitionPath: row.partitionPath,
+        records, bytes: row.bytes, flushReason: 'end',
+      };
+      const entry = await storeBatch(batch, this.destination, row.provenance, { retry: this.retry });
+      failpoint('migration.put');
+      return {
+        key: entry.key, backend: entry.backend, uri: entry.uri, format: entry.format, codec: entry.codec, codecLevel: entry.codecLevel,
+        bytes: entry.bytes, rows: entry.rows, sha256: entry.sha256, contentHash: contentHash(records),
+      };
+    });
+  }
+
+  /**
+   * Decoding and re-encoding hold a whole object's records in memory (about 1 KB per record):
+   * one object at a time, whatever the job's concurrency, so memory stays bounded by the largest
+   * object. Streamed copies run concurrently.
+   */
+  private inMemory: Promise<unknown> = Promise.resolve();
+  private oneInMemory<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.inMemory.then(work, work);
+    this.inMemory = run.catch(() => undefined);
+    return run;
   }
 
   /** The same bytes to the destination, streamed in chunks: bounded memory whatever the object's size. */
@@ -445,7 +459,11 @@ class Mover {
   }
 
   /** Reads the copy back from the destination and checks it against what was written and the source row. */
-  private async verify(row: CatalogRow, written: MigrationWritten, to: Sink): Promise<void> {
+  private verify(row: CatalogRow, written: MigrationWritten, to: Sink): Promise<void> {
+    return written.contentHash === '' ? this.verifyContent(row, written, to) : this.oneInMemory(() => this.verifyContent(row, written, to));
+  }
+
+  private async verifyContent(row: CatalogRow, written: MigrationWritten, to: Sink): Promise<void> {
     const fail = (what: string) => {
       throw new MigrationError(`the copy at ${this.destination.name}/${written.key} does not verify: ${what}; the source is left as it was`);
     };

@@ -5,10 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { SqliteCatalog } from '../../src/catalog/sqlite.js';
 import { MemoryCodex } from '../../src/codex/memory-codex.js';
 import { writeSample } from '../../src/records/sample.js';
 import { tempDir } from '../support/fixtures.js';
@@ -277,5 +279,46 @@ describe('MigrationJob between rows and objects (pipelines/dev.yaml: SQLite + Sp
     const cold = after.filter((r) => r.tier === 'cold');
     const coldIds = checkParquet(cold.map((r) => r.uri)).files.flatMap((file) => file.ids as string[]);
     assert.deepEqual([...ids2, ...coldIds].sort(), ids, 'every id exactly once, in SpatiaLite rows or cold objects');
+  });
+});
+
+describe('MigrationJob memory', () => {
+  it('moves a 1 GiB object (streamed copy and read-back) with peak RSS under 300 MB', async () => {
+    const dir = tempDir('big-object');
+    const pipeline = pipelineWithGlacier(dir);
+    const env = { ...process.env, EARTHMEM_DATA: join(dir, 'data'), EARTHMEM_DEMO_INPUT: join(dir, 'none.ndjson') };
+    // A 1 GiB object in hot, catalogued like any other (its bytes are never decoded: same codec both ends).
+    const key = 'ObservationMemory/2024/03/big/part-000000000000000000000000.parquet';
+    const file = join(dir, 'data/hot', key);
+    mkdirSync(dirname(file), { recursive: true });
+    const chunk = randomBytes(1 << 20);
+    const digest = createHash('sha256');
+    const out = openSync(file, 'w');
+    for (let i = 0; i < 1024; i++) {
+      chunk.writeUInt32LE(i, 0);
+      digest.update(chunk);
+      writeSync(out, chunk);
+    }
+    closeSync(out);
+    const catalog = new SqliteCatalog(join(dir, 'data/catalog.sqlite'));
+    await catalog.upsert([{
+      key, tier: 'hot', backend: 'local_file', uri: file, memoryType: 'ObservationMemory', dataset: 'big', kind: 'point', partitionPath: '2024/03/big',
+      format: 'parquet', codec: 'zstd', codecLevel: 1, bytes: 1 << 30, rows: 1, timeMinUs: 0, timeMaxUs: 0, bbox: [0, 0, 0, 0],
+      sha256: digest.digest('hex'), provenance: [{ source: 'big', partition: 0, firstOffset: 0, lastOffset: 0, count: 1 }], state: 'committed',
+    }]);
+    await catalog.close();
+    const script = `
+      import { MemoryCodex } from ${JSON.stringify(resolve('dist/src/codex/memory-codex.js'))};
+      const status = await MemoryCodex.fromFile(${JSON.stringify(pipeline)}).executeMigration({ id: 'big', source_tier: 'hot', destination_tier: 'glacier' });
+      console.log(JSON.stringify({ state: status.state, errors: status.errors, rssMiB: process.resourceUsage().maxRSS / 1024 }));`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env });
+    assert.equal(run.status, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { state: string; errors: unknown[]; rssMiB: number };
+    assert.equal(result.state, 'completed', JSON.stringify(result.errors));
+    assert.ok(result.rssMiB < 300, `peak RSS ${result.rssMiB.toFixed(0)} MiB`);
+    assert.ok(!existsSync(file), 'the source is deleted');
+    const [moved] = await MemoryCodex.fromFile(pipeline, { env }).listObjects({ tier: 'glacier' });
+    assert.equal(statSync(moved!.uri).size, 1 << 30);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
