@@ -222,6 +222,25 @@ describe('MigrationJob on the embedded default', () => {
     assert.deepEqual(gc(f), []);
   });
 
+  it('never deletes a source under retention: the object moves, its source stays until the retention ends', async () => {
+    const f = fixture('retained');
+    // glacier becomes immutable for 10 years, as in the spec's glacier tier.
+    writeFileSync(f.pipeline, readFileSync(f.pipeline, 'utf8').replace('      compression: { algorithm: zstd, level: low }\n\ncatalog:', '      compression: { algorithm: zstd, level: low }\n      backup_policy: { immutable: true, retention_period: 10years }\n\ncatalog:'));
+    const c = codex(f);
+    assert.equal((await c.executeMigration({ id: 'in', source_tier: 'hot', destination_tier: 'glacier' })).state, 'completed');
+    const glacier = await c.listObjects({ tier: 'glacier' });
+    const status = await c.executeMigration({ id: 'out', source_tier: 'glacier', destination_tier: 'cold' });
+    assert.equal(status.state, 'completed');
+    assert.equal(status.retained.length, glacier.length);
+    for (const r of status.retained) assert.match(r.note, /is immutable until \d{4}-\d\d-\d\dT.*\(backup_policy\.retention_period\); delete refused/);
+    for (const r of glacier) assert.ok(existsSync(r.uri), `retained source kept: ${r.uri}`);
+    assert.deepEqual(await c.listObjects({ tier: 'glacier' }), [], 'the catalog points at the copies');
+    await assertExactlyOnce(f);
+    const left = gc(f, '--delete');
+    assert.equal(left.length, glacier.length);
+    for (const o of left) assert.match(o.action, /^retained: .* is immutable until/);
+  });
+
   it('validates job files like pipeline files: file, line, key and what was expected', () => {
     const f = fixture('bad-job');
     const bad = join(f.dir, 'bad.yaml');
