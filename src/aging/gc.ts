@@ -1,5 +1,5 @@
 import { ObjectLockedError } from '../core/errors.js';
-import { unwrap, type OpenedStorage } from '../pipeline/read.js';
+import type { OpenedStorage } from '../pipeline/read.js';
 import type { Sink } from '../pipeline/tier-writer.js';
 
 /** A stored object or rows that no catalog row points at. */
@@ -73,7 +73,7 @@ export async function collectGarbage(storage: OpenedStorage, options: GcOptions 
           orphan.action = `retained: ${error.message}`;
         }
       }
-      const base = unwrap(sink.backend);
+      const base = sink.backend;
       if (base.incompleteWrites === undefined) continue;
       for await (const write of base.incompleteWrites()) {
         const age = write.modified === undefined ? 0 : now - write.modified.getTime();

@@ -67,5 +67,10 @@ export interface Backend {
    * to `list` and `get`; `gc` removes them. Backends whose puts leave nothing behind omit it.
    */
   incompleteWrites?(): AsyncIterable<ObjectStat & { remove(): Promise<void> }>;
+  /**
+   * Backends with an offline access tier (Azure `archive`): asks for `key` to be brought back
+   * online in `tier`; reads fail with ArchivedObjectError until it is.
+   */
+  rehydrate?(key: string, tier: 'hot' | 'cool' | 'cold', priority?: 'Standard' | 'High'): Promise<void>;
   close(): Promise<void>;
 }

@@ -36,7 +36,3 @@ export interface RecordStore {
   deleteRecords(key: string): Promise<void>;
   close(): Promise<void>;
 }
-
-export function isRecordStore(value: unknown): value is RecordStore {
-  return typeof (value as RecordStore | null)?.writeRecords === 'function';
-}

@@ -25,18 +25,28 @@ const sources: { [K in SourceConfig['type']]: (c: Extract<SourceConfig, { type: 
   kafka: async (c, log) => new (await import('../../connectors/kafka/source.js')).KafkaSource(c, { log }),
 };
 
-const backends: { [K in BackendConfig['type']]: (c: Extract<BackendConfig, { type: K }>) => Promise<Backend | RecordStore> } = {
-  local_file: async (c) => new (await import('../../connectors/local-file/storage.js')).LocalFileStorage(c),
-  network_file: async (c) => (await import('../../connectors/network-file/storage.js')).NetworkFileStorage.open(c),
-  s3: async (c) => (await import('../../connectors/s3/storage.js')).S3Storage.open(c),
-  gcs: async (c) => new (await import('../../connectors/gcs/storage.js')).GCSStorage(c),
-  azure_blob: async (c) => new (await import('../../connectors/azure-blob/storage.js')).AzureBlobStorage(c),
-  redis: async (c) => new (await import('../../connectors/redis/storage.js')).RedisStorage(c),
-  postgresql: async (c) => (await import('../../connectors/postgresql/storage.js')).PostgreSQLStorage.open(c),
-  postgis: async (c) => (await import('../../connectors/postgresql/storage.js')).PostgreSQLStorage.open(c),
-  sqlite: async (c) => new (await import('../../connectors/sqlite/storage.js')).SQLiteStorage(c),
-  mongodb: async (c) => new (await import('../../connectors/mongodb/storage.js')).MongoDBStorage(c),
-  influxdb: async (c) => new (await import('../../connectors/influxdb/storage.js')).InfluxDBStorage(c),
+/**
+ * What a tier gets from a backend: encoded objects in a Backend (files, object stores, Redis) or
+ * records as rows in a RecordStore (databases). Each registry entry says which; nothing is
+ * decided by the shape of the object it opens.
+ */
+export type OpenedBackend = { kind: 'objects'; backend: Backend } | { kind: 'records'; store: RecordStore };
+
+const objects = <C>(open: (c: C) => Promise<Backend> | Backend) => async (c: C): Promise<OpenedBackend> => ({ kind: 'objects', backend: await open(c) });
+const records = <C>(open: (c: C) => Promise<RecordStore> | RecordStore) => async (c: C): Promise<OpenedBackend> => ({ kind: 'records', store: await open(c) });
+
+const backends: { [K in BackendConfig['type']]: (c: Extract<BackendConfig, { type: K }>) => Promise<OpenedBackend> } = {
+  local_file: objects(async (c) => new (await import('../../connectors/local-file/storage.js')).LocalFileStorage(c)),
+  network_file: objects(async (c) => (await import('../../connectors/network-file/storage.js')).NetworkFileStorage.open(c)),
+  s3: objects(async (c) => (await import('../../connectors/s3/storage.js')).S3Storage.open(c)),
+  gcs: objects(async (c) => new (await import('../../connectors/gcs/storage.js')).GCSStorage(c)),
+  azure_blob: objects(async (c) => new (await import('../../connectors/azure-blob/storage.js')).AzureBlobStorage(c)),
+  redis: objects(async (c) => new (await import('../../connectors/redis/storage.js')).RedisStorage(c)),
+  postgresql: records(async (c) => (await import('../../connectors/postgresql/storage.js')).PostgreSQLStorage.open(c)),
+  postgis: records(async (c) => (await import('../../connectors/postgresql/storage.js')).PostgreSQLStorage.open(c)),
+  sqlite: records(async (c) => new (await import('../../connectors/sqlite/storage.js')).SQLiteStorage(c)),
+  mongodb: records(async (c) => new (await import('../../connectors/mongodb/storage.js')).MongoDBStorage(c)),
+  influxdb: records(async (c) => new (await import('../../connectors/influxdb/storage.js')).InfluxDBStorage(c)),
 };
 
 const deadLetters: { [K in DeadLetterConfig['type']]: (c: Extract<DeadLetterConfig, { type: K }>, log: Log) => Promise<DeadLetterSink> } = {
@@ -58,9 +68,9 @@ export function createSource(config: SourceConfig, log: Log = () => undefined): 
   return (sources[config.type] as (c: SourceConfig, log: Log) => Promise<Source>)(config, log);
 }
 
-/** A backend from its config: an object store (`Backend`) or, for databases, a `RecordStore` too. */
-export function createBackend(config: BackendConfig): Promise<Backend | RecordStore> {
-  return (backends[config.type] as (c: BackendConfig) => Promise<Backend | RecordStore>)(config);
+/** A backend from its config, tagged with what it keeps: objects (`Backend`) or rows (`RecordStore`). */
+export function createBackend(config: BackendConfig): Promise<OpenedBackend> {
+  return (backends[config.type] as (c: BackendConfig) => Promise<OpenedBackend>)(config);
 }
 
 export async function createObjectIndex(config: RedisConfig): Promise<ObjectIndex> {

@@ -1,4 +1,3 @@
-import type { Backend } from '../core/backend.js';
 import { ConfigError, NotFoundError, StorageError } from '../core/errors.js';
 import type { ObservationRecord } from '../core/record.js';
 import type { Catalog, CatalogRow } from '../catalog/catalog.js';
@@ -53,23 +52,12 @@ export async function readStored(storage: OpenedStorage, row: CatalogRow): Promi
   return content;
 }
 
-/** The backend under a tier's wrappers (encryption, retention, cache). */
-export function unwrap(backend: Backend): Backend {
-  let b = backend;
-  while ((b as { inner?: Backend }).inner !== undefined) b = (b as { inner?: Backend }).inner!;
-  return b;
-}
-
-export interface Rehydratable {
-  rehydrate(key: string, tier: 'hot' | 'cool' | 'cold', priority?: 'Standard' | 'High'): Promise<void>;
-}
-
 /** Asks an archive-tier backend (Azure `archive`) to bring an object back online. */
 export async function rehydrateStored(storage: OpenedStorage, row: CatalogRow, to: 'hot' | 'cool' | 'cold' = 'hot', priority: 'Standard' | 'High' = 'Standard'): Promise<void> {
   const sink = sinkOf(tierOf(storage, row), row.kind);
   if (sink.kind !== 'objects') throw new StorageError(`${row.key} is rows in ${sink.store.type}; only archived objects need rehydrating`);
-  const backend = unwrap(sink.backend) as Backend & Partial<Rehydratable>;
-  if (typeof backend.rehydrate !== 'function') {
+  const { backend } = sink;
+  if (backend.rehydrate === undefined) {
     throw new StorageError(`${backend.type} has no offline access tier: ${row.key} is readable as it is`, { context: { connector: backend.type, key: row.key } });
   }
   await backend.rehydrate(row.key, to, priority);

@@ -4,7 +4,7 @@ import { batchProvenance, batchTimeRange, type Batch, type ProvenanceRange } fro
 import { EarthMemoryError, StorageError } from '../core/errors.js';
 import type { ObjectIndex } from '../core/object-index.js';
 import { recordBbox, type ObservationRecord } from '../core/record.js';
-import { isRecordStore, type RecordStore } from '../core/record-store.js';
+import type { RecordStore } from '../core/record-store.js';
 import { withRetry, type RetryOptions } from '../core/retry.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import type { Encoder } from '../encoders/encoder.js';
@@ -14,7 +14,7 @@ import { CachedBackend } from '../storage/cached-backend.js';
 import { CachedRecordStore } from '../storage/cached-record-store.js';
 import { EncryptedBackend, parseEncryptionKey } from '../storage/encrypted-backend.js';
 import { RetentionBackend } from '../storage/retention-backend.js';
-import { createBackend, createCacheStore, createObjectIndex } from './connectors.js';
+import { createBackend, createCacheStore, createObjectIndex, type OpenedBackend } from './connectors.js';
 import type { BackendConfig, PipelineConfig, TierConfig, TierName } from './schema.js';
 
 /** Where one kind of a tier's batches goes: encoded objects in a Backend, or rows in a RecordStore. */
@@ -36,7 +36,7 @@ export interface Tier {
   config: TierConfig;
   primary: Sink;
   vector?: Sink;
-  raster?: Backend | RecordStore;
+  raster?: OpenedBackend;
   index?: ObjectIndex;
   /** Where the tier keeps its data, for people. */
   location: string;
@@ -74,30 +74,31 @@ export async function openTier(name: TierName, config: TierConfig, storage: Pipe
 
   const sink = async (role: string, backendConfig: BackendConfig): Promise<Sink> => {
     const made = await createBackend(backendConfig);
-    opened.push(made);
+    opened.push(made.kind === 'objects' ? made.backend : made.store);
     const template = compileTemplate('file_organization' in backendConfig ? backendConfig.file_organization : DEFAULT_LAYOUT);
-    if (isRecordStore(made)) {
-      if (encrypt) notes.push(`tier ${name} ${role}: encryption_enabled covers objects only; ${made.type} rows stay queryable in the database (use its encryption at rest)`);
+    if (made.kind === 'records') {
+      const { store } = made;
+      if (encrypt) notes.push(`tier ${name} ${role}: encryption_enabled covers objects only; ${store.type} rows stay queryable in the database (use its encryption at rest)`);
       if (config.cache_settings !== undefined) {
         const cache = await createCacheStore(config.cache_settings);
         opened.push(cache);
-        return { kind: 'records', store: new CachedRecordStore(made, cache, { prefetching: config.cache_settings.prefetching }), template };
+        return { kind: 'records', store: new CachedRecordStore(store, cache, { prefetching: config.cache_settings.prefetching }), template };
       }
-      return { kind: 'records', store: made, template };
+      return { kind: 'records', store, template };
     }
-    let backend: Backend = made;
+    let backend: Backend = made.backend;
     if (config.cache_settings !== undefined) {
       const cache = await createCacheStore(config.cache_settings);
       opened.push(cache);
       backend = new CachedBackend(backend, cache, { prefetching: config.cache_settings.prefetching });
     }
     const policy = config.backup_policy;
-    if (policy?.versioning && !made.capabilities.versioning) {
-      notes.push(`tier ${name} ${role}: backup_policy.versioning asked for, but ${made.type} here keeps no versions (enable it on the bucket/container)`);
+    if (policy?.versioning && !made.backend.capabilities.versioning) {
+      notes.push(`tier ${name} ${role}: backup_policy.versioning asked for, but ${made.backend.type} here keeps no versions (enable it on the bucket/container)`);
     }
     if (policy?.immutable) {
       const retention = new RetentionBackend(backend, policy.retention_period!);
-      notes.push(`tier ${name} ${role}: immutable for ${policy.retention_period! / 86_400_000} days, enforced by ${retention.serverEnforced ? `${made.type} object lock and the engine` : 'the engine'}`);
+      notes.push(`tier ${name} ${role}: immutable for ${policy.retention_period! / 86_400_000} days, enforced by ${retention.serverEnforced ? `${made.backend.type} object lock and the engine` : 'the engine'}`);
       backend = retention;
     }
     if (key !== undefined) backend = new EncryptedBackend(backend, key);
@@ -107,10 +108,10 @@ export async function openTier(name: TierName, config: TierConfig, storage: Pipe
   try {
     const primary = await sink('primary_backend', config.primary_backend);
     const vector = config.vector_backend === undefined ? undefined : await sink('vector_backend', config.vector_backend);
-    let raster: Backend | RecordStore | undefined;
+    let raster: OpenedBackend | undefined;
     if (config.raster_backend !== undefined) {
       raster = await createBackend(config.raster_backend);
-      opened.push(raster);
+      opened.push(raster.kind === 'objects' ? raster.backend : raster.store);
     }
     let index: ObjectIndex | undefined;
     if (config.index_backend !== undefined) {
@@ -141,7 +142,7 @@ export async function closeTier(tier: Tier): Promise<void> {
     // Wrappers close what they wrap, a CachedBackend its cache too.
     closers.push(sink.kind === 'records' ? sink.store : sink.backend);
   }
-  if (tier.raster) closers.push(tier.raster);
+  if (tier.raster) closers.push(tier.raster.kind === 'objects' ? tier.raster.backend : tier.raster.store);
   if (tier.index) closers.push(tier.index);
   const errors: unknown[] = [];
   for (const c of closers) await c.close().catch((e: unknown) => errors.push(e));

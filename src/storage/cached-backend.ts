@@ -1,4 +1,5 @@
 import type { Backend, Body, ObjectStat, PutOptions } from '../core/backend.js';
+import { WrappedBackend } from './wrapped-backend.js';
 import type { CacheStats, CacheStore } from './cache-store.js';
 
 export interface CachedBackendOptions {
@@ -33,10 +34,7 @@ interface PendingRead {
  * between workers sharing a Redis cache, a read racing another worker's write can leave the old
  * bytes cached until the next write or eviction).
  */
-export class CachedBackend implements Backend {
-  readonly type: string;
-  readonly capabilities: Backend['capabilities'];
-  readonly location: string;
+export class CachedBackend extends WrappedBackend {
   private readonly pendingReads = new Map<string, Set<PendingRead>>();
   /** The last write of each key being written, to queue the next one behind it. */
   private readonly writesByKey = new Map<string, Promise<void>>();
@@ -47,22 +45,16 @@ export class CachedBackend implements Backend {
   private readonly prefetching: boolean;
 
   constructor(
-    readonly inner: Backend,
+    inner: Backend,
     readonly cache: CacheStore,
     private readonly options: CachedBackendOptions = {},
   ) {
-    this.type = inner.type;
-    this.capabilities = inner.capabilities;
-    this.location = inner.location;
+    super(inner);
     this.prefetching = options.prefetching ?? false;
   }
 
-  uri(key: string): string {
-    return this.inner.uri(key);
-  }
-
   /** Writes of one key run one after another, so the cache ends with what the backend ends with. */
-  put(key: string, body: Body, options?: PutOptions): Promise<ObjectStat> {
+  override put(key: string, body: Body, options?: PutOptions): Promise<ObjectStat> {
     return this.serialized(key, async () => {
       this.invalidatePendingReads(key);
       const capture = this.prefetching ? new Capture(this.cache.maxBytes) : undefined;
@@ -76,7 +68,7 @@ export class CachedBackend implements Backend {
     });
   }
 
-  async get(key: string): Promise<Uint8Array> {
+  override async get(key: string): Promise<Uint8Array> {
     const cached = await this.fromCache('get', key, () => this.cache.get(key));
     if (cached) {
       this.schedulePrefetch(key);
@@ -87,7 +79,7 @@ export class CachedBackend implements Backend {
     return bytes;
   }
 
-  async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+  override async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
     if (length > 0) {
       const cached = await this.fromCache('getRange', key, () => this.cache.getRange(key, offset, length));
       if (cached) return cached;
@@ -95,15 +87,7 @@ export class CachedBackend implements Backend {
     return this.inner.getRange(key, offset, length);
   }
 
-  stat(key: string): Promise<ObjectStat> {
-    return this.inner.stat(key);
-  }
-
-  list(prefix: string): AsyncIterable<ObjectStat> {
-    return this.inner.list(prefix);
-  }
-
-  delete(key: string): Promise<void> {
+  override delete(key: string): Promise<void> {
     return this.serialized(key, async () => {
       this.invalidatePendingReads(key);
       await this.inner.delete(key);
@@ -122,7 +106,7 @@ export class CachedBackend implements Backend {
   }
 
   /** Closes the cache and the backend behind it. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.idle();
     await this.cache.close();
     await this.inner.close();

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { Backend, BackendCapabilities, Body, ObjectStat, PutOptions } from '../core/backend.js';
+import type { Backend, Body, ObjectStat, PutOptions } from '../core/backend.js';
+import { WrappedBackend } from './wrapped-backend.js';
 import { collectBody, partsOf } from '../core/body.js';
 import { ConfigError, StorageError } from '../core/errors.js';
 
@@ -36,28 +37,18 @@ export function parseEncryptionKey(text: string | undefined, variable: string): 
   return key;
 }
 
-export class EncryptedBackend implements Backend {
-  readonly type: string;
-  readonly capabilities: BackendCapabilities;
-  readonly location: string;
-
+/** Range reads stay cheap: only the touched segments are fetched and opened (capabilities pass through). */
+export class EncryptedBackend extends WrappedBackend {
   constructor(
-    readonly inner: Backend,
+    inner: Backend,
     private readonly key: Buffer,
     private readonly segmentSize = DEFAULT_SEGMENT,
   ) {
+    super(inner);
     if (key.length !== 32) throw new ConfigError('AES-256-GCM needs a 32-byte key');
-    this.type = inner.type;
-    this.location = inner.location;
-    // Range reads stay cheap: only the touched segments are fetched and opened.
-    this.capabilities = inner.capabilities;
   }
 
-  uri(key: string): string {
-    return this.inner.uri(key);
-  }
-
-  async put(key: string, body: Body, options?: PutOptions): Promise<ObjectStat> {
+  override async put(key: string, body: Body, options?: PutOptions): Promise<ObjectStat> {
     const prefix = randomBytes(8);
     const header = Buffer.alloc(HEADER);
     MAGIC.copy(header, 0);
@@ -77,7 +68,7 @@ export class EncryptedBackend implements Backend {
     return { ...stat, size: plaintextSize(stat.size, this.segmentSize) };
   }
 
-  async get(key: string): Promise<Uint8Array> {
+  override async get(key: string): Promise<Uint8Array> {
     const whole = await this.inner.get(key);
     const { segmentSize, prefix } = this.header(key, whole);
     const count = segmentCount(whole.byteLength, segmentSize);
@@ -90,7 +81,7 @@ export class EncryptedBackend implements Backend {
     return out;
   }
 
-  async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+  override async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
     const stat = await this.inner.stat(key);
     const head = await this.inner.getRange(key, 0, HEADER);
     const { segmentSize, prefix } = this.header(key, head);
@@ -115,25 +106,17 @@ export class EncryptedBackend implements Backend {
     return plain.slice(from, from + (end - offset));
   }
 
-  async stat(key: string): Promise<ObjectStat> {
+  override async stat(key: string): Promise<ObjectStat> {
     const stat = await this.inner.stat(key);
     const head = await this.inner.getRange(key, 0, HEADER);
     return { ...stat, size: plaintextSize(stat.size, this.header(key, head).segmentSize) };
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectStat> {
+  override async *list(prefix: string): AsyncIterable<ObjectStat> {
     for await (const entry of this.inner.list(prefix)) {
       // Sizes in a listing are the stored (sealed) sizes when the segment size is the default.
       yield { ...entry, size: plaintextSize(entry.size, this.segmentSize) };
     }
-  }
-
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 
   private seal(prefix: Buffer, index: number, plain: Uint8Array, last: boolean): Uint8Array {

@@ -1,4 +1,5 @@
 import type { Backend, BackendCapabilities, Body, ObjectStat, PutOptions } from '../core/backend.js';
+import { WrappedBackend } from './wrapped-backend.js';
 import { NotFoundError, ObjectLockedError } from '../core/errors.js';
 
 /**
@@ -8,19 +9,17 @@ import { NotFoundError, ObjectLockedError } from '../core/errors.js';
  * backend is also guarded here, by the object's modification time, so the rule holds where the
  * server has no lock (Azurite, file systems) for everything that goes through earth-memory.
  */
-export class RetentionBackend implements Backend {
-  readonly type: string;
-  readonly capabilities: BackendCapabilities;
-  readonly location: string;
-
+export class RetentionBackend extends WrappedBackend {
   constructor(
-    readonly inner: Backend,
+    inner: Backend,
     private readonly retentionMs: number,
     private readonly now: () => number = Date.now,
   ) {
-    this.type = inner.type;
-    this.location = inner.location;
-    this.capabilities = { ...inner.capabilities, immutability: true };
+    super(inner);
+  }
+
+  override get capabilities(): BackendCapabilities {
+    return { ...this.inner.capabilities, immutability: true };
   }
 
   /** Whether the policy is enforced by the server too (object lock) or only by the engine. */
@@ -28,39 +27,15 @@ export class RetentionBackend implements Backend {
     return this.inner.capabilities.immutability;
   }
 
-  uri(key: string): string {
-    return this.inner.uri(key);
-  }
-
-  async put(key: string, body: Body, options: PutOptions = {}): Promise<ObjectStat> {
+  override async put(key: string, body: Body, options: PutOptions = {}): Promise<ObjectStat> {
     await this.refuseIfRetained(key, 'overwrite');
     const retainUntil = this.inner.capabilities.immutability ? new Date(this.now() + this.retentionMs) : undefined;
     return this.inner.put(key, body, retainUntil ? { ...options, retainUntil } : options);
   }
 
-  get(key: string): Promise<Uint8Array> {
-    return this.inner.get(key);
-  }
-
-  getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
-    return this.inner.getRange(key, offset, length);
-  }
-
-  stat(key: string): Promise<ObjectStat> {
-    return this.inner.stat(key);
-  }
-
-  list(prefix: string): AsyncIterable<ObjectStat> {
-    return this.inner.list(prefix);
-  }
-
-  async delete(key: string): Promise<void> {
+  override async delete(key: string): Promise<void> {
     await this.refuseIfRetained(key, 'delete');
     return this.inner.delete(key);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 
   /** When the retention of `key` ends, or undefined when there is no such object. */
