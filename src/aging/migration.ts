@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Backend } from '../core/backend.js';
+import type { AccessTier, Backend } from '../core/backend.js';
 import type { Batch } from '../core/batch.js';
 import { ArchivedObjectError, describeError, EarthMemoryError, MigrationError, NotFoundError, ObjectLockedError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
@@ -7,7 +7,7 @@ import type { ObservationRecord } from '../core/record.js';
 import { withRetry, type RetryOptions } from '../core/retry.js';
 import type { CatalogEntry, CatalogRow, MigrationJobRecord, MigrationJobState, MigrationStep, MigrationStepState, MigrationWritten } from '../catalog/catalog.js';
 import { decodeGeoParquet } from '../encoders/parquet/decode.js';
-import { rehydrateStored, type OpenedStorage } from '../pipeline/read.js';
+import { rehydrateStored, unwrap, type OpenedStorage } from '../pipeline/read.js';
 import type { TierName } from '../pipeline/schema.js';
 import { indexEntry, sinkOf, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
 import { objectKey } from '../stages/object-key.js';
@@ -271,6 +271,23 @@ export function contentHash(records: readonly ObservationRecord[]): string {
   return digest.digest('hex');
 }
 
+/** A backend with access tiers that writes into a configured one and can move an object between them (Azure blob). */
+interface AccessTiered {
+  readonly defaultAccessTier: AccessTier;
+  setAccessTier(key: string, tier: AccessTier): Promise<void>;
+}
+
+/**
+ * The destination's backend when its writes land offline (`access_tier: archive`). An archived
+ * copy cannot be read back to verify it, so the copy is written online (hot), verified there, and
+ * moved to the archive tier before the switch.
+ */
+function offlineDestination(sink: Sink): AccessTiered | undefined {
+  if (sink.kind !== 'objects') return undefined;
+  const base = unwrap(sink.backend) as Backend & Partial<AccessTiered>;
+  return base.defaultAccessTier === 'archive' && typeof base.setAccessTier === 'function' ? (base as Backend & AccessTiered) : undefined;
+}
+
 /** Reads of a raw copy go in chunks of this size, so a large object moves in bounded memory. */
 const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
 
@@ -313,6 +330,11 @@ class Mover {
           note: this.spec.validation ? null : 'not read back (validation: false)',
         });
         failpoint('migration.verified');
+      }
+      if (state === 'verified') {
+        // Verified online: now into the archive tier the destination writes to (idempotent on a resume).
+        const archive = offlineDestination(to);
+        if (archive !== undefined) await withRetry(() => archive.setAccessTier(written!.key, archive.defaultAccessTier), this.retry);
       }
       if (state === 'verified' && ORDER.indexOf(target) >= ORDER.indexOf('switched')) {
         const entry: CatalogEntry = {
@@ -378,7 +400,7 @@ class Mover {
       memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: row.kind, partitionPath: row.partitionPath,
       records, bytes: row.bytes, flushReason: 'end',
     };
-    const entry = await storeBatch(batch, this.destination, row.provenance, { retry: this.retry });
+    const entry = await storeBatch(batch, this.destination, row.provenance, { retry: this.retry, ...(offlineDestination(to) ? { accessTier: 'hot' as const } : {}) });
     failpoint('migration.put');
     return {
       key: entry.key, backend: entry.backend, uri: entry.uri, format: entry.format, codec: entry.codec, codecLevel: entry.codecLevel,
@@ -404,7 +426,8 @@ class Mover {
       }
     }
     try {
-      await withRetry(() => to.backend.put(key, chunks(), { contentType: to.encoder.contentType }), { ...retry, retries: 0 });
+      const staging = offlineDestination(to) ? { accessTier: 'hot' as const } : {};
+      await withRetry(() => to.backend.put(key, chunks(), { contentType: to.encoder.contentType, ...staging }), { ...retry, retries: 0 });
     } catch (error) {
       if (error instanceof ArchivedObjectError) return this.rehydrate(row, error);
       throw error;
