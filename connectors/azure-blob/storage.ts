@@ -63,7 +63,8 @@ export class AzureBlobStorage implements Backend {
   readonly location: string;
   private readonly container: ContainerClient;
   private readonly prefix: string;
-  private readonly defaultTier: AccessTier;
+  /** The tier puts land in without `PutOptions.accessTier` (the config's `access_tier`). */
+  readonly defaultAccessTier: AccessTier;
   private readonly blockSize: number;
   private readonly maxConcurrentBlocks: number;
   private readonly account: string;
@@ -77,7 +78,7 @@ export class AzureBlobStorage implements Backend {
     this.account = config.account;
     this.containerName = config.container;
     this.prefix = config.prefix;
-    this.defaultTier = config.access_tier;
+    this.defaultAccessTier = config.access_tier;
     this.blockSize = config.block_size;
     this.maxConcurrentBlocks = config.max_concurrent_blocks;
     this.container = serviceClient(config, env).getContainerClient(config.container);
@@ -96,7 +97,7 @@ export class AzureBlobStorage implements Backend {
       );
     }
     const blob = this.blob(key);
-    const tier = options.accessTier ?? this.defaultTier;
+    const tier = options.accessTier ?? this.defaultAccessTier;
     const tierOption = { tier: azureTiers[tier] };
     const contentType = options.contentType === undefined ? {} : { blobContentType: options.contentType };
     const parts = partsOf(body, this.blockSize);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Backend } from '../core/backend.js';
+import type { AccessTier, Backend } from '../core/backend.js';
 import type { Batch } from '../core/batch.js';
 import { ArchivedObjectError, describeError, EarthMemoryError, MigrationError, NotFoundError, ObjectLockedError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
@@ -271,6 +271,18 @@ export function contentHash(records: readonly ObservationRecord[]): string {
   return digest.digest('hex');
 }
 
+/**
+ * The destination's backend when its writes land offline (`access_tier: archive`). An archived
+ * copy cannot be read back to verify it, so the copy is written online (hot), verified there, and
+ * moved to the archive tier before the switch.
+ */
+function offlineDestination(sink: Sink): { defaultAccessTier: AccessTier; setAccessTier(key: string, tier: AccessTier): Promise<void> } | undefined {
+  if (sink.kind !== 'objects') return undefined;
+  const { backend } = sink;
+  if (backend.defaultAccessTier !== 'archive' || backend.setAccessTier === undefined) return undefined;
+  return { defaultAccessTier: backend.defaultAccessTier, setAccessTier: (key, tier) => backend.setAccessTier!(key, tier) };
+}
+
 /** Reads of a raw copy go in chunks of this size, so a large object moves in bounded memory. */
 const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
 
@@ -313,6 +325,11 @@ class Mover {
           note: this.spec.validation ? null : 'not read back (validation: false)',
         });
         failpoint('migration.verified');
+      }
+      if (state === 'verified') {
+        // Verified online: now into the archive tier the destination writes to (idempotent on a resume).
+        const archive = offlineDestination(to);
+        if (archive !== undefined) await withRetry(() => archive.setAccessTier(written!.key, archive.defaultAccessTier), this.retry);
       }
       if (state === 'verified' && ORDER.indexOf(target) >= ORDER.indexOf('switched')) {
         const entry: CatalogEntry = {
@@ -376,7 +393,7 @@ class Mover {
         memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: row.kind, partitionPath: row.partitionPath,
         records, bytes: row.bytes, flushReason: 'end',
       };
-      const entry = await storeBatch(batch, this.destination, row.provenance, { retry: this.retry });
+      const entry = await storeBatch(batch, this.destination, row.provenance, { retry: this.retry, ...(offlineDestination(to) ? { accessTier: 'hot' as const } : {}) });
       failpoint('migration.put');
       return {
         key: entry.key, backend: entry.backend, uri: entry.uri, format: entry.format, codec: entry.codec, codecLevel: entry.codecLevel,
@@ -415,7 +432,8 @@ class Mover {
       }
     }
     try {
-      await withRetry(() => to.backend.put(key, chunks(), { contentType: to.encoder.contentType }), { ...retry, retries: 0 });
+      const staging = offlineDestination(to) ? { accessTier: 'hot' as const } : {};
+      await withRetry(() => to.backend.put(key, chunks(), { contentType: to.encoder.contentType, ...staging }), { ...retry, retries: 0 });
     } catch (error) {
       if (error instanceof ArchivedObjectError) return this.rehydrate(row, error);
       throw error;

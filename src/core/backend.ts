@@ -72,5 +72,9 @@ export interface Backend {
    * online in `tier`; reads fail with ArchivedObjectError until it is.
    */
   rehydrate?(key: string, tier: 'hot' | 'cool' | 'cold', priority?: 'Standard' | 'High'): Promise<void>;
+  /** Backends with access tiers: the one puts write into unless `PutOptions.accessTier` says otherwise. */
+  readonly defaultAccessTier?: AccessTier;
+  /** Backends with access tiers: moves a stored object to another one (e.g. into `archive`). */
+  setAccessTier?(key: string, tier: AccessTier): Promise<void>;
   close(): Promise<void>;
 }

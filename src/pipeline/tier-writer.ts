@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Backend } from '../core/backend.js';
+import type { AccessTier, Backend } from '../core/backend.js';
 import { batchProvenance, batchTimeRange, type Batch, type ProvenanceRange } from '../core/batch.js';
 import { EarthMemoryError, StorageError } from '../core/errors.js';
 import type { ObjectIndex } from '../core/object-index.js';
@@ -198,6 +198,8 @@ export interface StoreOptions {
   retry?: Partial<RetryOptions>;
   /** True when the object with these bytes is already stored under `key` (immutable tiers: no rewrite). */
   alreadyStored?: (key: string, sha256: string) => Promise<boolean>;
+  /** Write objects into this access tier instead of the backend's own (a migration stages archive copies online). */
+  accessTier?: AccessTier;
 }
 
 /**
@@ -225,7 +227,7 @@ export async function storeBatch(batch: Batch, tier: Tier, provenance: readonly 
     const { bytes, rows } = await sink.encoder.encode(batch);
     const key = objectKey(batch.memoryType, batch.partitionPath, provenance, sink.encoder.extension);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    if (!(await options.alreadyStored?.(key, sha256))) await put(sink.backend, key, bytes, sink.encoder.contentType, tier, retry);
+    if (!(await options.alreadyStored?.(key, sha256))) await put(sink.backend, key, bytes, sink.encoder.contentType, tier, retry, options.accessTier);
     return {
       ...base,
       key,
@@ -274,9 +276,9 @@ export async function indexEntry(tier: Tier, entry: CatalogEntry, retry: Partial
   );
 }
 
-async function put(backend: Backend, key: string, bytes: Uint8Array, contentType: string, tier: Tier, retry: Partial<RetryOptions>): Promise<void> {
+async function put(backend: Backend, key: string, bytes: Uint8Array, contentType: string, tier: Tier, retry: Partial<RetryOptions>, accessTier?: AccessTier): Promise<void> {
   try {
-    await withRetry(() => backend.put(key, bytes, { contentType }), retry);
+    await withRetry(() => backend.put(key, bytes, accessTier === undefined ? { contentType } : { contentType, accessTier }), retry);
   } catch (cause) {
     if (cause instanceof EarthMemoryError) throw cause;
     throw new StorageError(`writing ${key} failed`, { cause, context: { stage: 'sink', connector: backend.type, key, tier: tier.name } });

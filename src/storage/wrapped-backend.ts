@@ -1,4 +1,4 @@
-import type { Backend, BackendCapabilities, Body, ObjectStat, PutOptions } from '../core/backend.js';
+import type { AccessTier, Backend, BackendCapabilities, Body, ObjectStat, PutOptions } from '../core/backend.js';
 
 /**
  * The base of the wrappers a tier stacks on its backend (encryption, retention, read cache):
@@ -23,6 +23,14 @@ export abstract class WrappedBackend implements Backend {
 
   get rehydrate(): Backend['rehydrate'] {
     return this.inner.rehydrate?.bind(this.inner);
+  }
+
+  get defaultAccessTier(): AccessTier | undefined {
+    return this.inner.defaultAccessTier;
+  }
+
+  get setAccessTier(): Backend['setAccessTier'] {
+    return this.inner.setAccessTier?.bind(this.inner);
   }
 
   get incompleteWrites(): Backend['incompleteWrites'] {
