@@ -6,10 +6,10 @@ import { failpoint } from '../core/failpoint.js';
 import type { ObservationRecord } from '../core/record.js';
 import { withRetry, type RetryOptions } from '../core/retry.js';
 import type { CatalogEntry, CatalogRow, MigrationJobRecord, MigrationJobState, MigrationStep, MigrationStepState, MigrationWritten } from '../catalog/catalog.js';
-import { decodeGeoParquet } from '../encoders/parquet/decode.js';
+import { manifestDifferences, manifestOf, type Manifest } from '../core/manifest.js';
 import { rehydrateStored, type OpenedStorage } from '../pipeline/read.js';
 import type { TierName } from '../pipeline/schema.js';
-import { indexEntry, sinkOf, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
+import { indexEntry, rowsDigest, sinkOf, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
 import { objectKey } from '../stages/object-key.js';
 import { resolveTime, type MigrationJobSpec } from './job.js';
 import { Throttle } from './throttle.js';
@@ -263,14 +263,6 @@ async function deleteStored(sink: Sink, key: string): Promise<void> {
   else await sink.store.deleteRecords(key);
 }
 
-/** The content of an object, whatever its encoding: a hash over its records' ids, in id order. */
-export function contentHash(records: readonly ObservationRecord[]): string {
-  const ids = records.map((r) => r.id ?? '').sort();
-  const digest = createHash('sha256');
-  for (const id of ids) digest.update(`${id}\n`);
-  return digest.digest('hex');
-}
-
 /**
  * The destination's backend when its writes land offline (`access_tier: archive`). An archived
  * copy cannot be read back to verify it, so the copy is written online (hot), verified there, and
@@ -393,11 +385,17 @@ class Mover {
         memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: row.kind, partitionPath: row.partitionPath,
         records, bytes: row.bytes, flushReason: 'end',
       };
-      const entry = await storeBatch(batch, this.destination, row.provenance, { retry: this.retry, ...(offlineDestination(to) ? { accessTier: 'hot' as const } : {}) });
+      const { entry, manifest } = await storeBatch(batch, this.destination, row.provenance, {
+        retry: this.retry,
+        contentHash: true,
+        ...(offlineDestination(to) ? { accessTier: 'hot' as const } : {}),
+      });
       failpoint('migration.put');
+      const unlike = manifestDifferences({ ...manifest, rows: row.rows, timeMinUs: row.timeMinUs, timeMaxUs: row.timeMaxUs, bbox: row.bbox }, manifest);
+      if (unlike.length > 0) throw new MigrationError(`the source ${row.key} does not hold what its catalog row says: ${unlike.join('; ')}`);
       return {
         key: entry.key, backend: entry.backend, uri: entry.uri, format: entry.format, codec: entry.codec, codecLevel: entry.codecLevel,
-        bytes: entry.bytes, rows: entry.rows, sha256: entry.sha256, contentHash: contentHash(records),
+        bytes: entry.bytes, rows: entry.rows, sha256: entry.sha256, manifest,
       };
     });
   }
@@ -443,7 +441,7 @@ class Mover {
     failpoint('migration.put');
     return {
       key, backend: to.backend.type, uri: to.backend.uri(key), format: row.format, codec: row.codec, codecLevel: row.codecLevel,
-      bytes: row.bytes, rows: row.rows, sha256, contentHash: '',
+      bytes: row.bytes, rows: row.rows, sha256, manifest: null,
     };
   }
 
@@ -456,7 +454,7 @@ class Mover {
       // Files keep no per-record source offsets: rows made from an object (objects → rows) get the
       // object's first offset plus their row index, unique and in storage order.
       const first = row.provenance[0];
-      const records = decodeGeoParquet(bytes, { source: first?.source ?? row.key, partition: first?.partition ?? 0 }).records;
+      const records = from.encoder.decode(bytes, { source: first?.source ?? row.key, partition: first?.partition ?? 0 }).records;
       for (const r of records) r.position.offset += first?.firstOffset ?? 0;
       return records;
     } catch (error) {
@@ -476,58 +474,53 @@ class Mover {
     return undefined;
   }
 
-  /** Reads the copy back from the destination and checks it against what was written and the source row. */
+  /**
+   * Reads the copy back from the destination: a raw copy must have the source's bytes (streamed
+   * sha256); a re-encoded one must describe the same content as what was written (the manifests:
+   * keys and checksums, rows, ids, time range, bbox, columns).
+   */
   private verify(row: CatalogRow, written: MigrationWritten, to: Sink): Promise<void> {
-    return written.contentHash === '' ? this.verifyContent(row, written, to) : this.oneInMemory(() => this.verifyContent(row, written, to));
+    return written.manifest === null ? this.verifyBytes(written, to) : this.oneInMemory(() => this.verifyManifest(row, written.manifest!, written, to));
   }
 
-  private async verifyContent(row: CatalogRow, written: MigrationWritten, to: Sink): Promise<void> {
-    const fail = (what: string) => {
-      throw new MigrationError(`the copy at ${this.destination.name}/${written.key} does not verify: ${what}; the source is left as it was`);
-    };
-    if (to.kind === 'records') {
-      const records = await withRetry(() => to.store.readRecords(written.key), this.retry);
-      if (records.length !== row.rows) fail(`${records.length} rows, not ${row.rows}`);
-      if (contentHash(records) !== written.contentHash) fail('its ids differ from the source');
-      return;
-    }
+  private fail(written: MigrationWritten, what: string): never {
+    throw new MigrationError(`the copy at ${this.destination.name}/${written.key} does not verify: ${what}; the source is left as it was`);
+  }
+
+  private async verifyBytes(written: MigrationWritten, to: Sink): Promise<void> {
+    if (to.kind !== 'objects') throw new MigrationError('a raw copy goes to objects only');
     const digest = createHash('sha256');
-    let bytes: Uint8Array | undefined;
     try {
-      if (written.contentHash === '') {
-        // A raw copy: the same bytes, streamed (bounded memory).
-        for (let offset = 0; offset < written.bytes; offset += COPY_CHUNK_BYTES) {
-          digest.update(await withRetry(() => to.backend.getRange(written.key, offset, Math.min(COPY_CHUNK_BYTES, written.bytes - offset)), this.retry));
-        }
-      } else {
-        bytes = await withRetry(() => to.backend.get(written.key), this.retry);
-        digest.update(bytes);
+      for (let offset = 0; offset < written.bytes; offset += COPY_CHUNK_BYTES) {
+        digest.update(await withRetry(() => to.backend.getRange(written.key, offset, Math.min(COPY_CHUNK_BYTES, written.bytes - offset)), this.retry));
       }
     } catch (error) {
-      if (error instanceof NotFoundError) fail('it is missing');
+      if (error instanceof NotFoundError) this.fail(written, 'it is missing');
       throw error;
     }
     const sha256 = digest.digest('hex');
-    if (sha256 !== written.sha256) fail(`sha256 ${sha256}, expected ${written.sha256}`);
-    if (bytes !== undefined) {
-      const decoded = decodeGeoParquet(bytes, { source: written.key, partition: 0 });
-      if (decoded.records.length !== row.rows) fail(`${decoded.records.length} rows, not ${row.rows}`);
-      if (contentHash(decoded.records) !== written.contentHash) fail('its ids differ from the source');
-      let minUs = Infinity, maxUs = -Infinity;
-      const box = [Infinity, Infinity, -Infinity, -Infinity];
-      for (const r of decoded.records) {
-        minUs = Math.min(minUs, r.timeUs);
-        maxUs = Math.max(maxUs, r.timeUs);
-        const [a, b, c, d] = r.kind === 'point' ? [r.lon, r.lat, r.lon, r.lat] : r.bbox;
-        box[0] = Math.min(box[0]!, a!); box[1] = Math.min(box[1]!, b!); box[2] = Math.max(box[2]!, c!); box[3] = Math.max(box[3]!, d!);
+    if (sha256 !== written.sha256) this.fail(written, `sha256 ${sha256}, expected ${written.sha256}`);
+  }
+
+  private async verifyManifest(row: CatalogRow, expected: Manifest, written: MigrationWritten, to: Sink): Promise<void> {
+    let actual: Manifest;
+    try {
+      if (to.kind === 'records') {
+        const records = await withRetry(() => to.store.readRecords(written.key), this.retry);
+        actual = manifestOf(records, [], [{ key: written.key, bytes: written.bytes, sha256: rowsDigest(records) }]);
+      } else {
+        const bytes = await withRetry(() => to.backend.get(written.key), this.retry);
+        const sha256 = createHash('sha256').update(bytes).digest('hex');
+        if (sha256 !== written.sha256) this.fail(written, `sha256 ${sha256}, expected ${written.sha256}`);
+        const decoded = to.encoder.decode(bytes, { source: written.key, partition: 0 });
+        actual = manifestOf(decoded.records, decoded.schema, [{ key: written.key, bytes: bytes.byteLength, sha256 }]);
       }
-      if (minUs !== row.timeMinUs || maxUs !== row.timeMaxUs) fail(`time range ${minUs}..${maxUs} µs, not ${row.timeMinUs}..${row.timeMaxUs}`);
-      if (box.some((v, i) => v !== row.bbox[i])) fail(`bbox ${box.join(',')}, not ${row.bbox.join(',')}`);
-      const expected = row.kind === 'point' ? POINT_COLUMNS : VECTOR_COLUMNS;
-      if (decoded.columns.join(',') !== expected) fail(`columns ${decoded.columns.join(',')}, not ${expected}`);
+    } catch (error) {
+      if (error instanceof NotFoundError) this.fail(written, 'it is missing');
+      throw error;
     }
+    const unlike = manifestDifferences(expected, actual);
+    if (actual.rows !== row.rows && !unlike.some((u) => u.includes('rows'))) unlike.push(`${actual.rows} rows, not ${row.rows}`);
+    if (unlike.length > 0) this.fail(written, unlike.join('; '));
   }
 }
-
-const POINT_COLUMNS = 'id,dataset,variable,time,value,unit,quality,station,elevation,lon,lat,attrs,geometry';
-const VECTOR_COLUMNS = 'id,dataset,variable,time,value,properties,geometry';

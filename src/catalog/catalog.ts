@@ -1,4 +1,5 @@
 import type { ProvenanceRange } from '../core/batch.js';
+import type { Manifest } from '../core/manifest.js';
 import type { RecordKind } from '../core/record.js';
 
 /**
@@ -98,8 +99,8 @@ export interface MigrationWritten {
   bytes: number;
   rows: number;
   sha256: string;
-  /** sha256 over the records' ids (and positions), in storage order: the content, whatever the encoding. */
-  contentHash: string;
+  /** What the copy holds as its format describes it; null for a raw copy (the source's own bytes). */
+  manifest: Manifest | null;
 }
 
 export interface MigrationStep {

@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { AccessTier, Backend } from '../core/backend.js';
-import { batchProvenance, batchTimeRange, type Batch, type ProvenanceRange } from '../core/batch.js';
+import { batchProvenance, type Batch, type ProvenanceRange } from '../core/batch.js';
 import { EarthMemoryError, StorageError } from '../core/errors.js';
 import type { ObjectIndex } from '../core/object-index.js';
-import { recordBbox, type ObservationRecord } from '../core/record.js';
+import { manifestOf, type Manifest } from '../core/manifest.js';
+import type { ObservationRecord } from '../core/record.js';
 import type { RecordStore } from '../core/record-store.js';
 import { withRetry, type RetryOptions } from '../core/retry.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import type { Encoder } from '../encoders/encoder.js';
-import { GeoParquetEncoder } from '../encoders/parquet/geoparquet.js';
+import { encoderFor } from '../encoders/registry.js';
 import { compileTemplate, objectKey, type CompiledTemplate } from '../stages/object-key.js';
 import { CachedBackend } from '../storage/cached-backend.js';
 import { CachedRecordStore } from '../storage/cached-record-store.js';
@@ -70,7 +71,6 @@ export async function openTier(name: TierName, config: TierConfig, storage: Pipe
   const notes: string[] = [];
   const encrypt = config.encryption_enabled ?? storage.encryption_enabled;
   const key = encrypt ? parseEncryptionKey(env[storage.encryption_key_env], storage.encryption_key_env) : undefined;
-  const encoder = new GeoParquetEncoder({ compression: config.compression, rowGroupSize: config.parquet.row_group_size });
 
   const sink = async (role: string, backendConfig: BackendConfig): Promise<Sink> => {
     const made = await createBackend(backendConfig);
@@ -86,6 +86,11 @@ export async function openTier(name: TierName, config: TierConfig, storage: Pipe
       }
       return { kind: 'records', store, template };
     }
+    // The format registry gives the encoder of the backend's `format` (GeoParquet stores points and features alike).
+    const encoder = await encoderFor('point', 'format' in backendConfig ? backendConfig.format : 'parquet', {
+      compression: config.compression,
+      rowGroupSize: config.parquet.row_group_size,
+    });
     let backend: Backend = made.backend;
     if (config.cache_settings !== undefined) {
       const cache = await createCacheStore(config.cache_settings);
@@ -149,18 +154,6 @@ export async function closeTier(tier: Tier): Promise<void> {
   if (errors.length > 0) throw errors[0];
 }
 
-function bboxOf(batch: Batch): [number, number, number, number] {
-  const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
-  for (const record of batch.records) {
-    const [a, b, c, d] = recordBbox(record);
-    if (a < bbox[0]) bbox[0] = a;
-    if (b < bbox[1]) bbox[1] = b;
-    if (c > bbox[2]) bbox[2] = c;
-    if (d > bbox[3]) bbox[3] = d;
-  }
-  return bbox;
-}
-
 /**
  * Batch → encoded object (or rows) → durable write → catalog row → index entry. Only after all
  * of them is the batch done (the caller acks its positions). Retriable failures are retried with
@@ -175,7 +168,7 @@ export async function writeBatch(
   retry: Partial<RetryOptions> = {},
 ): Promise<CatalogEntry> {
   const sink = sinkOf(tier, batch.kind);
-  const entry = await storeBatch(batch, tier, batchProvenance(batch.records), {
+  const { entry } = await storeBatch(batch, tier, batchProvenance(batch.records), {
     retry,
     // A replay of an immutable tier finds the same bytes already there: nothing to write.
     alreadyStored:
@@ -196,6 +189,8 @@ export async function writeBatch(
 
 export interface StoreOptions {
   retry?: Partial<RetryOptions>;
+  /** Put the content hash (ids) in the manifest: the mover compares it after a move. */
+  contentHash?: boolean;
   /** True when the object with these bytes is already stored under `key` (immutable tiers: no rewrite). */
   alreadyStored?: (key: string, sha256: string) => Promise<boolean>;
   /** Write objects into this access tier instead of the backend's own (a migration stages archive copies online). */
@@ -207,56 +202,50 @@ export interface StoreOptions {
  * key its identity gives (memory type, partition path, provenance), durably, and returns the
  * catalog entry that describes it. Ingest and migration write through here alike.
  */
-export async function storeBatch(batch: Batch, tier: Tier, provenance: readonly ProvenanceRange[], options: StoreOptions = {}): Promise<CatalogEntry> {
+export async function storeBatch(
+  batch: Batch,
+  tier: Tier,
+  provenance: readonly ProvenanceRange[],
+  options: StoreOptions = {},
+): Promise<{ entry: CatalogEntry; manifest: Manifest }> {
   const retry = options.retry ?? {};
   const sink = sinkOf(tier, batch.kind);
-  const { minUs, maxUs } = batchTimeRange(batch.records);
-  const base = {
+  const identity = {
     tier: tier.name,
     memoryType: batch.memoryType,
     dataset: batch.dataset,
     kind: batch.kind,
     partitionPath: batch.partitionPath,
-    timeMinUs: minUs,
-    timeMaxUs: maxUs,
-    bbox: bboxOf(batch),
     provenance: [...provenance],
     state: 'committed' as const,
   };
+  // The catalog row is the manifest (what was stored, and its content) plus the object's identity.
+  const entryOf = (manifest: Manifest, stored: Pick<CatalogEntry, 'backend' | 'uri' | 'format' | 'codec' | 'codecLevel'>): CatalogEntry => ({
+    ...identity,
+    ...stored,
+    key: manifest.keys[0]!.key,
+    bytes: manifest.keys.reduce((n, k) => n + k.bytes, 0),
+    sha256: manifest.keys[0]!.sha256,
+    rows: manifest.rows,
+    timeMinUs: manifest.timeMinUs,
+    timeMaxUs: manifest.timeMaxUs,
+    bbox: manifest.bbox,
+  });
   if (sink.kind === 'objects') {
-    const { bytes, rows } = await sink.encoder.encode(batch);
+    const { bytes, schema } = await sink.encoder.encode(batch);
     const key = objectKey(batch.memoryType, batch.partitionPath, provenance, sink.encoder.extension);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (!(await options.alreadyStored?.(key, sha256))) await put(sink.backend, key, bytes, sink.encoder.contentType, tier, retry, options.accessTier);
-    return {
-      ...base,
-      key,
-      backend: sink.backend.type,
-      uri: sink.backend.uri(key),
-      format: sink.encoder.format,
-      codec: sink.encoder.codec.name,
-      codecLevel: sink.encoder.codec.level,
-      bytes: bytes.byteLength,
-      rows,
-      sha256,
-    };
+    const manifest = manifestOf(batch.records, schema, [{ key, bytes: bytes.byteLength, sha256 }], options.contentHash ?? false);
+    const { format, codec } = sink.encoder;
+    return { entry: entryOf(manifest, { backend: sink.backend.type, uri: sink.backend.uri(key), format, codec: codec.name, codecLevel: codec.level }), manifest };
   }
   const key = objectKey(batch.memoryType, batch.partitionPath, provenance, '.rows');
   const result = await withRetry(() => sink.store.writeRecords(key, { memoryType: batch.memoryType, dataset: batch.dataset, records: batch.records }), retry).catch(
     (cause: unknown) => Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`writing rows of ${key} failed`, { cause, context: { stage: 'sink', connector: sink.store.type, key, tier: tier.name } })),
   );
-  return {
-    ...base,
-    key,
-    backend: sink.store.type,
-    uri: sink.store.uri(key),
-    format: `${sink.store.type}-rows`,
-    codec: 'none',
-    codecLevel: null,
-    bytes: result.bytes,
-    rows: result.rows,
-    sha256: rowsDigest(batch.records),
-  };
+  const manifest = manifestOf(batch.records, [], [{ key, bytes: result.bytes, sha256: rowsDigest(batch.records) }], options.contentHash ?? false);
+  return { entry: entryOf(manifest, { backend: sink.store.type, uri: sink.store.uri(key), format: `${sink.store.type}-rows`, codec: 'none', codecLevel: null }), manifest };
 }
 
 /** What identifies a record store's rows: the records' positions and ids, in order. */

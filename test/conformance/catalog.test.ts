@@ -310,7 +310,7 @@ function catalogConformance(name: string, open: () => Promise<Catalog>): void {
         assert.deepEqual(created.steps.map((s) => [s.sourceKey, s.state, s.bytes, s.written]), [['a.parquet', 'planned', a.bytes, null], ['b.parquet', 'planned', 10, null]]);
         assert.equal(await catalog.migrationJob('nope'), undefined);
 
-        const written = { key: 'a.parquet', backend: 's3', uri: 's3://w/a.parquet', format: 'parquet', codec: 'zstd', codecLevel: 19, bytes: 99, rows: 1000, sha256: 'd'.repeat(64), contentHash: 'e'.repeat(64) };
+        const written = { key: 'a.parquet', backend: 's3', uri: 's3://w/a.parquet', format: 'parquet', codec: 'zstd', codecLevel: 19, bytes: 99, rows: 1000, sha256: 'd'.repeat(64), manifest: { keys: [{ key: 'a.parquet', bytes: 99, sha256: 'd'.repeat(64) }], rows: 1000, bbox: [0, 0, 1, 1] as [number, number, number, number], timeMinUs: 1, timeMaxUs: 2, schema: ['id', 'geometry'], contentHash: 'e'.repeat(64) } };
         await catalog.updateMigrationStep('job-1', 'hot', 'a.parquet', 'copied', { written });
         assert.equal((await catalog.list({ key: 'a.parquet' }))[0]!.state, 'migrating');
         await catalog.updateMigrationStep('job-1', 'hot', 'a.parquet', 'verified');

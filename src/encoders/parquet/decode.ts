@@ -4,14 +4,10 @@ import type * as ParquetWasm from 'parquet-wasm/node';
 import { EncodeError } from '../../core/errors.js';
 import type { GeoJsonGeometry, ObservationRecord, SourcePosition } from '../../core/record.js';
 import { wkbGeometry } from '../wkb.js';
+import type { DecodedObject } from '../encoder.js';
 
 const parquet = createRequire(import.meta.url)('parquet-wasm/node') as typeof ParquetWasm;
 
-/** The records of a GeoParquet object and its column names, in stored order. */
-export interface DecodedObject {
-  records: ObservationRecord[];
-  columns: string[];
-}
 
 /**
  * Reads back what GeoParquetEncoder wrote: the same records (ids, values, times, geometries), so
@@ -25,7 +21,7 @@ export function decodeGeoParquet(bytes: Uint8Array, base: Omit<SourcePosition, '
   } catch (cause) {
     throw new EncodeError('not a readable Parquet file', { cause, context: { stage: 'decode' } });
   }
-  const columns = table.schema.fields.map((f) => f.name);
+  const schema = table.schema.fields.map((f) => f.name);
   const col = (name: string) => {
     const vector = table.getChild(name);
     if (vector === null) throw new EncodeError(`Parquet object has no ${name} column`, { context: { stage: 'decode' } });
@@ -63,7 +59,7 @@ export function decodeGeoParquet(bytes: Uint8Array, base: Omit<SourcePosition, '
       };
     }
   }
-  return { records, columns };
+  return { records, schema };
 }
 
 const isValid = (bitmap: Uint8Array | undefined, i: number) => bitmap === undefined || bitmap.length === 0 || (bitmap[i >> 3]! & (1 << (i & 7))) !== 0;

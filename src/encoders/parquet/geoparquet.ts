@@ -6,11 +6,12 @@ import type * as ParquetWasm from 'parquet-wasm/node';
 import { codecLevel } from '../../compression/levels.js';
 import type { Batch } from '../../core/batch.js';
 import { EncodeError } from '../../core/errors.js';
-import { recordBbox } from '../../core/record.js';
+import { recordBbox, type SourcePosition } from '../../core/record.js';
 import type { CompressionConfig } from '../../config/common.js';
 import { batchToTable } from '../arrow/batch-table.js';
 import { geoParquetTypeName } from '../wkb.js';
-import type { EncodedObject, Encoder } from '../encoder.js';
+import type { DecodedObject, EncodedObject, Encoder } from '../encoder.js';
+import { decodeGeoParquet } from './decode.js';
 import { ParquetCodec, recompressParquet, type PageCompressor } from './recompress.js';
 
 const require = createRequire(import.meta.url);
@@ -138,7 +139,8 @@ export class GeoParquetEncoder implements Encoder {
       // `geo` goes both in the Parquet key-value metadata (GDAL, DuckDB) and in the Arrow schema
       // kept inside ARROW:schema (pyarrow and GeoPandas prefer that one).
       const geo = geoMetadata(batch);
-      const ipc = tableToIPC(batchToTable(batch, { geo }), 'stream');
+      const arrow = batchToTable(batch, { geo });
+      const ipc = tableToIPC(arrow, 'stream');
       wasmTable = parquet.Table.fromIPCStream(ipc);
       const props = new parquet.WriterPropertiesBuilder()
         .setCompression(wasm)
@@ -151,7 +153,7 @@ export class GeoParquetEncoder implements Encoder {
       wasmTable = undefined;
       const written = parquet.writeParquet(table, props);
       const bytes = this.recompress === undefined ? written : await recompressParquet(written, this.recompress.codec, this.recompress.page);
-      return { bytes, rows: batch.records.length };
+      return { bytes, rows: batch.records.length, schema: arrow.schema.fields.map((f) => f.name) };
     } catch (cause) {
       throw new EncodeError('GeoParquet encoding failed', {
         cause,
@@ -160,5 +162,9 @@ export class GeoParquetEncoder implements Encoder {
     } finally {
       wasmTable?.free();
     }
+  }
+
+  decode(bytes: Uint8Array, base: Omit<SourcePosition, 'offset'>): DecodedObject {
+    return decodeGeoParquet(bytes, base);
   }
 }
