@@ -23,6 +23,9 @@ const { values } = parseArgs({
     /** Skip the Kafka part (benchmarks/kafka.ts), which starts Kafka and PostgreSQL. */
     'no-kafka': { type: 'boolean', default: false },
     'kafka-records': { type: 'string', default: '300000' },
+    /** Skip the MigrationJob part (benchmarks/migration.ts). */
+    'no-migration': { type: 'boolean', default: false },
+    'migration-records': { type: 'string', default: '2000000' },
   },
 });
 const N = Number(values.records);
@@ -126,6 +129,11 @@ for (const r of rows) {
   console.log(`| ${r.stage} | ${Math.round(rate(r)).toLocaleString('en-US')} | ${(r.bytes / MB / r.seconds).toFixed(1)} | ${r.seconds.toFixed(2)} | ${r.note ?? ''} |`);
 }
 console.log(`\nend to end / parse-only ceiling: ${(rate(e2e) / rate(parseCeiling)).toFixed(2)}`);
+
+if (!values['no-migration']) {
+  console.log('\n## MigrationJob against a raw copy through the same backend\n');
+  execFileSync(process.execPath, [resolve('dist/benchmarks/migration.js'), '--records', values['migration-records']!], { stdio: 'inherit' });
+}
 
 if (!values['no-kafka']) {
   console.log('\n## Kafka → GeoParquet(zstd) → local tiers + PostgreSQL catalog\n');
