@@ -184,8 +184,10 @@ export async function executeMigration(storage: OpenedStorage, spec: MigrationJo
   const lane = async () => {
     while (next < pending.length && !cancelled && !options.signal?.aborted) {
       await look();
-      if (cancelled) break;
-      await mover.move(pending[next++]!);
+      // Another lane may have taken the last step while this one looked.
+      const step = pending[next++];
+      if (cancelled || step === undefined) break;
+      await mover.move(step);
     }
   };
   await Promise.all(Array.from({ length: Math.min(spec.concurrency, Math.max(1, pending.length)) }, lane));

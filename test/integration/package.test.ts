@@ -48,7 +48,10 @@ describe('the npm package', () => {
     await writeSample(input, { points: 5_000, features: 20, badCopies: 1 });
     const run = spawnSync(process.execPath, ['use.js', input, join(project, 'out')], { cwd: project, encoding: 'utf8' });
     assert.equal(run.status, 0, `use.js: ${run.stdout}${run.stderr}`);
-    const report = JSON.parse(run.stdout) as { invalid: string[]; written: number; deadLettered: number; objects: number; listed: number; rows: number; firstBytes: string };
+    const report = JSON.parse(run.stdout) as {
+      invalid: string[]; written: number; deadLettered: number; objects: number; listed: number; rows: number; firstBytes: string;
+      migration: { state: string; done: number; progress: number }; warm: string[];
+    };
     assert.ok(report.invalid.some((m) => /storage\.tier_configs\.hot\.primary_backend\.type: expected one of/.test(m)), report.invalid.join('\n'));
     // classify.default keeps the unclassified record, and max_record_bytes (1 MiB) the large one.
     assert.equal(report.written, 5_022);
@@ -56,6 +59,9 @@ describe('the npm package', () => {
     assert.equal(report.listed, report.objects);
     assert.equal(report.rows, 5_022);
     assert.equal(report.firstBytes, 'PAR1', 'read() returns the stored Parquet');
+    assert.deepEqual(report.migration.state, 'completed');
+    assert.equal(report.migration.progress, 100);
+    assert.ok(report.migration.done > 0 && report.warm.length === report.migration.done && report.warm.every((t) => t === 'TemperatureMemory'), JSON.stringify(report));
     assert.ok(existsSync(join(project, 'out/hot')) && readdirSync(join(project, 'out/hot')).length > 0);
 
     const npx = spawnSync('npx', ['--no-install', 'earthmem', '--version'], { cwd: project, encoding: 'utf8' });

@@ -1,6 +1,6 @@
 // A user's program against the published package (test/integration/package.test.ts compiles it
 // with tsc, strict, and runs it): the typed StorageConfig, validation, a run, the catalog, a read.
-import { ConfigError, MemoryCodex, type PipelineInput, type RunSummary, type StorageConfig } from 'earth-memory';
+import { ConfigError, MemoryCodex, type MigrationStatus, type PipelineInput, type RunSummary, type StorageConfig } from 'earth-memory';
 
 const [input, out] = process.argv.slice(2) as [string, string];
 
@@ -9,6 +9,10 @@ const storage: StorageConfig = {
     hot: {
       primary_backend: { type: 'local_file', base_path: `${out}/hot`, format: 'parquet', file_organization: 'year/month/dataset' },
       compression: { algorithm: 'zstd', level: 'low' },
+    },
+    warm: {
+      primary_backend: { type: 'local_file', base_path: `${out}/warm` },
+      compression: { algorithm: 'zstd', level: 'high' },
     },
   },
 };
@@ -39,6 +43,9 @@ const summary: RunSummary = await codex.run();
 const rows = await codex.listObjects({ tier: 'hot' });
 const first = await codex.read(rows[0]!.key);
 const firstBytes = first.kind === 'bytes' ? Buffer.from(first.bytes.subarray(0, 4)).toString('latin1') : '';
+// The spec's codex.execute_migration(job) and get_migration_status(id), typed.
+const moved: MigrationStatus = await codex.executeMigration({ id: 'hot-to-warm', source_tier: 'hot', destination_tier: 'warm', selection_criteria: { memory_types: ['TemperatureMemory'] } });
+const status = await codex.getMigrationStatus('hot-to-warm');
 
 process.stdout.write(
   JSON.stringify({
@@ -49,5 +56,7 @@ process.stdout.write(
     listed: rows.length,
     rows: rows.reduce((n, r) => n + r.rows, 0),
     firstBytes,
+    migration: { state: status.state, done: moved.objects_done, progress: status.progress_percentage },
+    warm: (await codex.listObjects({ tier: 'warm' })).map((r) => r.memoryType),
   }),
 );
