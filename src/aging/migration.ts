@@ -254,16 +254,12 @@ export async function cancelMigration(storage: OpenedStorage, id: string): Promi
     if (ORDER.indexOf(step.state) >= ORDER.indexOf('switched') || step.state === 'retained' || step.state === 'failed') continue;
     const [row] = await storage.catalog.list({ tier: step.sourceTier, key: step.sourceKey });
     const tier = storage.tiers.get(step.destinationTier as TierName);
-    if (step.written !== null && row !== undefined && tier !== undefined) await deleteStored(sinkOf(tier, row.kind), step.written.key);
+    if (step.written !== null && row !== undefined && tier !== undefined) await sinkOf(tier, row.kind).delete(step.written.key);
     await storage.catalog.updateMigrationStep(id, step.sourceTier, step.sourceKey, 'failed', { note: step.written === null ? 'cancelled' : 'cancelled: the copy was deleted' });
   }
   return migrationStatus((await storage.catalog.migrationJob(id))!);
 }
 
-async function deleteStored(sink: Sink, key: string): Promise<void> {
-  if (sink.kind === 'objects') await sink.backend.delete(key);
-  else await sink.store.deleteRecords(key);
-}
 
 /**
  * The destination's backend when its writes land offline (`access_tier: archive`). An archived
@@ -350,7 +346,7 @@ class Mover {
       if (state === 'switched' && target === 'source_deleted') {
         try {
           // A move that only re-encoded in place would delete its own copy.
-          if (!(step.sourceTier === step.destinationTier && step.sourceKey === written!.key)) await withRetry(() => deleteStored(from, step.sourceKey), this.retry);
+          if (!(step.sourceTier === step.destinationTier && step.sourceKey === written!.key)) await withRetry(() => from.delete(step.sourceKey), this.retry);
           await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, 'source_deleted');
         } catch (error) {
           if (!(error instanceof ObjectLockedError)) throw error;
@@ -369,7 +365,7 @@ class Mover {
         return;
       }
       // Not switched yet: the copy (if any) goes, the source stays as it was.
-      if (written !== undefined && to !== undefined) await deleteStored(to, written.key).catch(() => undefined);
+      if (written !== undefined && to !== undefined) await to.delete(written.key).catch(() => undefined);
       await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, 'failed', { note: `${state}: ${reason}` });
     }
   }

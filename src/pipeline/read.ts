@@ -1,9 +1,10 @@
 import { ConfigError, NotFoundError, StorageError } from '../core/errors.js';
-import type { ObservationRecord } from '../core/record.js';
 import type { Catalog, CatalogRow } from '../catalog/catalog.js';
 import { createCatalog } from './connectors.js';
 import { TIERS, type PipelineConfig, type TierName } from './schema.js';
-import { closeTier, openTier, sinkOf, type Tier } from './tier-writer.js';
+import { closeTier, openTier, sinkOf, type StoredContent, type Tier } from './tier-writer.js';
+
+export type { StoredContent };
 
 /** A pipeline's tiers and catalog opened for reading (and rehydrating) what it stored. */
 export interface OpenedStorage {
@@ -31,7 +32,6 @@ export async function openStorage(config: PipelineConfig, env: NodeJS.ProcessEnv
   return { tiers, catalog, close };
 }
 
-export type StoredContent = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'records'; records: ObservationRecord[] };
 
 function tierOf(storage: OpenedStorage, row: CatalogRow): Tier {
   const tier = storage.tiers.get(row.tier as TierName);
@@ -42,12 +42,10 @@ function tierOf(storage: OpenedStorage, row: CatalogRow): Tier {
 /** What one catalog row points at: the object's bytes (decrypted) or the rows of a record store. */
 export async function readStored(storage: OpenedStorage, row: CatalogRow): Promise<StoredContent> {
   const sink = sinkOf(tierOf(storage, row), row.kind);
-  const type = sink.kind === 'objects' ? sink.backend.type : sink.store.type;
-  if (type !== row.backend) {
-    throw new ConfigError(`${row.key} was written to a ${row.backend} backend; tier ${row.tier} is now configured with ${type}`);
+  if (sink.type !== row.backend) {
+    throw new ConfigError(`${row.key} was written to a ${row.backend} backend; tier ${row.tier} is now configured with ${sink.type}`);
   }
-  const content: StoredContent =
-    sink.kind === 'objects' ? { kind: 'bytes', bytes: await sink.backend.get(row.key) } : { kind: 'records', records: await sink.store.readRecords(row.key) };
+  const content = await sink.read(row.key);
   await storage.catalog.recordAccess(row.tier, row.key);
   return content;
 }

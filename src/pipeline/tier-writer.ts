@@ -18,18 +18,60 @@ import { RetentionBackend } from '../storage/retention-backend.js';
 import { createBackend, createCacheStore, createObjectIndex, type OpenedBackend } from './connectors.js';
 import type { BackendConfig, PipelineConfig, TierConfig, TierName } from './schema.js';
 
-/** Where one kind of a tier's batches goes: encoded objects in a Backend, or rows in a RecordStore. */
+/** What a key of a tier holds: an object's bytes (decrypted), or the records of a row set. */
+export type StoredContent = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'records'; records: ObservationRecord[] };
+
+/**
+ * A tier's store for one kind of batch: encoded objects in a Backend, or rows in a RecordStore.
+ * The writer, the read path, the mover and gc use its common part (read, delete, uri, close),
+ * and the part of its kind where objects and rows really differ (streamed copies, encoders).
+ */
+interface TierStoreBase {
+  readonly type: string;
+  readonly location: string;
+  readonly template: CompiledTemplate;
+  uri(key: string): string;
+  read(key: string): Promise<StoredContent>;
+  /** Deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
 export type Sink =
-  | {
+  | (TierStoreBase & {
       kind: 'objects';
       /** The backend with the tier's wrappers (encryption, retention, cache) on top. */
       backend: Backend;
-      template: CompiledTemplate;
+      /** The format registry's encoder for the backend's `format`. */
       encoder: Encoder;
       /** backup_policy.immutable: existing objects are never rewritten. */
       immutable: boolean;
-    }
-  | { kind: 'records'; store: RecordStore; template: CompiledTemplate };
+    })
+  | (TierStoreBase & { kind: 'records'; store: RecordStore });
+
+function objectSink(backend: Backend, template: CompiledTemplate, encoder: Encoder, immutable: boolean): Sink {
+  return {
+    kind: 'objects', backend, template, encoder, immutable,
+    type: backend.type,
+    location: backend.location,
+    uri: (key) => backend.uri(key),
+    read: async (key) => ({ kind: 'bytes', bytes: await backend.get(key) }),
+    delete: (key) => backend.delete(key),
+    close: () => backend.close(),
+  };
+}
+
+function recordSink(store: RecordStore, template: CompiledTemplate): Sink {
+  return {
+    kind: 'records', store, template,
+    type: store.type,
+    location: store.location,
+    uri: (key) => store.uri(key),
+    read: async (key) => ({ kind: 'records', records: await store.readRecords(key) }),
+    delete: (key) => store.deleteRecords(key),
+    close: () => store.close(),
+  };
+}
 
 /** A configured tier: its sinks (primary, and vector features when set), index and raster backend. */
 export interface Tier {
@@ -58,10 +100,6 @@ export function describeSink(sink: Sink): string {
   return `${sink.encoder.format}, ${sink.template.source}, ${sink.encoder.codec.name}`;
 }
 
-export function sinkLocation(sink: Sink): string {
-  return sink.kind === 'objects' ? sink.backend.location : sink.store.location;
-}
-
 /**
  * Opens a tier's backends and stacks what its config asks for on each object backend, outermost
  * first: encryption (so nothing below sees plaintext) → retention (immutable) → cache → backend.
@@ -82,9 +120,9 @@ export async function openTier(name: TierName, config: TierConfig, storage: Pipe
       if (config.cache_settings !== undefined) {
         const cache = await createCacheStore(config.cache_settings);
         opened.push(cache);
-        return { kind: 'records', store: new CachedRecordStore(store, cache, { prefetching: config.cache_settings.prefetching }), template };
+        return recordSink(new CachedRecordStore(store, cache, { prefetching: config.cache_settings.prefetching }), template);
       }
-      return { kind: 'records', store, template };
+      return recordSink(store, template);
     }
     // The format registry gives the encoder of the backend's `format` (GeoParquet stores points and features alike).
     const encoder = await encoderFor('point', 'format' in backendConfig ? backendConfig.format : 'parquet', {
@@ -107,7 +145,7 @@ export async function openTier(name: TierName, config: TierConfig, storage: Pipe
       backend = retention;
     }
     if (key !== undefined) backend = new EncryptedBackend(backend, key);
-    return { kind: 'objects', backend, template, encoder, immutable: policy?.immutable ?? false };
+    return objectSink(backend, template, encoder, policy?.immutable ?? false);
   };
 
   try {
@@ -130,7 +168,7 @@ export async function openTier(name: TierName, config: TierConfig, storage: Pipe
       ...(vector === undefined ? {} : { vector }),
       ...(raster === undefined ? {} : { raster }),
       ...(index === undefined ? {} : { index }),
-      location: sinkLocation(primary),
+      location: primary.location,
       notes,
     };
   } catch (error) {
@@ -145,7 +183,7 @@ export async function closeTier(tier: Tier): Promise<void> {
   for (const sink of [tier.primary, tier.vector]) {
     if (sink === undefined) continue;
     // Wrappers close what they wrap, a CachedBackend its cache too.
-    closers.push(sink.kind === 'records' ? sink.store : sink.backend);
+    closers.push(sink);
   }
   if (tier.raster) closers.push(tier.raster.kind === 'objects' ? tier.raster.backend : tier.raster.store);
   if (tier.index) closers.push(tier.index);
@@ -180,7 +218,7 @@ export async function writeBatch(
   if (superseded.length > 0) {
     // A migration moved this object to another tier while it was being rebuilt here: its records
     // are durable there, and this copy is not catalogued. Remove it now rather than leave it to gc.
-    await withRetry(() => (sink.kind === 'objects' ? sink.backend.delete(entry.key) : sink.store.deleteRecords(entry.key)), retry);
+    await withRetry(() => sink.delete(entry.key), retry);
     return { ...entry, tier: superseded[0]!.tier };
   }
   await indexEntry(tier, entry, retry);
