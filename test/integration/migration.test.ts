@@ -241,6 +241,18 @@ describe('MigrationJob on the embedded default', () => {
     for (const o of left) assert.match(o.action, /^retained: .* is immutable until/);
   });
 
+  it('shows a progress bar on a terminal', () => {
+    const f = fixture('tty');
+    // script(1) gives the job a pseudo-terminal, as a person running it would have.
+    const command = [process.execPath, 'bin/earthmem.js', 'migrate', f.pipeline, '--id', 'tty', '--source-tier', 'hot', '--destination-tier', 'cold', '--concurrency', '1']
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', env: f.env });
+    assert.equal(r.status, 0, r.stdout);
+    assert.match(r.stdout, /\r\x1b\[2K\[#*\.*\] \d+\.\d%  \d+\/\d+ objects/);
+    assert.match(r.stdout, /job tty: completed/);
+  });
+
   it('validates job files like pipeline files: file, line, key and what was expected', () => {
     const f = fixture('bad-job');
     const bad = join(f.dir, 'bad.yaml');
