@@ -184,7 +184,8 @@ export async function executeMigration(storage: OpenedStorage, spec: MigrationJo
   const lane = async () => {
     while (next < pending.length && !cancelled && !options.signal?.aborted) {
       await look();
-      if (cancelled) break;
+      // Another lane may have taken the last step while this one looked.
+      if (cancelled || next >= pending.length) break;
       await mover.move(pending[next++]!);
     }
   };
