@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import {
+  AbortMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -16,6 +18,7 @@ import {
   ListObjectVersionsCommand,
   ListObjectsV2Command,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { backendConformance } from '../../test/conformance/backend-suite.js';
 import { AccessDeniedError, NotFoundError, ObjectLockedError, StorageError } from '../../src/core/errors.js';
@@ -333,6 +336,86 @@ describe('s3 specifics (versitygw)', () => {
       const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: plainBucket, Prefix: `${run}/abort/` }));
       assert.deepEqual(uploads.Uploads ?? [], []);
     } finally {
+      await storage.close();
+    }
+  });
+
+  it('incompleteWrites lists an unfinished multipart upload under the prefix with its parts\' bytes; remove() aborts it', async () => {
+    const storage = new S3Storage(configFor({ bucket: plainBucket, prefix: `${run}/unfinished/` }));
+    const missing = new S3Storage(configFor({ bucket: `missing-${run}` }));
+    const started = Date.now();
+    const upload = await admin.send(new CreateMultipartUploadCommand({ Bucket: plainBucket, Key: `${run}/unfinished/half/way.bin` }));
+    const target = { Bucket: plainBucket, Key: `${run}/unfinished/half/way.bin`, UploadId: upload.UploadId! };
+    await admin.send(new UploadPartCommand({ ...target, PartNumber: 1, Body: new Uint8Array(5 * MiB).fill(7) }));
+    await admin.send(new UploadPartCommand({ ...target, PartNumber: 2, Body: text('tail') }));
+    // another backend's prefix: not this backend's unfinished write
+    const elsewhere = await admin.send(new CreateMultipartUploadCommand({ Bucket: plainBucket, Key: `${run}/unfinished-not/x.bin` }));
+    const unfinished = async () => {
+      const found = [];
+      for await (const write of storage.incompleteWrites()) found.push(write);
+      return found;
+    };
+    try {
+      const [write, ...more] = await unfinished();
+      assert.deepEqual(more, []);
+      assert.equal(write!.key, 'half/way.bin', 'relative to the prefix, like list()');
+      assert.equal(write!.size, 5 * MiB + 4, 'the uploaded parts');
+      // versitygw reports Initiated with one-second precision
+      assert.ok(Math.abs(write!.modified!.getTime() - started) < 5_000, `initiated ${write!.modified!.toISOString()}`);
+      const listed = [];
+      for await (const entry of storage.list('')) listed.push(entry.key);
+      assert.deepEqual(listed, [], 'an unfinished upload is no object');
+      await assert.rejects(storage.stat('half/way.bin'), NotFoundError);
+
+      await write!.remove();
+      assert.deepEqual(await unfinished(), []);
+      const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: plainBucket, Prefix: `${run}/unfinished/` }));
+      assert.deepEqual(uploads.Uploads ?? [], [], 'aborted on the server');
+      await write!.remove(); // already gone (NoSuchUpload): not an error
+      const other = await admin.send(new ListMultipartUploadsCommand({ Bucket: plainBucket, Prefix: `${run}/unfinished-not/` }));
+      assert.deepEqual(other.Uploads?.map((u) => u.UploadId), [elsewhere.UploadId], 'the other prefix\'s upload is untouched');
+
+      await assert.rejects(
+        (async () => {
+          for await (const _ of missing.incompleteWrites()) assert.fail('listed an upload of a missing bucket');
+        })(),
+        (error: unknown) => error instanceof StorageError && !(error instanceof NotFoundError) && error.retriable === false,
+      );
+    } finally {
+      await admin.send(new AbortMultipartUploadCommand({ Bucket: plainBucket, Key: `${run}/unfinished-not/x.bin`, UploadId: elsewhere.UploadId! }));
+      await admin.send(new AbortMultipartUploadCommand(target)).catch(() => undefined);
+      await Promise.all([storage.close(), missing.close()]);
+    }
+  });
+
+  it('incompleteWrites lists past one page of uploads, a key whose uploads straddle the page end included', { timeout: 120_000 }, async () => {
+    const storage = new S3Storage(configFor({ bucket: plainBucket, prefix: `${run}/many-uploads/` }));
+    // 1000 keys and a second upload of the 1000th (the page ends between its two uploads), then one more key
+    const keys = [...Array.from({ length: 1001 }, (_, i) => `k${String(i).padStart(4, '0')}`), 'k0999'];
+    const started: { key: string; uploadId: string }[] = [];
+    try {
+      for (let i = 0; i < keys.length; i += 50) {
+        const batch = keys.slice(i, i + 50);
+        const made = await Promise.all(batch.map((key) => admin.send(new CreateMultipartUploadCommand({ Bucket: plainBucket, Key: `${run}/many-uploads/${key}` }))));
+        started.push(...made.map((m, j) => ({ key: batch[j]!, uploadId: m.UploadId! })));
+      }
+      const first = await admin.send(new ListMultipartUploadsCommand({ Bucket: plainBucket, Prefix: `${run}/many-uploads/` }));
+      assert.equal(first.IsTruncated, true);
+      assert.equal(first.Uploads?.at(-1)?.Key, `${run}/many-uploads/k0999`, 'the first page ends inside k0999\'s uploads');
+      const listed: { key: string; remove(): Promise<void> }[] = [];
+      for await (const write of storage.incompleteWrites()) listed.push(write);
+      assert.deepEqual(listed.map((w) => w.key).sort(), [...keys].sort(), 'every upload once');
+      for (let i = 0; i < listed.length; i += 50) await Promise.all(listed.slice(i, i + 50).map((w) => w.remove()));
+      const left = await admin.send(new ListMultipartUploadsCommand({ Bucket: plainBucket, Prefix: `${run}/many-uploads/` }));
+      assert.deepEqual(left.Uploads ?? [], []);
+    } finally {
+      for (let i = 0; i < started.length; i += 50) {
+        await Promise.all(
+          started.slice(i, i + 50).map((u) =>
+            admin.send(new AbortMultipartUploadCommand({ Bucket: plainBucket, Key: `${run}/many-uploads/${u.key}`, UploadId: u.uploadId })).catch(() => undefined),
+          ),
+        );
+      }
       await storage.close();
     }
   });

@@ -8,11 +8,14 @@ import {
   GetObjectLockConfigurationCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
   type CompletedPart,
+  type MultipartUpload,
   type ObjectLockMode,
   type ServerSideEncryption,
   type StorageClass,
@@ -298,6 +301,81 @@ export class S3Storage implements Backend {
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
+  }
+
+  /**
+   * The multipart uploads under `prefix` that were started and never completed or aborted (a
+   * crash or kill -9 in the middle of a put): invisible to `list` and `get`, but their parts are
+   * stored (and billed) until AbortMultipartUpload. `size` is the sum of the uploaded parts
+   * (ListParts), `modified` the upload's Initiated time, `remove()` aborts it. An upload that
+   * completes or is aborted while this runs is left out (NoSuchUpload).
+   */
+  async *incompleteWrites(): AsyncIterable<ObjectStat & { remove(): Promise<void> }> {
+    let keyMarker: string | undefined;
+    for (;;) {
+      const page = await this.listUploads(this.prefix, keyMarker);
+      const uploads = [...(page.Uploads ?? [])];
+      const last = page.IsTruncated ? (page.NextKeyMarker || uploads.at(-1)?.Key) : undefined;
+      if (last !== undefined) {
+        // A page may end inside the uploads of one key. S3 continues with KeyMarker and
+        // UploadIdMarker, but versitygw (v1.7.0) refuses every UploadIdMarker it hands out
+        // (InvalidArgument: it looks for it among the keys after KeyMarker), and KeyMarker alone
+        // skips the rest of that key's uploads. So the rest of that key's uploads are listed on
+        // their own (Prefix = the key), and the listing goes on after the key.
+        const seen = new Set(uploads.filter((u) => u.Key === last).map((u) => u.UploadId));
+        const same = await this.listUploads(last, undefined);
+        uploads.push(...(same.Uploads ?? []).filter((u) => u.Key === last && !seen.has(u.UploadId)));
+      }
+      for (const upload of uploads) {
+        const write = await this.incompleteWrite(upload);
+        if (write !== undefined) yield write;
+      }
+      if (last === undefined) return;
+      keyMarker = last;
+    }
+  }
+
+  private async listUploads(prefix: string, keyMarker: string | undefined) {
+    try {
+      return await this.client.send(
+        new ListMultipartUploadsCommand({ Bucket: this.bucket, ...(prefix ? { Prefix: prefix } : {}), ...(keyMarker ? { KeyMarker: keyMarker } : {}) }),
+      );
+    } catch (cause) {
+      throw s3Failure(cause, 'incompleteWrites', prefix.slice(this.prefix.length), this.bucket);
+    }
+  }
+
+  /** One unfinished upload, with the bytes of its parts; undefined if it is gone meanwhile. */
+  private async incompleteWrite(upload: MultipartUpload): Promise<(ObjectStat & { remove(): Promise<void> }) | undefined> {
+    if (upload.Key === undefined || upload.UploadId === undefined) return undefined;
+    const target = { Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId };
+    const key = upload.Key.slice(this.prefix.length);
+    let size = 0;
+    let marker: string | undefined;
+    try {
+      do {
+        const parts = await this.client.send(new ListPartsCommand({ ...target, ...(marker ? { PartNumberMarker: marker } : {}) }));
+        for (const part of parts.Parts ?? []) size += part.Size ?? 0;
+        marker = parts.IsTruncated ? parts.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (cause) {
+      if (errorCodeOf(cause) === 'NoSuchUpload') return undefined;
+      throw s3Failure(cause, 'incompleteWrites', key, this.bucket);
+    }
+    return {
+      key,
+      size,
+      ...(upload.Initiated ? { modified: upload.Initiated } : {}),
+      remove: async () => {
+        try {
+          await this.client.send(new AbortMultipartUploadCommand(target));
+        } catch (cause) {
+          // already completed or aborted: nothing is left to remove
+          if (errorCodeOf(cause) === 'NoSuchUpload') return;
+          throw s3Failure(cause, 'abortMultipartUpload', key, this.bucket);
+        }
+      },
+    };
   }
 
   /** S3 answers 204 for a missing key. On a versioned bucket this adds a delete marker; versions stay. */

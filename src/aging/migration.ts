@@ -185,9 +185,8 @@ export async function executeMigration(storage: OpenedStorage, spec: MigrationJo
     while (next < pending.length && !cancelled && !options.signal?.aborted) {
       await look();
       // Another lane may have taken the last step while this one looked.
-      const step = pending[next++];
-      if (cancelled || step === undefined) break;
-      await mover.move(step);
+      if (cancelled || next >= pending.length) break;
+      await mover.move(pending[next++]!);
     }
   };
   await Promise.all(Array.from({ length: Math.min(spec.concurrency, Math.max(1, pending.length)) }, lane));

@@ -8,26 +8,42 @@
  * the source holds nothing (catalog, opened tier and the server itself); the destination holds
  * exactly the catalogued keys; every valid id is read back exactly once through the catalog
  * (downloaded with codex.read, read by pyarrow and DuckDB); `earthmem gc --grace 0s` finds nothing.
+ * Two pairs move out of an Azure archive tier: the first run asks for a rehydration and ends
+ * `rehydrating`, the second completes. Last, a kill -9 in the middle of an S3 multipart upload
+ * (local_file → s3, raw streamed copy of a 20 MiB object): the resumed job completes and
+ * `earthmem gc` finds and aborts the unfinished upload.
  *
  * Needs the servers' settings in the environment: eval "$(scripts/services env --export)".
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { Storage } from '@google-cloud/storage';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { stringify } from 'yaml';
+import { SqliteCatalog } from '../../src/catalog/sqlite.js';
 import { MemoryCodex } from '../../src/codex/memory-codex.js';
 import { ArchivedObjectError } from '../../src/core/errors.js';
 import { openStorage, rehydrateStored, type OpenedStorage } from '../../src/pipeline/read.js';
 import type { TierName } from '../../src/pipeline/schema.js';
+import { objectKey } from '../../src/stages/object-key.js';
 import { writeSample } from '../../src/records/sample.js';
 import { tempDir } from '../support/fixtures.js';
 import { checkParquet } from '../support/python.js';
@@ -144,6 +160,12 @@ interface Pair {
   archive?: boolean;
   /** First run the job in `earthmem migrate` killed (-9) at this failpoint; the library call then resumes it. */
   crashAt?: string;
+  /**
+   * The source is an offline archive tier (Azure `access_tier: archive`): the first run, in
+   * `earthmem migrate`, finds every blob archived, asks for rehydration and ends `rehydrating`;
+   * the library call (the same job again) then moves them.
+   */
+  archivedSource?: boolean;
 }
 
 const localEnd = (tier: TierName, compression: End['compression']): End => ({
@@ -151,11 +173,12 @@ const localEnd = (tier: TierName, compression: End['compression']): End => ({
   backend: (dir) => ({ type: 'local_file', base_path: join(dir, tier), format: 'geoparquet' }),
   direct: async (dir) => localKeys(join(dir, tier)),
 });
-const s3End = (tier: TierName, prefix: string, compression: End['compression']): End => ({
+const s3End = (tier: TierName, prefix: string, compression: End['compression'], options: Record<string, unknown> = {}): End => ({
   tier, type: 's3', compression,
   backend: () => ({
     type: 's3', bucket: s3.bucket, region: '${AWS_REGION}', endpoint: '${S3_ENDPOINT}', prefix: `${run}/${prefix}/`, format: 'geoparquet',
     credentials: { aws_access_key_id: '${AWS_ACCESS_KEY_ID}', aws_secret_access_key: '${AWS_SECRET_ACCESS_KEY}' },
+    ...options,
   }),
   direct: () => s3Keys(`${run}/${prefix}/`),
 });
@@ -271,6 +294,41 @@ function migrationConformance(pair: Pair): void {
 
       // The job (first killed at a failpoint, for the pairs that ask).
       const id = `conformance-${slug}`;
+      if (pair.archivedSource) {
+        const container = azureAdmin.getContainerClient(azure.container);
+        const prefix = (source.backend(dir) as { prefix: string }).prefix;
+        for (const r of before) assert.equal((await container.getBlobClient(`${prefix}${r.key}`).getProperties()).accessTier, 'Archive', `${r.key} was written into Archive`);
+        // First run: every read of the source fails (ArchivedObjectError), the job asks for rehydration and waits.
+        const args = ['bin/earthmem.js', 'migrate', pipeline, '--id', id, '--source-tier', source.tier, '--destination-tier', destination.tier];
+        const first = spawnSync(process.execPath, args, { encoding: 'utf8' });
+        assert.equal(first.signal, null);
+        assert.equal(first.status, 1, `earthmem migrate exits 1 while the job waits for rehydration: ${first.stdout}${first.stderr}`);
+        assert.match(first.stderr, /is archived; rehydration requested, run the job again once it is online/);
+        const shown = spawnSync(process.execPath, ['bin/earthmem.js', 'migrate', 'status', pipeline, id, '--json'], { encoding: 'utf8' });
+        assert.equal(shown.status, 0, shown.stderr);
+        const waiting = JSON.parse(shown.stdout) as { state: string; objects_total: number; objects_done: number; objects_failed: number; errors: unknown[] };
+        assert.deepEqual(
+          [waiting.state, waiting.objects_total, waiting.objects_done, waiting.objects_failed, waiting.errors],
+          ['rehydrating', before.length, 0, 0, []],
+        );
+        assert.equal((await codex.getMigrationStatus(id)).state, 'rehydrating');
+        const journal = await withStorage(codex, async (s) => (await s.catalog.migrationJob(id))!);
+        assert.equal(journal.job.state, 'rehydrating');
+        for (const step of journal.steps) {
+          assert.equal(step.state, 'rehydrating', step.sourceKey);
+          assert.equal(step.written, null, `${step.sourceKey}: nothing was written`);
+          assert.match(step.note ?? '', /^rehydrating from the archive tier: .* is in the archive tier and cannot be read/, step.sourceKey);
+        }
+        // Nothing moved: the catalog still points at the archive, the destination holds nothing.
+        assert.deepEqual((await codex.listObjects()).map((r) => `${r.tier} ${r.key} ${r.state}`).sort(), before.map((r) => `${r.tier} ${r.key} committed`).sort());
+        const empty = await destination.direct(dir);
+        assert.deepEqual(Array.isArray(empty) ? empty : Object.values(empty).filter((n) => n > 0), [], 'the destination holds nothing yet');
+        // Azurite rehydrates at once (Azure takes hours, with archiveStatus rehydrate-pending-to-hot meanwhile).
+        for (const r of before) {
+          const properties = await container.getBlobClient(`${prefix}${r.key}`).getProperties();
+          assert.deepEqual([properties.accessTier, properties.archiveStatus], ['Hot', undefined], `${r.key} is online again`);
+        }
+      }
       if (pair.crashAt !== undefined) {
         const args = ['bin/earthmem.js', 'migrate', pipeline, '--id', id, '--source-tier', source.tier, '--destination-tier', destination.tier, '--concurrency', '1'];
         const crashed = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, EARTHMEM_FAILPOINT: pair.crashAt } });
@@ -386,6 +444,9 @@ before(async () => {
 
 after(async () => {
   for (const key of await s3Keys('')) await s3Admin.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
+  for (const u of (await s3Admin.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket }))).Uploads ?? []) {
+    await s3Admin.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: u.Key!, UploadId: u.UploadId! }));
+  }
   await s3Admin.send(new DeleteBucketCommand({ Bucket: s3.bucket }));
   s3Admin.destroy();
   await gcsAdmin.bucket(gcs.bucket).deleteFiles({ force: true });
@@ -417,3 +478,123 @@ migrationConformance({
 });
 migrationConformance({ name: 'postgresql (PostGIS rows) → s3', catalog: 'postgresql', source: postgisEnd('hot', hotSchema), destination: { ...s3End('warm', 'p2s-warm', { algorithm: 'lz4', level: 'medium' }), expected: LZ4 } });
 migrationConformance({ name: 'sqlite (SpatiaLite rows) → local_file', catalog: 'sqlite', source: spatialiteEnd('hot'), destination: { ...localEnd('warm', zstd('high')), expected: ZSTD(9) } });
+migrationConformance({
+  name: 'azure_blob (archive) → local_file', catalog: 'sqlite', archivedSource: true,
+  source: azureArchiveEnd('glacier', 'a2l-glacier', zstd('high')), destination: { ...localEnd('cold', { algorithm: 'lz4', level: 'medium' }), expected: LZ4 },
+});
+migrationConformance({
+  name: 'azure_blob (archive) → s3, same codec (raw streamed copy)', catalog: 'postgresql', archivedSource: true, rawCopy: true,
+  source: azureArchiveEnd('glacier', 'a2s-glacier', zstd('high')), destination: { ...s3End('warm', 'a2s-warm', zstd('high')), expected: ZSTD(9) },
+});
+
+describe('MigrationJob local_file → s3: kill -9 in the middle of a multipart upload', () => {
+  const dir = tempDir('migration-multipart-kill');
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const MiB = 1024 * 1024;
+  const PART = 5 * MiB;
+  const SIZE = 20 * MiB + 12_345;
+  const prefix = `${run}/mp-warm/`;
+
+  it('resumes to one copy with the right bytes, the source gone, and gc finds and aborts the unfinished upload', { timeout: 120_000 }, async () => {
+    const started = performance.now();
+    // The same codec at both ends (a raw streamed copy, 8 MiB chunks) into S3 parts of 5 MiB (the
+    // minimum), one part in flight: a 20 MiB object is a multipart upload of 5 parts.
+    const pair: Pair = {
+      name: 'local_file → s3 multipart', catalog: 'sqlite', rawCopy: true,
+      source: localEnd('hot', zstd('low')),
+      destination: { ...s3End('warm', 'mp-warm', zstd('low'), { part_size: '5MiB', max_concurrent_parts: 1 }), expected: ZSTD(1) },
+    };
+    const pipeline = writePipeline(dir, join(dir, 'none.ndjson'), pair, '');
+    const codex = MemoryCodex.fromFile(pipeline);
+
+    // A 20 MiB object in hot, catalogued by hand (its bytes are never decoded: same codec both ends),
+    // under the key its identity gives, which the copy keeps.
+    const provenance = [{ source: 'big', partition: 0, firstOffset: 0, lastOffset: 0, count: 1 }];
+    const key = objectKey('ObservationMemory', '2024/03/big', provenance, '.parquet');
+    const file = join(dir, 'hot', key);
+    mkdirSync(dirname(file), { recursive: true });
+    const digest = createHash('sha256');
+    const out = openSync(file, 'w');
+    for (let at = 0; at < SIZE; at += MiB) {
+      const chunk = randomBytes(Math.min(MiB, SIZE - at));
+      digest.update(chunk);
+      writeSync(out, chunk);
+    }
+    closeSync(out);
+    const sha256 = digest.digest('hex');
+    const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
+    await catalog.upsert([{
+      key, tier: 'hot', backend: 'local_file', uri: file, memoryType: 'ObservationMemory', dataset: 'big', kind: 'point', partitionPath: '2024/03/big',
+      format: 'parquet', codec: 'zstd', codecLevel: 1, bytes: SIZE, rows: 1, timeMinUs: 0, timeMaxUs: 0, bbox: [0, 0, 0, 0],
+      sha256, provenance, state: 'committed',
+    }]);
+    await catalog.close();
+
+    const id = 'multipart-kill';
+    const job = ['migrate', pipeline, '--id', id, '--source-tier', 'hot', '--destination-tier', 'warm', '--concurrency', '1'];
+    const earthmem = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, ['bin/earthmem.js', ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+    const gc = (...flags: string[]) => {
+      const r = earthmem(['gc', pipeline, '--grace', '0s', '--json', ...flags]);
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { tier: string; backend: string; key: string; bytes: number; action: string; incomplete: boolean });
+    };
+    const uploads = async () => (await s3Admin.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: prefix }))).Uploads ?? [];
+    const stepStates = async () => withStorage(codex, async (s) => (await s.catalog.migrationJob(id))!.steps.map((step) => step.state));
+
+    // Killed right after the first 8 MiB chunk went to the put: the S3 put reads two parts before
+    // it chooses between one PutObject and a multipart upload, so it has sent nothing yet.
+    const early = earthmem(job, { EARTHMEM_FAILPOINT: 'migration.copying' });
+    assert.equal(early.signal, 'SIGKILL', `${early.stdout}${early.stderr}`);
+    assert.deepEqual(await uploads(), [], 'no upload was started before the first crash point');
+    assert.deepEqual(gc(), []);
+    assert.deepEqual(await stepStates(), ['planned']);
+
+    // Killed after the second chunk: the multipart upload is created and has parts, not completed.
+    const killed = earthmem(job, { EARTHMEM_FAILPOINT: 'migration.copying@2' });
+    assert.equal(killed.signal, 'SIGKILL', `${killed.stdout}${killed.stderr}`);
+    assert.match(killed.stderr, /migration multipart-kill: resuming, 1 of 1 objects still to do/);
+    const [upload, ...more] = await uploads();
+    assert.deepEqual(more, [], 'one unfinished upload');
+    assert.equal(upload!.Key, `${prefix}${key}`);
+    const parts = (await s3Admin.send(new ListPartsCommand({ Bucket: s3.bucket, Key: upload!.Key!, UploadId: upload!.UploadId! }))).Parts ?? [];
+    const uploaded = parts.reduce((n, p) => n + (p.Size ?? 0), 0);
+    assert.ok(uploaded > 0 && uploaded < SIZE && uploaded % PART === 0, `${parts.length} parts, ${uploaded} bytes uploaded of ${SIZE}`);
+    assert.deepEqual(await s3Keys(prefix), [], 'no object in S3: the upload was not completed');
+    assert.deepEqual(await stepStates(), ['planned'], 'the copy was not journaled');
+    assert.deepEqual(localKeys(join(dir, 'hot')), [key], 'the source is intact');
+    assert.deepEqual(gc(), [{ tier: 'warm', backend: 's3', key, bytes: uploaded, modified: upload!.Initiated!.toISOString(), action: 'listed', incomplete: true }]);
+    const crashed = performance.now();
+
+    // The same job again: completed, one object in S3 with the source's bytes, the source gone.
+    const resumed = earthmem(job);
+    assert.equal(resumed.status, 0, `${resumed.stdout}${resumed.stderr}`);
+    assert.match(resumed.stderr, /migration multipart-kill: resuming, 1 of 1 objects still to do/);
+    const resumedAt = performance.now();
+    const status = await codex.getMigrationStatus(id);
+    assert.deepEqual([status.state, status.objects_done, status.objects_failed, status.bytes_migrated, status.errors], ['completed', 1, 0, SIZE, []]);
+    const journal = await withStorage(codex, async (s) => (await s.catalog.migrationJob(id))!);
+    assert.deepEqual(journal.steps.map((step) => [step.state, step.written?.manifest]), [['source_deleted', null]], 'a raw copy, source deleted');
+    const rows = await codex.listObjects();
+    assert.deepEqual(rows.map((r) => [r.tier, r.backend, r.key, r.bytes, r.sha256, r.state]), [['warm', 's3', key, SIZE, sha256, 'committed']], 'one catalog row, in S3');
+    assert.deepEqual(await s3Keys(prefix), [key], 'one object in S3');
+    const object = await s3Admin.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${key}` }));
+    const downloaded = await object.Body!.transformToByteArray();
+    assert.equal(downloaded.byteLength, SIZE);
+    assert.equal(createHash('sha256').update(downloaded).digest('hex'), sha256, 'the downloaded object has the source\'s bytes');
+    const read = await codex.read(key);
+    assert.equal(createHash('sha256').update((read as { bytes: Uint8Array }).bytes).digest('hex'), sha256, 'read through the catalog');
+    assert.deepEqual(localKeys(join(dir, 'hot')), [], 'the source is deleted, and no temporary file is left');
+
+    // The killed upload is still there until gc aborts it; then nothing is left.
+    const orphaned = gc();
+    assert.deepEqual(orphaned.map((o) => [o.key, o.bytes, o.incomplete, o.action]), [[key, uploaded, true, 'listed']]);
+    assert.deepEqual(gc('--delete').map((o) => [o.key, o.incomplete, o.action]), [[key, true, 'deleted']]);
+    assert.deepEqual(gc(), [], 'gc lists nothing');
+    assert.deepEqual(await uploads(), [], 'the upload was aborted on the server');
+    assert.deepEqual(await s3Keys(prefix), [key], 'gc left the object alone');
+    const done = performance.now();
+    timings.push(
+      `local_file → s3 multipart kill: ${SIZE} bytes, killed with ${parts.length} parts (${uploaded} bytes) uploaded; two killed runs ${((crashed - started) / 1000).toFixed(1)} s, resumed run ${((resumedAt - crashed) / 1000).toFixed(1)} s, checks and gc ${((done - resumedAt) / 1000).toFixed(1)} s`,
+    );
+  });
+});

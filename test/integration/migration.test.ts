@@ -313,6 +313,33 @@ describe('MigrationJob between rows and objects (pipelines/dev.yaml: SQLite + Sp
   });
 });
 
+describe('MigrationJob lanes', () => {
+  it('more objects than lanes, steps that end at once: no lane runs past the last step', async () => {
+    // Three objects no longer in the catalog, two lanes: each step fails at once (catalog calls
+    // only). A lane that checked "steps left" before its progress look must check again after it,
+    // or it takes a step past the end (it threw "Cannot read properties of undefined").
+    const dir = tempDir('migration-lanes');
+    const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
+    await catalog.createMigrationJob(
+      { id: 'lanes', spec: { id: 'lanes', source_tier: 'hot', destination_tier: 'cold' }, planHash: '0000000000000000' },
+      [1, 2, 3].map((i) => ({ sourceTier: 'hot', sourceKey: `gone-${i}.parquet`, destinationTier: 'cold', bytes: 1 })),
+    );
+    await catalog.close();
+    const tier = (name: string, level: string) => ({ primary_backend: { type: 'local_file' as const, base_path: join(dir, name), format: 'parquet' as const }, compression: { algorithm: 'zstd' as const, level: level as 'low' } });
+    const codex = new MemoryCodex({
+      source: { type: 'file', path: join(dir, 'none.ndjson') },
+      classify: { rules: [{ match: { variable: 'temperature' }, memory_type: 'TemperatureMemory' }] },
+      storage: { tier_configs: { hot: tier('hot', 'low'), cold: tier('cold', 'high') } },
+      catalog: { type: 'sqlite', path: join(dir, 'catalog.sqlite') },
+      dead_letter: { type: 'local_file', path: join(dir, 'dead-letter.ndjson') },
+    });
+    const status = await codex.executeMigration({ id: 'lanes', source_tier: 'hot', destination_tier: 'cold', concurrency: 2 });
+    assert.equal(status.state, 'failed');
+    assert.deepEqual(status.errors.map((e) => e.error), [1, 2, 3].map((i) => `planned: hot/gone-${i}.parquet is no longer in the catalog`));
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('MigrationJob memory', () => {
   it('moves a 1 GiB object (streamed copy and read-back) with peak RSS under 300 MB', async () => {
     const dir = tempDir('big-object');
