@@ -46,7 +46,8 @@ export async function* partsOf(body: Body, partSize: number): AsyncGenerator<Uin
   if (pendingSize > 0 || !emitted) yield concat(pending, pendingSize);
 }
 
-function concat(parts: Uint8Array[], size: number): Uint8Array {
+/** The parts as one array of `size` bytes (the part itself when there is one). */
+export function concat(parts: Uint8Array[], size: number): Uint8Array {
   if (parts.length === 1) return parts[0]!;
   const out = new Uint8Array(size);
   let at = 0;

@@ -1,4 +1,5 @@
 import { ThriftReader, type ThriftStruct, encodeStruct } from './thrift.js';
+import { concat } from '../../core/body.js';
 
 /**
  * Compresses the pages of an uncompressed Parquet file with a codec at a level of our choosing.
@@ -174,14 +175,4 @@ function newOffset(moved: Map<number, { offset: number }>, old: number): number 
   const page = moved.get(old);
   if (page === undefined) throw new Error(`no page at offset ${old}`);
   return page.offset;
-}
-
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
