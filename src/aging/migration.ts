@@ -321,8 +321,9 @@ class Mover {
         if (archive !== undefined) await withRetry(() => archive.setAccessTier(written!.key, archive.defaultAccessTier), this.retry);
       }
       if (state === 'verified' && ORDER.indexOf(target) >= ORDER.indexOf('switched')) {
-        const entry: CatalogEntry = {
-          ...row!,
+        const { createdAt: _c, updatedAt: _u, lastAccessedAt: _l, accessCount: _a, ...source } = row!;
+        const destination: CatalogEntry = {
+          ...source,
           tier: this.destination.name,
           key: written!.key,
           backend: written!.backend,
@@ -335,7 +336,6 @@ class Mover {
           sha256: written!.sha256,
           state: 'committed',
         };
-        const { createdAt: _c, updatedAt: _u, lastAccessedAt: _l, accessCount: _a, ...destination } = entry as CatalogRow;
         await catalog.switchTier(this.spec.id, { tier: row!.tier, key: row!.key, sha256: row!.sha256 }, destination);
         state = 'switched';
         failpoint('migration.switched');
