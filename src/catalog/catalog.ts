@@ -135,6 +135,22 @@ export interface MigrationPlanStep {
   bytes: number;
 }
 
+/** What the last aging pass did for one policy and source tier (`earthmem age status`). */
+export interface AgingRun {
+  policy: string;
+  sourceTier: string;
+  destinationTier: string;
+  ranAt: string;
+  /** The job of that pass, when it had something to move. */
+  jobId: string | null;
+  planned: number;
+  movedObjects: number;
+  movedBytes: number;
+  failed: number;
+  /** What happened, in words: why nothing moved, what failed. */
+  note: string;
+}
+
 /**
  * An object's identity, whatever tier it is in and whatever its format: its key without the
  * extension (the key hashes the memory type, partition path and provenance).
@@ -184,5 +200,19 @@ export interface Catalog {
   switchTier(jobId: string, source: { tier: string; key: string; sha256: string }, entry: CatalogEntry): Promise<void>;
   /** Every journal step not yet `source_deleted`, of every job (gc uses it to spare copies in progress). */
   openMigrationSteps(): Promise<MigrationStep[]>;
+  /** The jobs whose id starts with `prefix`, oldest first (the aging planner's passes of one policy). */
+  migrationJobs(prefix: string): Promise<MigrationJobRecord[]>;
+  /**
+   * Takes or renews the lease `name` for `owner` until `ttlMs` from now, if it is free, expired or
+   * already this owner's (or `replacing`'s: an owner known to be dead); false when another owner
+   * holds it. One transaction, on the catalog's clock.
+   */
+  acquireLease(name: string, owner: string, ttlMs: number, replacing?: string): Promise<boolean>;
+  /** Gives the lease up if this owner holds it. */
+  releaseLease(name: string, owner: string): Promise<void>;
+  recordAgingRun(run: AgingRun): Promise<void>;
+  agingRuns(): Promise<AgingRun[]>;
+  /** Who holds the lease and until when, if anyone does. */
+  lease(name: string): Promise<{ owner: string; expiresAt: string } | undefined>;
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import type { ProvenanceRange } from '../core/batch.js';
 import { CatalogError, EarthMemoryError, FencedError, type ErrorContext } from '../core/errors.js';
 import {
   CATALOG_SCHEMA_VERSION, objectIdOf,
-  type Catalog, type CatalogEntry, type CatalogFilter, type CatalogRow, type CoveredRange, type MigrationJobRecord, type MigrationJobState,
+  type AgingRun, type Catalog, type CatalogEntry, type CatalogFilter, type CatalogRow, type CoveredRange, type MigrationJobRecord, type MigrationJobState,
   type MigrationPlanStep, type MigrationStep, type MigrationStepState, type MigrationWritten, type PartitionClaim, type SourcePartition,
 } from './catalog.js';
 import { toCatalogRow, toCoveredRange, toMigrationJob, toMigrationStep, type ColumnReaders, type JobColumns, type ObjectColumns, type StepColumns } from './rows.js';
@@ -95,6 +95,8 @@ export class PostgresCatalog implements Catalog {
   private readonly meta: string;
   private readonly jobs: string;
   private readonly steps: string;
+  private readonly leases: string;
+  private readonly agingRuns_: string;
 
   constructor(options: PostgresCatalogOptions) {
     this.schema = options.schema ?? 'earthmem';
@@ -110,6 +112,8 @@ export class PostgresCatalog implements Catalog {
     this.meta = `${quotedSchema}.catalog_meta`;
     this.jobs = `${quotedSchema}.migration_jobs`;
     this.steps = `${quotedSchema}.migration_steps`;
+    this.leases = `${quotedSchema}.leases`;
+    this.agingRuns_ = `${quotedSchema}.aging_runs`;
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.maxConnections ?? 10,
@@ -312,7 +316,18 @@ export class PostgresCatalog implements Catalog {
       CREATE INDEX migration_steps_open ON ${this.steps} (state);
       ALTER TABLE ${this.objects} ADD COLUMN object_id TEXT COLLATE "C";
       UPDATE ${this.objects} SET object_id = regexp_replace(key, '\\.[^./]*$', '');
-      CREATE INDEX objects_object_id ON ${this.objects} (object_id);`,
+      CREATE INDEX objects_object_id ON ${this.objects} (object_id);
+      CREATE TABLE ${this.leases} (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+      );
+      CREATE TABLE ${this.agingRuns_} (
+        policy TEXT COLLATE "C" NOT NULL,
+        source_tier TEXT COLLATE "C" NOT NULL,
+        run JSONB NOT NULL,
+        PRIMARY KEY (policy, source_tier)
+      );`,
     ];
   }
 
@@ -442,6 +457,70 @@ export class PostgresCatalog implements Catalog {
       });
     } catch (cause) {
       throw catalogFailure('switching tier failed', cause, { key: source.key, tier: source.tier });
+    }
+  }
+
+  async migrationJobs(prefix: string): Promise<MigrationJobRecord[]> {
+    try {
+      const { rows } = await this.pool.query<JobColumns<Date, JsonColumn>>(
+        `SELECT * FROM ${this.jobs} WHERE left(id, $1) = $2 ORDER BY created_at, id`,
+        [prefix.length, prefix],
+      );
+      return rows.map((r) => toMigrationJob(r, readColumns));
+    } catch (cause) {
+      throw catalogFailure('listing migration jobs failed', cause);
+    }
+  }
+
+  async acquireLease(name: string, owner: string, ttlMs: number, replacing?: string): Promise<boolean> {
+    try {
+      // One statement: insert, or take over an expired lease, or renew our own; otherwise nothing.
+      const { rowCount } = await this.pool.query(
+        `INSERT INTO ${this.leases} AS held (name, owner, expires_at) VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+         ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+         WHERE held.owner = EXCLUDED.owner OR held.expires_at <= now() OR held.owner = $4`,
+        [name, owner, ttlMs, replacing ?? null],
+      );
+      return rowCount === 1;
+    } catch (cause) {
+      throw catalogFailure('taking a lease failed', cause, { key: name });
+    }
+  }
+
+  async recordAgingRun(run: AgingRun): Promise<void> {
+    try {
+      await this.pool.query(
+        `INSERT INTO ${this.agingRuns_} (policy, source_tier, run) VALUES ($1, $2, $3) ON CONFLICT (policy, source_tier) DO UPDATE SET run = EXCLUDED.run`,
+        [run.policy, run.sourceTier, JSON.stringify(run)],
+      );
+    } catch (cause) {
+      throw catalogFailure('recording an aging run failed', cause, { key: run.policy });
+    }
+  }
+
+  async agingRuns(): Promise<AgingRun[]> {
+    try {
+      const { rows } = await this.pool.query<{ run: AgingRun }>(`SELECT run FROM ${this.agingRuns_} ORDER BY policy, source_tier`);
+      return rows.map((r) => r.run);
+    } catch (cause) {
+      throw catalogFailure('reading aging runs failed', cause);
+    }
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    try {
+      await this.pool.query(`DELETE FROM ${this.leases} WHERE name = $1 AND owner = $2`, [name, owner]);
+    } catch (cause) {
+      throw catalogFailure('releasing a lease failed', cause, { key: name });
+    }
+  }
+
+  async lease(name: string): Promise<{ owner: string; expiresAt: string } | undefined> {
+    try {
+      const { rows } = await this.pool.query<{ owner: string; expires_at: Date }>(`SELECT owner, expires_at FROM ${this.leases} WHERE name = $1 AND expires_at > now()`, [name]);
+      return rows[0] === undefined ? undefined : { owner: rows[0].owner, expiresAt: rows[0].expires_at.toISOString() };
+    } catch (cause) {
+      throw catalogFailure('reading a lease failed', cause, { key: name });
     }
   }
 

@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { CatalogError, FencedError } from '../core/errors.js';
 import {
   CATALOG_SCHEMA_VERSION, objectIdOf,
-  type Catalog, type CatalogEntry, type CatalogFilter, type CatalogRow, type CoveredRange, type MigrationJobRecord, type MigrationJobState,
+  type AgingRun, type Catalog, type CatalogEntry, type CatalogFilter, type CatalogRow, type CoveredRange, type MigrationJobRecord, type MigrationJobState,
   type MigrationPlanStep, type MigrationStep, type MigrationStepState, type MigrationWritten, type PartitionClaim, type SourcePartition,
 } from './catalog.js';
 import { toCatalogRow, toCoveredRange, toMigrationJob, toMigrationStep, type ColumnReaders, type JobColumns, type ObjectColumns, type StepColumns } from './rows.js';
@@ -84,7 +84,18 @@ CREATE TABLE migration_steps (
 );
 CREATE INDEX migration_steps_open ON migration_steps (state);
 ALTER TABLE objects ADD COLUMN object_id TEXT;
-CREATE INDEX objects_object_id ON objects (object_id);`,
+CREATE INDEX objects_object_id ON objects (object_id);
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+CREATE TABLE aging_runs (
+  policy TEXT NOT NULL,
+  source_tier TEXT NOT NULL,
+  run TEXT NOT NULL,
+  PRIMARY KEY (policy, source_tier)
+);`,
 ];
 
 type Row = ObjectColumns<number, string, string>;
@@ -339,6 +350,46 @@ export class SqliteCatalog implements Catalog {
   async openMigrationSteps(): Promise<MigrationStep[]> {
     const rows = this.db.prepare("SELECT * FROM migration_steps WHERE state <> 'source_deleted'").all() as StepColumns<number, string, string>[];
     return rows.map((s) => toMigrationStep(s, readColumns));
+  }
+
+  async migrationJobs(prefix: string): Promise<MigrationJobRecord[]> {
+    const rows = this.db.prepare("SELECT * FROM migration_jobs WHERE substr(id, 1, ?) = ? ORDER BY created_at, id").all(prefix.length, prefix) as JobColumns<string, string>[];
+    return rows.map((r) => toMigrationJob(r, readColumns));
+  }
+
+  async acquireLease(name: string, owner: string, ttlMs: number, replacing?: string): Promise<boolean> {
+    const now = new Date();
+    return this.guard('taking a lease', name, () =>
+      this.db.transaction(() => {
+        const held = this.db.prepare('SELECT owner, expires_at FROM leases WHERE name = ?').get(name) as { owner: string; expires_at: string } | undefined;
+        if (held !== undefined && held.owner !== owner && held.owner !== replacing && held.expires_at > now.toISOString()) return false;
+        this.db
+          .prepare('INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at')
+          .run(name, owner, new Date(now.getTime() + ttlMs).toISOString());
+        return true;
+      }).immediate(),
+    );
+  }
+
+  async recordAgingRun(run: AgingRun): Promise<void> {
+    this.guard('recording an aging run', run.policy, () =>
+      this.db
+        .prepare('INSERT INTO aging_runs (policy, source_tier, run) VALUES (?, ?, ?) ON CONFLICT (policy, source_tier) DO UPDATE SET run = excluded.run')
+        .run(run.policy, run.sourceTier, JSON.stringify(run)),
+    );
+  }
+
+  async agingRuns(): Promise<AgingRun[]> {
+    return (this.db.prepare('SELECT run FROM aging_runs ORDER BY policy, source_tier').all() as { run: string }[]).map((r) => JSON.parse(r.run) as AgingRun);
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    this.guard('releasing a lease', name, () => this.db.prepare('DELETE FROM leases WHERE name = ? AND owner = ?').run(name, owner));
+  }
+
+  async lease(name: string): Promise<{ owner: string; expiresAt: string } | undefined> {
+    const held = this.db.prepare('SELECT owner, expires_at FROM leases WHERE name = ?').get(name) as { owner: string; expires_at: string } | undefined;
+    return held === undefined || held.expires_at <= new Date().toISOString() ? undefined : { owner: held.owner, expiresAt: held.expires_at };
   }
 
   /** Runs a synchronous catalog write; driver errors become CatalogError (SQLITE_BUSY retriable). */

@@ -13,6 +13,8 @@ import { progressLine, summaryText } from './format.js';
 import { replayCommand, statusCommand } from './kafka-commands.js';
 import { produceCommand, produceUsage } from './produce.js';
 import { migrateCommand, migrateUsage } from './migrate.js';
+import { ageCommand, ageUsage } from './age.js';
+import { runAgingPass } from '../aging/planner.js';
 import { collectGarbage } from '../aging/gc.js';
 import { parseDuration } from '../config/units.js';
 import { isParseArgsError, UsageError, wantsHelp } from './usage.js';
@@ -46,6 +48,10 @@ const commandUsage: Record<string, string> = {
   earthmem migrate status|cancel PIPELINE.yaml ID [--json]
                                              move objects between tiers: copy, verify, switch, delete
 `,
+  age: `  earthmem age PIPELINE.yaml [--once] [--dry-run] [--now T] [--json]
+  earthmem age status PIPELINE.yaml [--json]
+                                             run the aging policies (every aging.interval, or once)
+`,
   gc: `  earthmem gc PIPELINE.yaml [--delete] [--grace 1h] [--json]
                                              list (or delete) stored objects no catalog row points at
 `,
@@ -65,7 +71,7 @@ ${Object.values(commandUsage).join('')}  earthmem --version | --help | COMMAND -
 Exit codes: 0 success, 1 failure, 2 usage. EARTHMEM_DEBUG=1 prints stacks.
 `;
 
-const usageOf = (command: string) => (command === 'produce' ? produceUsage : command === 'migrate' ? migrateUsage : `Usage:\n${commandUsage[command]}`);
+const usageOf = (command: string) => (command === 'produce' ? produceUsage : command === 'migrate' ? migrateUsage : command === 'age' ? ageUsage : `Usage:\n${commandUsage[command]}`);
 
 /** The package root: bin/, dist/ and pipelines/ are relative to it, wherever the CLI is run from. */
 const packageRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -94,14 +100,43 @@ async function run(config: PipelineConfig): Promise<number> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   const tty = process.stderr.isTTY === true;
+  const log = (line: string) => process.stderr.write(`${tty ? '\r\x1b[2K' : ''}${line}\n`);
+  const aging = agingStream(config, log);
   const summary = await runPipeline(config, {
     signal: controller.signal,
     onProgress: tty ? (s) => process.stderr.write(`\r\x1b[2K${progressLine(s)}`) : undefined,
-    log: (line) => process.stderr.write(`${tty ? '\r\x1b[2K' : ''}${line}\n`),
-  });
+    log,
+  }).finally(() => aging.stop());
   if (tty) process.stderr.write('\r\x1b[2K');
   process.stdout.write(`${summaryText(summary)}\n`);
   return summary.complete ? 0 : 1;
+}
+
+/**
+ * The aging stream inside `earthmem run`: a pass every aging.interval (the first one interval
+ * after start), on its own connections; a failed pass is logged, the next one tries again.
+ * `stop` waits for a running pass to end.
+ */
+function agingStream(config: PipelineConfig, log: (line: string) => void): { stop(): Promise<void> } {
+  const aging = config.aging;
+  if (aging === undefined) return { stop: async () => undefined };
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(async () => {
+      const storage = await openStorage(config);
+      try {
+        await runAgingPass(storage, aging, { log });
+      } finally {
+        await storage.close();
+      }
+    }).catch((error: unknown) => log(`aging pass failed: ${describeError(error)}`));
+  }, aging.interval);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 function validate(file: string | undefined): number {
@@ -307,6 +342,8 @@ export async function main(argv: string[]): Promise<number> {
         return await migrateCommand(rest, load);
       case 'gc':
         return await gcCommand(rest);
+      case 'age':
+        return await ageCommand(rest, load);
       case 'generate':
         return await generate(rest);
       case 'demo':

@@ -14,6 +14,7 @@ import { influxdbBackendSchema } from '../../connectors/influxdb/config.js';
 import { cacheSettingsSchema } from '../storage/cache-config.js';
 import { compileTemplate } from '../stages/object-key.js';
 import { DEAD_LETTER } from '../stages/classify.js';
+import { selectionCriteriaSchema } from '../config/selection.js';
 
 /**
  * The pipeline file: the single source of validation, defaults and documentation.
@@ -128,6 +129,65 @@ const tierConfig = z
   });
 export type TierConfig = z.output<typeof tierConfig>;
 
+/** One aging policy: a MigrationJob the planner runs on every pass (the job file's keys, minus id). */
+const agingPolicy = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'expected letters, digits, "_" or "-" (at most 64)'),
+    /** One tier, or several that all move to the destination. */
+    source_tier: z.union([z.enum(TIERS), z.array(z.enum(TIERS)).min(1)]).transform((t) => (Array.isArray(t) ? t : [t])),
+    destination_tier: z.enum(TIERS),
+    selection_criteria: selectionCriteriaSchema.default({}),
+    validation: z.boolean().default(true),
+    delete_after_migration: z.boolean().default(true),
+    concurrency: z.number().int().positive().max(64).default(4),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.source_tier.includes(p.destination_tier)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['destination_tier'], message: 'is one of the policy\'s source tiers: a move needs two tiers' });
+    }
+    if (p.delete_after_migration && !p.validation) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['validation'], message: 'must be true with delete_after_migration: a source is deleted only after its copy is verified' });
+    }
+  });
+
+/** `aging:` — the aging stream: policies planned on a timer inside `earthmem run`, or by `earthmem age`. */
+const agingSchema = z
+  .object({
+    /** How often a pass runs inside `earthmem run` (and `earthmem age` without --once). */
+    interval: duration.default('10m'),
+    /** For all moves of a pass together. */
+    max_bytes_per_second: size.optional(),
+    /** A job with no step done for this long is reported as stuck, with the object and step it waits on. */
+    stuck_after: duration.default('10m'),
+    policies: z.array(agingPolicy).min(1),
+  })
+  .strict()
+  .superRefine((aging, ctx) => {
+    if (aging.interval <= 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['interval'], message: 'must be longer than 0' });
+    const seen = new Map<string, number>();
+    aging.policies.forEach((p, i) => {
+      if (seen.has(p.name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['policies', i, 'name'], message: `"${p.name}" is also the name of policy ${seen.get(p.name)}` });
+      seen.set(p.name, i);
+    });
+    // A cycle of policies (hot → warm and warm → hot) could move the same object back and forth
+    // within one pass: the criteria in use here cannot tell the directions apart.
+    const edges = aging.policies.flatMap((p, i) => p.source_tier.map((from) => ({ from, to: p.destination_tier, i })));
+    const reaches = (from: string, to: string, seenTiers = new Set<string>()): boolean =>
+      edges.some((e) => e.from === from && (e.to === to || (!seenTiers.has(e.to) && reaches(e.to, to, new Set([...seenTiers, e.to])))));
+    aging.policies.forEach((p, i) => {
+      if (p.source_tier.some((from) => reaches(p.destination_tier, from))) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['policies', i],
+          message: `policy "${p.name}" is part of a cycle (${p.source_tier.join('/')} → ${p.destination_tier} and back): an object could move back and forth within one interval`,
+        });
+      }
+    });
+  });
+export type AgingConfig = z.output<typeof agingSchema>;
+export type AgingPolicy = AgingConfig['policies'][number];
+
 export const pipelineSchema = z
   .object({
     /** Optional name, shown in logs. */
@@ -188,6 +248,7 @@ export const pipelineSchema = z
         .strict(),
     ]),
     dead_letter: z.discriminatedUnion('type', [localFileDeadLetterSchema, kafkaDeadLetterSchema]),
+    aging: agingSchema.optional(),
   })
   .strict()
   .superRefine((pipeline, ctx) => {
@@ -203,6 +264,10 @@ export const pipelineSchema = z
     };
     check(pipeline.routing.default, ['routing', 'default']);
     for (const [memoryType, tier] of Object.entries(pipeline.routing.memory_types)) check(tier, ['routing', 'memory_types', memoryType]);
+    pipeline.aging?.policies.forEach((p, i) => {
+      p.source_tier.forEach((t, j) => check(t, ['aging', 'policies', i, 'source_tier', ...(p.source_tier.length > 1 ? [j] : [])]));
+      check(p.destination_tier, ['aging', 'policies', i, 'destination_tier']);
+    });
   });
 
 export type PipelineConfig = z.output<typeof pipelineSchema>;

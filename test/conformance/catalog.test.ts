@@ -359,6 +359,28 @@ function catalogConformance(name: string, open: () => Promise<Catalog>): void {
         assert.deepEqual((await catalog.list()).map((r) => `${r.tier} ${r.key}`), ['cold a.parquet', 'hot b.parquet']);
       }));
 
+    it('leases: one owner at a time, renewable by its owner, free again when released or expired', () =>
+      withCatalog(open, async (catalog) => {
+        assert.equal(await catalog.acquireLease('aging', 'a', 60_000), true);
+        assert.equal(await catalog.acquireLease('aging', 'b', 60_000), false, 'held by a');
+        assert.equal(await catalog.acquireLease('aging', 'a', 60_000), true, 'a renews');
+        assert.equal((await catalog.lease('aging'))?.owner, 'a');
+        await catalog.releaseLease('aging', 'b');
+        assert.equal((await catalog.lease('aging'))?.owner, 'a', 'only the owner releases');
+        await catalog.releaseLease('aging', 'a');
+        assert.equal(await catalog.lease('aging'), undefined);
+        assert.equal(await catalog.acquireLease('aging', 'b', 1), true);
+        await sleep(20);
+        assert.equal(await catalog.lease('aging'), undefined, 'expired');
+        assert.equal(await catalog.acquireLease('aging', 'c', 60_000), true, 'an expired lease is taken over');
+        // Migration jobs by id prefix, oldest first.
+        await catalog.createMigrationJob({ id: 'aging:hot-to-warm:1', spec: {}, planHash: 'h' }, []);
+        await sleep(5);
+        await catalog.createMigrationJob({ id: 'aging:hot-to-warm:2', spec: {}, planHash: 'h' }, []);
+        await catalog.createMigrationJob({ id: 'aging:warm-to-cold:1', spec: {}, planHash: 'h' }, []);
+        assert.deepEqual((await catalog.migrationJobs('aging:hot-to-warm:')).map((j) => j.id), ['aging:hot-to-warm:1', 'aging:hot-to-warm:2']);
+      }));
+
     it('close can be called twice', async () => {
       const catalog = await open();
       await catalog.close();
@@ -450,7 +472,7 @@ async function openPostgres(schema = runSchema): Promise<PostgresCatalog> {
 
 async function openEmptyPostgres(): Promise<PostgresCatalog> {
   const catalog = await openPostgres();
-  await admin().query(`TRUNCATE ${runSchema}.objects, ${runSchema}.partition_claims, ${runSchema}.migration_steps, ${runSchema}.migration_jobs`);
+  await admin().query(`TRUNCATE ${runSchema}.objects, ${runSchema}.partition_claims, ${runSchema}.migration_steps, ${runSchema}.migration_jobs, ${runSchema}.leases, ${runSchema}.aging_runs`);
   return catalog;
 }
 

@@ -1,0 +1,183 @@
+/**
+ * The aging stream (issue #11): a year of observations ages through hot → warm → cold → glacier
+ * in monthly `earthmem age --once --now …` passes; dry run, status, validation, two planners at
+ * once, and a planner killed in the middle of a pass.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { MemoryCodex } from '../../src/codex/memory-codex.js';
+import { writeSample } from '../../src/records/sample.js';
+import { tempDir } from '../support/fixtures.js';
+import { checkParquet } from '../support/python.js';
+
+const POINTS = 24_000;
+const FEATURES = 120;
+const DAY = 86_400_000;
+
+function pipeline(dir: string, input: string, extra = ''): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'pipeline.yaml');
+  const tier = (name: string, codec: string) =>
+    `    ${name}: { primary_backend: { type: local_file, base_path: ${join(dir, 'data', name)} }, compression: ${codec} }\n`;
+  writeFileSync(
+    file,
+    `source: { type: file, path: ${input} }
+classify:
+  rules:
+    - { match: { variable: temperature }, memory_type: TemperatureMemory }
+    - { match: { kind: vector }, memory_type: HazardMemory }
+  default: ObservationMemory
+storage:
+  tier_configs:
+${tier('hot', '{ algorithm: zstd, level: low }')}${tier('warm', '{ algorithm: lz4 }')}${tier('cold', '{ algorithm: zstd, level: high }')}${tier('glacier', '{ algorithm: zstd, level: high }')}catalog: { type: sqlite, path: ${join(dir, 'data/catalog.sqlite')} }
+dead_letter: { type: local_file, path: ${join(dir, 'data/dead.ndjson')} }
+aging:
+  interval: 10m
+${extra}  policies:
+    - { name: hot-to-warm, source_tier: hot, destination_tier: warm, selection_criteria: { time_before: 30 days ago } }
+    - { name: warm-to-cold, source_tier: warm, destination_tier: cold, selection_criteria: { time_before: 90 days ago } }
+    - { name: cold-to-glacier, source_tier: cold, destination_tier: glacier, selection_criteria: { time_before: 180 days ago } }
+`,
+  );
+  return file;
+}
+
+/** Where the policies above put an object whose newest observation is `timeMaxUs`, at `now`. */
+function expectedTier(timeMaxUs: number, now: number): string {
+  const t = timeMaxUs / 1000;
+  return t < now - 180 * DAY ? 'glacier' : t < now - 90 * DAY ? 'cold' : t < now - 30 * DAY ? 'warm' : 'hot';
+}
+
+const expectedIds = [...Array.from({ length: POINTS }, (_, i) => `obs-${i}`), ...Array.from({ length: FEATURES }, (_, i) => `fire-${i}`)].sort();
+
+describe('aging streams', () => {
+  const base = tempDir('aging');
+  const input = join(base, 'in.ndjson');
+  before(async () => {
+    await writeSample(input, { points: POINTS, features: FEATURES, badCopies: 0, seed: 12, start: '2024-01-01T00:00:00Z', days: 366 });
+  });
+  const earthmem = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, ['bin/earthmem.js', ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const ingest = (dir: string, extra = '') => {
+    const file = pipeline(dir, input, extra);
+    const run = earthmem(['run', file]);
+    assert.equal(run.status, 0, run.stderr);
+    return file;
+  };
+  const assertExactlyOnce = async (file: string) => {
+    const rows = await MemoryCodex.fromFile(file).listObjects();
+    const check = checkParquet(rows.map((r) => r.uri));
+    assert.deepEqual(check.files.flatMap((f) => f.ids as string[]).sort(), expectedIds, 'every id exactly once through the catalog');
+    return rows;
+  };
+  const gc = (file: string) => JSON.parse(`[${earthmem(['gc', file, '--grace', '0s', '--json']).stdout.trim().split('\n').filter(Boolean).join(',')}]`) as unknown[];
+
+  it('a year in one test: monthly passes put every object in the tier its policies say, nothing lost or left behind', async () => {
+    const dir = join(base, 'year');
+    const file = ingest(dir);
+    for (let month = 2; month <= 13; month++) {
+      const now = Date.UTC(2024, month - 1, 1);
+      const pass = earthmem(['age', file, '--once', '--now', new Date(now).toISOString(), '--json']);
+      assert.equal(pass.status, 0, pass.stderr);
+      const report = JSON.parse(pass.stdout) as { ran: boolean; policies: { policy: string; moved_objects: number; failed: number; note: string }[] };
+      assert.equal(report.ran, true);
+      for (const p of report.policies) {
+        assert.equal(p.failed, 0, p.note);
+        assert.match(p.note, p.moved_objects > 0 ? /^moved \d+ of \d+ objects/ : /^moved nothing: /, 'a pass says what it did, or why it did nothing');
+      }
+      const rows = await assertExactlyOnce(file);
+      for (const r of rows) assert.equal(r.tier, expectedTier(r.timeMaxUs, now), `${new Date(now).toISOString()}: ${r.key} (time_max ${new Date(r.timeMaxUs / 1000).toISOString()})`);
+      assert.deepEqual(gc(file), [], 'nothing left behind in a source tier');
+    }
+    const rows = await MemoryCodex.fromFile(file).listObjects();
+    assert.ok(rows.some((r) => r.tier === 'glacier') && rows.some((r) => r.tier === 'cold') && rows.some((r) => r.tier === 'warm'));
+    const status = JSON.parse(earthmem(['age', 'status', file, '--json']).stdout) as { policies: { policy: string; moved_objects: number; last_run: string; next_run: string; stuck: unknown[] }[] };
+    for (const p of status.policies) {
+      assert.ok(p.moved_objects > 0, p.policy);
+      assert.equal(p.last_run, '2025-01-01T00:00:00.000Z');
+      assert.equal(p.next_run, '2025-01-01T00:10:00.000Z');
+      assert.deepEqual(p.stuck, []);
+    }
+  });
+
+  it('a dry run lists exactly the objects a pass would move, and moves nothing', async () => {
+    const dir = join(base, 'dry');
+    const file = ingest(dir);
+    const now = '2024-06-15T00:00:00Z';
+    const dry = earthmem(['age', file, '--dry-run', '--now', now, '--json']);
+    assert.equal(dry.status, 0, dry.stderr);
+    const report = JSON.parse(dry.stdout) as { policies: { policy: string; objects: { key: string; bytes: number }[] }[] };
+    const hot = await MemoryCodex.fromFile(file).listObjects({ tier: 'hot' });
+    const due = hot.filter((r) => r.timeMaxUs / 1000 < Date.parse(now) - 30 * DAY).map((r) => [r.key, r.bytes]).sort();
+    assert.deepEqual(report.policies.find((p) => p.policy === 'hot-to-warm')!.objects.map((o) => [o.key, o.bytes]).sort(), due);
+    assert.ok(due.length > 0);
+    assert.deepEqual((await MemoryCodex.fromFile(file).listObjects({ tier: 'hot' })).length, hot.length, 'nothing moved');
+    const text = earthmem(['age', file, '--dry-run', '--now', now]);
+    assert.match(text.stdout, /hot-to-warm \(hot → warm\): would move \d+ objects, \d+ bytes \(plan [0-9a-f]{16}\)\n {4}hot → warm +\d+ {2}\S+\.parquet/);
+  });
+
+  it('validate rejects what a pass could not run: a cycle, a destination that is a source, an unknown tier, a bad duration', () => {
+    const dir = tempDir('aging-bad');
+    const good = readFileSync(pipeline(dir, input), 'utf8');
+    const validate = (edit: (yaml: string) => string) => {
+      const bad = join(dir, 'bad.yaml');
+      writeFileSync(bad, edit(good));
+      const r = earthmem(['validate', bad]);
+      assert.equal(r.status, 1, r.stdout);
+      return r.stderr;
+    };
+    assert.match(validate((y) => y.replace('interval: 10m', 'interval: soon')), /bad\.yaml:\d+:\d+: aging\.interval: expected a duration/);
+    assert.match(
+      validate((y) => y.replace('source_tier: warm, destination_tier: cold', 'source_tier: [warm, attic], destination_tier: cold')),
+      /aging\.policies\.1\.source_tier\.1: expected one of "hot", "warm", "cold", "glacier"/,
+    );
+    assert.match(validate((y) => y.replace('source_tier: warm, destination_tier: cold', 'source_tier: warm, destination_tier: warm')), /aging\.policies\.1\.destination_tier: is one of the policy's source tiers/);
+    assert.match(
+      validate((y) => y.replace('source_tier: cold, destination_tier: glacier', 'source_tier: cold, destination_tier: hot')),
+      /aging\.policies\.0: policy "hot-to-warm" is part of a cycle \(hot → warm and back\): an object could move back and forth within one interval/,
+    );
+    assert.match(validate((y) => y.replace('name: warm-to-cold', 'name: hot-to-warm')), /aging\.policies\.1\.name: "hot-to-warm" is also the name of policy 0/);
+  });
+
+  it('two planners at once: one holds the lease, no object moves twice', async () => {
+    const dir = join(base, 'two');
+    // A slow pass (throttled) so the second planner starts while the first holds the lease.
+    const file = ingest(dir, '  max_bytes_per_second: 40KB\n');
+    const now = '2024-08-01T00:00:00Z';
+    const start = () => spawn(process.execPath, ['bin/earthmem.js', 'age', file, '--once', '--now', now, '--json'], { env: process.env });
+    const collect = (child: ReturnType<typeof start>) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.on('close', (code) => resolve({ code, out }));
+      });
+    const first = collect(start());
+    await new Promise((r) => setTimeout(r, 1500));
+    const second = await collect(start());
+    const one = await first;
+    assert.equal(one.code, 0);
+    assert.equal(second.code, 0);
+    assert.equal(JSON.parse(second.out).ran, false, 'the second planner found the lease held');
+    assert.match(JSON.parse(second.out).note, /another planner holds the aging lease/);
+    assert.equal(JSON.parse(one.out).ran, true);
+    await assertExactlyOnce(file);
+    assert.deepEqual(gc(file), []);
+  });
+
+  it('a planner killed in the middle of a pass: the next pass finishes the job, nothing lost or duplicated', async () => {
+    const dir = join(base, 'kill');
+    const file = ingest(dir);
+    const now = '2024-08-01T00:00:00Z';
+    const killed = earthmem(['age', file, '--once', '--now', now], { EARTHMEM_FAILPOINT: 'migration.verified@3' });
+    assert.equal(killed.signal, 'SIGKILL');
+    // The dead planner's lease does not hold the next one back: its process is gone.
+    const next = earthmem(['age', file, '--once', '--now', now]);
+    assert.equal(next.status, 0, next.stderr);
+    assert.match(next.stderr, /aging hot-to-warm: resuming aging\.hot-to-warm\.hot\.\S+ \(running\)/);
+    const rows = await assertExactlyOnce(file);
+    for (const r of rows) assert.equal(r.tier, expectedTier(r.timeMaxUs, Date.parse(now)), r.key);
+    assert.deepEqual(gc(file), []);
+  });
+});
