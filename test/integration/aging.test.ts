@@ -102,6 +102,25 @@ describe('aging streams', () => {
     }
   });
 
+  it('runs inside earthmem run on its interval: objects age while the pipeline still writes', async () => {
+    const dir = join(base, 'in-run');
+    mkdirSync(dir, { recursive: true });
+    const big = join(dir, 'in.ndjson');
+    await writeSample(big, { points: 150_000, features: 0, badCopies: 0, seed: 4, start: '2024-01-01T00:00:00Z', days: 366 });
+    // A pass every 300 ms; the sample is from 2024, so hot-to-warm selects every finished object.
+    const file = pipeline(dir, big);
+    writeFileSync(file, readFileSync(file, 'utf8').replace('interval: 10m', 'interval: 300ms'));
+    const run = earthmem(['run', file]);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /aging hot-to-warm \(hot → warm\): moved \d+ of \d+ objects/);
+    const rows = await MemoryCodex.fromFile(file).listObjects();
+    assert.ok(rows.some((r) => r.tier !== 'hot'), 'objects moved while the run was on');
+    const check = checkParquet(rows.map((r) => r.uri));
+    const ids = check.files.flatMap((f) => f.ids as string[]);
+    assert.equal(ids.length, 150_000);
+    assert.equal(new Set(ids).size, 150_000, 'every record exactly once');
+  });
+
   it('a dry run lists exactly the objects a pass would move, and moves nothing', async () => {
     const dir = join(base, 'dry');
     const file = ingest(dir);
