@@ -5,7 +5,7 @@ import { ArchivedObjectError, describeError, EarthMemoryError, MigrationError, N
 import { failpoint } from '../core/failpoint.js';
 import type { ObservationRecord } from '../core/record.js';
 import { withRetry, type RetryOptions } from '../core/retry.js';
-import type { CatalogEntry, CatalogRow, MigrationJobRecord, MigrationJobState, MigrationStep, MigrationStepState, MigrationWritten } from '../catalog/catalog.js';
+import { objectIdOf, type CatalogEntry, type CatalogRow, type MigrationJobRecord, type MigrationJobState, type MigrationStep, type MigrationStepState, type MigrationWritten } from '../catalog/catalog.js';
 import { manifestDifferences, manifestOf, type Manifest } from '../core/manifest.js';
 import { rehydrateStored, type OpenedStorage } from '../pipeline/read.js';
 import type { TierName } from '../pipeline/schema.js';
@@ -84,12 +84,16 @@ export async function selectObjects(storage: OpenedStorage, spec: MigrationJobSp
   const accessedBefore = c.last_accessed_before && resolveTime(c.last_accessed_before, nowMs);
   const createdBefore = c.created_before && resolveTime(c.created_before, nowMs);
   const timeBefore = c.time_before && resolveTime(c.time_before, nowMs) * 1000;
+  const inTierBefore = c.in_tier_before && resolveTime(c.in_tier_before, nowMs);
+  const reads = c.accessed_at_least && (await storage.catalog.recentAccesses(nowMs - c.accessed_at_least.windowMs));
   const rows = await storage.catalog.list({ tier: spec.source_tier });
   return rows.filter(
     (r) =>
       (accessedBefore === undefined || Date.parse(r.lastAccessedAt ?? r.createdAt) < accessedBefore) &&
       (createdBefore === undefined || Date.parse(r.createdAt) < createdBefore) &&
       (timeBefore === undefined || r.timeMaxUs < timeBefore) &&
+      (inTierBefore === undefined || Date.parse(r.tierSince) < inTierBefore) &&
+      (reads === undefined || (reads.get(objectIdOf(r.key)) ?? 0) >= c.accessed_at_least!.times) &&
       (c.memory_types === undefined || c.memory_types.includes(r.memoryType)) &&
       (c.datasets === undefined || c.datasets.includes(r.dataset)) &&
       (c.min_size === undefined || r.bytes >= c.min_size) &&

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { AgingRun, CatalogRow, MigrationJobRecord } from '../catalog/catalog.js';
+import { objectIdOf, type AgingRun, type CatalogRow, type MigrationJobRecord } from '../catalog/catalog.js';
 import { resolveTime, type SelectionCriteria } from '../config/selection.js';
 import type { OpenedStorage } from '../pipeline/read.js';
 import type { AgingConfig, AgingPolicy, TierName } from '../pipeline/schema.js';
@@ -51,7 +51,9 @@ function jobSpec(aging: AgingConfig, policy: AgingPolicy, source: TierName, id: 
     id,
     source_tier: source,
     destination_tier: policy.destination_tier,
-    selection_criteria: policy.selection_criteria,
+    // The minimum residence, on the catalog's own clock (not --now, which shifts data ages): an
+    // object that a pass moved, or that was just written, stays in its tier for a while.
+    selection_criteria: { in_tier_before: { at: Date.now() - aging.min_residence }, ...policy.selection_criteria },
     validation: policy.validation,
     delete_after_migration: policy.delete_after_migration,
     metadata_update: true,
@@ -78,7 +80,7 @@ export async function runAgingPass(storage: OpenedStorage, aging: AgingConfig, o
         policies.push({
           policy: policy.name, source_tier: source, destination_tier: policy.destination_tier, job: null, planned: plan.objects.length,
           moved_objects: 0, moved_bytes: 0, failed: 0, objects: plan.objects,
-          note: plan.objects.length > 0 ? `would move ${plan.objects.length} objects, ${plan.bytes} bytes (plan ${plan.plan_hash})` : await whyNothing(storage, policy, source, now),
+          note: plan.objects.length > 0 ? `would move ${plan.objects.length} objects, ${plan.bytes} bytes (plan ${plan.plan_hash})` : await whyNothing(storage, aging, policy, source, now),
         });
       }
     }
@@ -152,7 +154,7 @@ async function runPolicy(storage: OpenedStorage, aging: AgingConfig, policy: Agi
   const left = statuses.filter((s) => s.state !== 'completed');
   const note =
     planned === 0
-      ? await whyNothing(storage, policy, source, now)
+      ? await whyNothing(storage, aging, policy, source, now)
       : `moved ${moved} of ${planned} objects, ${bytes} bytes` +
         (failed > 0 ? `; ${failed} failed: ${statuses.flatMap((s) => s.errors).slice(0, 3).map((e) => `${e.key}: ${e.error}`).join('; ')}` : '') +
         (left.length > 0 ? `; jobs not completed: ${left.map((s) => `${s.id} (${s.state})`).join(', ')}` : '');
@@ -160,7 +162,7 @@ async function runPolicy(storage: OpenedStorage, aging: AgingConfig, policy: Agi
 }
 
 /** Why a policy selects nothing: how many objects the tier holds and which criterion leaves them out. */
-async function whyNothing(storage: OpenedStorage, policy: AgingPolicy, source: TierName, now: number): Promise<string> {
+async function whyNothing(storage: OpenedStorage, aging: AgingConfig, policy: AgingPolicy, source: TierName, now: number): Promise<string> {
   const rows = await storage.catalog.list({ tier: source });
   if (rows.length === 0) return `moved nothing: tier ${source} holds no objects`;
   const c = policy.selection_criteria;
@@ -178,6 +180,13 @@ async function whyNothing(storage: OpenedStorage, policy: AgingPolicy, source: T
   if (c.datasets) checks.push([`datasets ${c.datasets.join(',')}`, (r) => c.datasets!.includes(r.dataset)]);
   if (c.min_size !== undefined) checks.push([`min_size ${c.min_size}`, (r) => r.bytes >= c.min_size!]);
   if (c.max_size !== undefined) checks.push([`max_size ${c.max_size}`, (r) => r.bytes <= c.max_size!]);
+  const arrived = resolveTime(c.in_tier_before ?? { at: Date.now() - aging.min_residence }, now);
+  checks.push([`min_residence (in ${source} since before ${new Date(arrived).toISOString()})`, (r) => Date.parse(r.tierSince) < arrived]);
+  if (c.accessed_at_least) {
+    const reads = await storage.catalog.recentAccesses(now - c.accessed_at_least.windowMs);
+    const { times } = c.accessed_at_least;
+    checks.push([`accessed_at_least ${times} times`, (r) => (reads.get(objectIdOf(r.key)) ?? 0) >= times]);
+  }
   const excluded = checks.map(([what, ok]) => ({ what, out: rows.filter((r) => !ok(r)).length })).filter((e) => e.out > 0).sort((a, b) => b.out - a.out);
   const newest = Math.max(...rows.map((r) => r.timeMaxUs));
   return `moved nothing: none of the ${rows.length} objects in ${source} matches; ${excluded.map((e) => `${e.what} leaves out ${e.out}`).join(', ')} (newest observation ${new Date(newest / 1000).toISOString()})`;

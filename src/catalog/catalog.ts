@@ -41,6 +41,8 @@ export interface CatalogRow extends CatalogEntry {
   updatedAt: string;
   lastAccessedAt: string | null;
   accessCount: number;
+  /** When the object entered the tier it is in (written there, or switched there by a move). */
+  tierSince: string;
 }
 
 /**
@@ -181,7 +183,10 @@ export interface Catalog {
   /** Takes ownership of partitions: each one's epoch goes up by one; returns the new claims. */
   claimPartitions(owner: string, partitions: readonly SourcePartition[]): Promise<PartitionClaim[]>;
   list(filter?: CatalogFilter): Promise<CatalogRow[]>;
-  recordAccess(tier: string, key: string): Promise<void>;
+  /** Counts `count` reads of the object (its total and the current hour's, for windowed criteria). */
+  recordAccess(tier: string, key: string, count?: number): Promise<void>;
+  /** Reads per object (by `objectIdOf`) since `sinceMs`, at an hour's granularity. */
+  recentAccesses(sinceMs: number): Promise<Map<string, number>>;
 
   /** The migration journal. Creates the job and its planned steps in one transaction; an existing id is left as it is. */
   createMigrationJob(job: Omit<MigrationJobRecord, 'state' | 'error' | 'createdAt' | 'updatedAt'>, steps: readonly MigrationPlanStep[]): Promise<void>;

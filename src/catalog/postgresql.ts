@@ -63,7 +63,7 @@ const upsertColumns: ReadonlyArray<readonly [string, (e: CatalogEntry, single: P
 
 const objectColumns = `tier, key, backend, uri, memory_type, dataset, kind, partition_path, format, codec, codec_level,
   bytes, rows, time_min_us, time_max_us, bbox_min_lon, bbox_min_lat, bbox_max_lon, bbox_max_lat, sha256, provenance,
-  source, source_partition, first_offset, last_offset, state, created_at, updated_at, last_accessed_at, access_count`;
+  source, source_partition, first_offset, last_offset, state, created_at, updated_at, last_accessed_at, access_count, tier_since`;
 
 /** A row as pg returns it: BIGINT as a decimal string, TIMESTAMPTZ as a Date, JSONB parsed. */
 type ObjectRow = ObjectColumns<string, Date, ProvenanceRange[]>;
@@ -97,6 +97,7 @@ export class PostgresCatalog implements Catalog {
   private readonly steps: string;
   private readonly leases: string;
   private readonly agingRuns_: string;
+  private readonly accesses: string;
 
   constructor(options: PostgresCatalogOptions) {
     this.schema = options.schema ?? 'earthmem';
@@ -114,6 +115,7 @@ export class PostgresCatalog implements Catalog {
     this.steps = `${quotedSchema}.migration_steps`;
     this.leases = `${quotedSchema}.leases`;
     this.agingRuns_ = `${quotedSchema}.aging_runs`;
+    this.accesses = `${quotedSchema}.object_accesses`;
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.maxConnections ?? 10,
@@ -224,14 +226,34 @@ export class PostgresCatalog implements Catalog {
     }
   }
 
-  async recordAccess(tier: string, key: string): Promise<void> {
+  async recordAccess(tier: string, key: string, count = 1): Promise<void> {
     try {
-      await this.pool.query(
-        `UPDATE ${this.objects} SET access_count = access_count + 1, last_accessed_at = now() WHERE tier = $1 AND key = $2`,
-        [tier, key],
-      );
+      await this.transaction(async (client) => {
+        const { rowCount } = await client.query(
+          `UPDATE ${this.objects} SET access_count = access_count + $1, last_accessed_at = now() WHERE tier = $2 AND key = $3`,
+          [count, tier, key],
+        );
+        if (rowCount === 0) return;
+        await client.query(
+          `INSERT INTO ${this.accesses} AS a (object_id, hour, count) VALUES ($1, floor(extract(epoch from now()) / 3600), $2)
+           ON CONFLICT (object_id, hour) DO UPDATE SET count = a.count + EXCLUDED.count`,
+          [objectIdOf(key), count],
+        );
+      });
     } catch (cause) {
       throw catalogFailure('recording catalog access failed', cause, { key });
+    }
+  }
+
+  async recentAccesses(sinceMs: number): Promise<Map<string, number>> {
+    try {
+      const { rows } = await this.pool.query<{ object_id: string; n: string }>(
+        `SELECT object_id, sum(count) AS n FROM ${this.accesses} WHERE hour >= $1 GROUP BY object_id`,
+        [Math.floor(sinceMs / 3_600_000)],
+      );
+      return new Map(rows.map((r) => [r.object_id, Number(r.n)]));
+    } catch (cause) {
+      throw catalogFailure('reading recent accesses failed', cause);
     }
   }
 
@@ -321,6 +343,14 @@ export class PostgresCatalog implements Catalog {
         name TEXT PRIMARY KEY,
         owner TEXT NOT NULL,
         expires_at TIMESTAMPTZ NOT NULL
+      );
+      ALTER TABLE ${this.objects} ADD COLUMN tier_since TIMESTAMPTZ;
+      UPDATE ${this.objects} SET tier_since = created_at;
+      CREATE TABLE ${this.accesses} (
+        object_id TEXT COLLATE "C" NOT NULL,
+        hour BIGINT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (object_id, hour)
       );
       CREATE TABLE ${this.agingRuns_} (
         policy TEXT COLLATE "C" NOT NULL,
@@ -576,12 +606,12 @@ export class PostgresCatalog implements Catalog {
         params.push(value(entry, single));
         return `$${params.length}`;
       });
-      return `(${placeholders.join(', ')}, now(), now())`;
+      return `(${placeholders.join(', ')}, now(), now(), now())`;
     });
     const columns = upsertColumns.map(([column]) => column);
     const replaced = columns.filter((column) => column !== 'tier' && column !== 'key');
     await client.query(
-      `INSERT INTO ${this.objects} AS existing (${columns.join(', ')}, created_at, updated_at)
+      `INSERT INTO ${this.objects} AS existing (${columns.join(', ')}, created_at, updated_at, tier_since)
        VALUES ${tuples.join(',\n')}
        ON CONFLICT (tier, key) DO UPDATE SET
          ${replaced.map((column) => `${column} = EXCLUDED.${column}`).join(', ')},

@@ -90,6 +90,14 @@ CREATE TABLE leases (
   owner TEXT NOT NULL,
   expires_at TEXT NOT NULL
 );
+ALTER TABLE objects ADD COLUMN tier_since TEXT;
+UPDATE objects SET tier_since = created_at;
+CREATE TABLE object_accesses (
+  object_id TEXT NOT NULL,
+  hour INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (object_id, hour)
+);
 CREATE TABLE aging_runs (
   policy TEXT NOT NULL,
   source_tier TEXT NOT NULL,
@@ -132,10 +140,10 @@ export class SqliteCatalog implements Catalog {
     this.upsertStatement = this.db.prepare(`
       INSERT INTO objects (tier, key, backend, uri, memory_type, dataset, kind, partition_path, format, codec, codec_level,
         bytes, rows, time_min_us, time_max_us, bbox_min_lon, bbox_min_lat, bbox_max_lon, bbox_max_lat, sha256, provenance,
-        source, source_partition, first_offset, last_offset, state, created_at, updated_at, object_id)
+        source, source_partition, first_offset, last_offset, state, created_at, updated_at, object_id, tier_since)
       VALUES (@tier, @key, @backend, @uri, @memoryType, @dataset, @kind, @partitionPath, @format, @codec, @codecLevel,
         @bytes, @rows, @timeMinUs, @timeMaxUs, @minLon, @minLat, @maxLon, @maxLat, @sha256, @provenance,
-        @source, @sourcePartition, @firstOffset, @lastOffset, @state, @now, @now, @objectId)
+        @source, @sourcePartition, @firstOffset, @lastOffset, @state, @now, @now, @objectId, @now)
       ON CONFLICT (tier, key) DO UPDATE SET
         backend = excluded.backend, uri = excluded.uri, memory_type = excluded.memory_type, dataset = excluded.dataset,
         kind = excluded.kind, partition_path = excluded.partition_path, format = excluded.format, codec = excluded.codec, codec_level = excluded.codec_level,
@@ -267,10 +275,26 @@ export class SqliteCatalog implements Catalog {
     return rows.map((r) => toCatalogRow(r, readColumns));
   }
 
-  async recordAccess(tier: string, key: string): Promise<void> {
-    this.db
-      .prepare('UPDATE objects SET access_count = access_count + 1, last_accessed_at = ? WHERE tier = ? AND key = ?')
-      .run(new Date().toISOString(), tier, key);
+  async recordAccess(tier: string, key: string, count = 1): Promise<void> {
+    const now = new Date();
+    this.guard('recording an access', key, () =>
+      this.db.transaction(() => {
+        const changed = this.db
+          .prepare('UPDATE objects SET access_count = access_count + ?, last_accessed_at = ? WHERE tier = ? AND key = ?')
+          .run(count, now.toISOString(), tier, key).changes;
+        if (changed === 0) return;
+        this.db
+          .prepare('INSERT INTO object_accesses (object_id, hour, count) VALUES (?, ?, ?) ON CONFLICT (object_id, hour) DO UPDATE SET count = count + excluded.count')
+          .run(objectIdOf(key), Math.floor(now.getTime() / 3_600_000), count);
+      }).immediate(),
+    );
+  }
+
+  async recentAccesses(sinceMs: number): Promise<Map<string, number>> {
+    const rows = this.db
+      .prepare('SELECT object_id, sum(count) AS n FROM object_accesses WHERE hour >= ? GROUP BY object_id')
+      .all(Math.floor(sinceMs / 3_600_000)) as { object_id: string; n: number }[];
+    return new Map(rows.map((r) => [r.object_id, r.n]));
   }
 
   async createMigrationJob(job: Omit<MigrationJobRecord, 'state' | 'error' | 'createdAt' | 'updatedAt'>, steps: readonly MigrationPlanStep[]): Promise<void> {

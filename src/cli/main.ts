@@ -186,6 +186,7 @@ async function catalogLs(args: string[]): Promise<number> {
             created_at: r.createdAt,
             last_accessed_at: r.lastAccessedAt,
             access_count: r.accessCount,
+            tier_since: r.tierSince,
           })}\n`,
         );
       }

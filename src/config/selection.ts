@@ -22,6 +22,17 @@ export function resolveTime(point: PointInTime, nowMs: number): number {
   return 'at' in point ? point.at : nowMs - point.ago;
 }
 
+/** `accessed_at_least: 5 times in 1 day`: objects read at least that often within the window before now. */
+const accessFrequency = z.string().transform((value, ctx) => {
+  const match = /^\s*(\d+)\s*times?\s+in\s+(.+)$/.exec(value);
+  const windowMs = match ? parseDuration(match[2]!) : undefined;
+  if (!match || windowMs === undefined || windowMs <= 0 || Number(match[1]) < 1) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected "N times in DURATION", such as "5 times in 1 day"' });
+    return z.NEVER;
+  }
+  return { times: Number(match[1]), windowMs };
+});
+
 /** The spec's `selection_criteria`: every criterion given must hold. */
 export const selectionCriteriaSchema = z
   .object({
@@ -34,6 +45,10 @@ export const selectionCriteriaSchema = z
     datasets: z.array(nonEmpty).min(1).optional(),
     min_size: size.optional(),
     max_size: size.optional(),
+    /** Objects read at least N times within the window (promotion on access); reads counted per hour. */
+    accessed_at_least: accessFrequency.optional(),
+    /** Objects that entered their tier before then (the aging stream's minimum residence). */
+    in_tier_before: pointInTime.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

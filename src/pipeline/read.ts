@@ -1,5 +1,6 @@
 import { ConfigError, NotFoundError, StorageError } from '../core/errors.js';
 import type { Catalog, CatalogRow } from '../catalog/catalog.js';
+import { AccessRecorder } from '../catalog/access-recorder.js';
 import { createCatalog } from './connectors.js';
 import { TIERS, type PipelineConfig, type TierName } from './schema.js';
 import { closeTier, openTier, sinkOf, type StoredContent, type Tier } from './tier-writer.js';
@@ -10,13 +11,17 @@ export type { StoredContent };
 export interface OpenedStorage {
   tiers: Map<TierName, Tier>;
   catalog: Catalog;
+  /** Reads through this storage, counted for access-based criteria (coalesced catalog writes). */
+  accesses: AccessRecorder;
   close(): Promise<void>;
 }
 
 export async function openStorage(config: PipelineConfig, env: NodeJS.ProcessEnv = process.env): Promise<OpenedStorage> {
   const catalog = await createCatalog(config.catalog);
+  const accesses = new AccessRecorder(catalog);
   const tiers = new Map<TierName, Tier>();
   const close = async () => {
+    await accesses.close();
     for (const tier of tiers.values()) await closeTier(tier);
     await catalog.close();
   };
@@ -29,7 +34,7 @@ export async function openStorage(config: PipelineConfig, env: NodeJS.ProcessEnv
     await close().catch(() => undefined);
     throw error;
   }
-  return { tiers, catalog, close };
+  return { tiers, catalog, accesses, close };
 }
 
 
@@ -46,7 +51,7 @@ export async function readStored(storage: OpenedStorage, row: CatalogRow): Promi
     throw new ConfigError(`${row.key} was written to a ${row.backend} backend; tier ${row.tier} is now configured with ${sink.type}`);
   }
   const content = await sink.read(row.key);
-  await storage.catalog.recordAccess(row.tier, row.key);
+  storage.accesses.record(row.tier, row.key);
   return content;
 }
 

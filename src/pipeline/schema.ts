@@ -160,6 +160,8 @@ const agingSchema = z
     max_bytes_per_second: size.optional(),
     /** A job with no step done for this long is reported as stuck, with the object and step it waits on. */
     stuck_after: duration.default('10m'),
+    /** An object that entered its tier less than this ago is not moved again (no flapping). */
+    min_residence: duration.default('1 day'),
     policies: z.array(agingPolicy).min(1),
   })
   .strict()
@@ -170,17 +172,17 @@ const agingSchema = z
       if (seen.has(p.name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['policies', i, 'name'], message: `"${p.name}" is also the name of policy ${seen.get(p.name)}` });
       seen.set(p.name, i);
     });
-    // A cycle of policies (hot → warm and warm → hot) could move the same object back and forth
-    // within one pass: the criteria in use here cannot tell the directions apart.
+    // A cycle of policies (hot → warm, then promotion warm → hot) could move the same object back
+    // and forth within one interval, unless an object stays in a tier at least an interval.
     const edges = aging.policies.flatMap((p, i) => p.source_tier.map((from) => ({ from, to: p.destination_tier, i })));
     const reaches = (from: string, to: string, seenTiers = new Set<string>()): boolean =>
       edges.some((e) => e.from === from && (e.to === to || (!seenTiers.has(e.to) && reaches(e.to, to, new Set([...seenTiers, e.to])))));
     aging.policies.forEach((p, i) => {
-      if (p.source_tier.some((from) => reaches(p.destination_tier, from))) {
+      if (aging.min_residence < aging.interval && p.source_tier.some((from) => reaches(p.destination_tier, from))) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
           path: ['policies', i],
-          message: `policy "${p.name}" is part of a cycle (${p.source_tier.join('/')} → ${p.destination_tier} and back): an object could move back and forth within one interval`,
+          message: `policy "${p.name}" is part of a cycle (${p.source_tier.join('/')} → ${p.destination_tier} and back) and min_residence is shorter than interval: an object could move back and forth within one interval`,
         });
       }
     });

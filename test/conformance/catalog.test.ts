@@ -52,7 +52,7 @@ function covering(key: string, source: string, partition: number, firstOffset: n
 
 /** The entry part of a row (what `upsert` was given), checked to hold no other fields. */
 function stored(row: CatalogRow): CatalogEntry {
-  const { createdAt, updatedAt, lastAccessedAt, accessCount, ...rest } = row;
+  const { createdAt, updatedAt, lastAccessedAt, accessCount, tierSince, ...rest } = row;
   return rest;
 }
 
@@ -424,11 +424,12 @@ describe('SqliteCatalog schema versions', () => {
     assert.equal(again.schemaVersion, CATALOG_SCHEMA_VERSION);
     await again.close();
     const upgraded = new Database(file, { readonly: true });
-    const rowsNow = upgraded.prepare('SELECT * FROM objects ORDER BY tier, key').all() as { key: string; object_id: string }[];
+    const rowsNow = upgraded.prepare('SELECT * FROM objects ORDER BY tier, key').all() as { key: string; object_id: string; tier_since: string; created_at: string }[];
     upgraded.close();
-    assert.deepEqual(rowsNow.map(({ object_id: _id, ...rest }) => rest), v1Rows);
+    assert.deepEqual(rowsNow.map(({ object_id: _id, tier_since: _since, ...rest }) => rest), v1Rows);
     // The identity column the upgrade adds is filled in for every first-release row.
     for (const r of rowsNow) assert.equal(r.object_id, r.key.replace(/\.parquet$/, ''));
+    for (const r of rowsNow) assert.equal(r.tier_since, r.created_at, 'an object is in its tier since it was written');
   });
 
   it('refuses a catalog from a newer release, naming both versions', () => {
@@ -472,7 +473,7 @@ async function openPostgres(schema = runSchema): Promise<PostgresCatalog> {
 
 async function openEmptyPostgres(): Promise<PostgresCatalog> {
   const catalog = await openPostgres();
-  await admin().query(`TRUNCATE ${runSchema}.objects, ${runSchema}.partition_claims, ${runSchema}.migration_steps, ${runSchema}.migration_jobs, ${runSchema}.leases, ${runSchema}.aging_runs`);
+  await admin().query(`TRUNCATE ${runSchema}.objects, ${runSchema}.partition_claims, ${runSchema}.migration_steps, ${runSchema}.migration_jobs, ${runSchema}.leases, ${runSchema}.aging_runs, ${runSchema}.object_accesses`);
   return catalog;
 }
 
@@ -543,7 +544,7 @@ describe('PostgresCatalog', () => {
         await catalog.upsert([entry({ key: 'k/2', rows: 5, sha256: 'f'.repeat(64) })]);
       }
       const withoutTimes = (rows: CatalogRow[]) =>
-        JSON.stringify(rows.map(({ createdAt, updatedAt, lastAccessedAt, ...rest }) => ({ ...rest, accessed: lastAccessedAt !== null })));
+        JSON.stringify(rows.map(({ createdAt, updatedAt, lastAccessedAt, tierSince, ...rest }) => ({ ...rest, accessed: lastAccessedAt !== null })));
       assert.equal(withoutTimes(await postgres.list()), withoutTimes(await sqlite.list()));
       assert.deepEqual(await postgres.coverage('observations', 0, 0), await sqlite.coverage('observations', 0, 0));
     } finally {

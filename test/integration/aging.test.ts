@@ -36,6 +36,7 @@ ${tier('hot', '{ algorithm: zstd, level: low }')}${tier('warm', '{ algorithm: lz
 dead_letter: { type: local_file, path: ${join(dir, 'data/dead.ndjson')} }
 aging:
   interval: 10m
+  min_residence: 0s
 ${extra}  policies:
     - { name: hot-to-warm, source_tier: hot, destination_tier: warm, selection_criteria: { time_before: 30 days ago } }
     - { name: warm-to-cold, source_tier: warm, destination_tier: cold, selection_criteria: { time_before: 90 days ago } }
@@ -121,6 +122,46 @@ describe('aging streams', () => {
     assert.equal(new Set(ids).size, 150_000, 'every record exactly once');
   });
 
+  it('promotes on access: objects read often move back up, and stay put for the minimum residence', async () => {
+    const dir = join(base, 'promote');
+    const file = ingest(dir);
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .replace('interval: 10m', 'interval: 1s')
+        .replace('min_residence: 0s', 'min_residence: 3s')
+        .replace(
+          '    - { name: warm-to-cold,',
+          '    - { name: promote-on-read, source_tier: [cold, warm], destination_tier: hot, selection_criteria: { accessed_at_least: 3 times in 1 day } }\n    - { name: warm-to-cold,',
+        )
+        .replace(/\n {4}- \{ name: warm-to-cold[^\n]*\n {4}- \{ name: cold-to-glacier[^\n]*/, ''),
+    );
+    assert.equal(earthmem(['validate', file]).status, 0, earthmem(['validate', file]).stderr);
+    // Objects written just now are not moved before the minimum residence.
+    const early = JSON.parse(earthmem(['age', file, '--once', '--json']).stdout) as { policies: { policy: string; note: string }[] };
+    assert.match(early.policies[0]!.note, /moved nothing: .*min_residence \(in hot since before .*\) leaves out \d+/);
+    await new Promise((r) => setTimeout(r, 3_200));
+    assert.equal(earthmem(['age', file, '--once']).status, 0);
+    const warm = await MemoryCodex.fromFile(file).listObjects({ tier: 'warm' });
+    assert.ok(warm.length > 1);
+    // One object is read three times (each `earthmem get` records its read).
+    const read = warm[0]!;
+    for (let i = 0; i < 3; i++) assert.equal(earthmem(['get', file, read.key, '--out', join(dir, 'read.parquet')]).status, 0);
+    assert.equal((await MemoryCodex.fromFile(file).listObjects({ key: read.key }))[0]!.accessCount, 3);
+    // Not yet: it entered warm less than min_residence ago.
+    const soon = JSON.parse(earthmem(['age', file, '--once', '--json']).stdout) as { policies: { policy: string; moved_objects: number }[] };
+    assert.equal(soon.policies.find((p) => p.policy === 'promote-on-read')!.moved_objects, 0);
+    await new Promise((r) => setTimeout(r, 3_200));
+    const pass = JSON.parse(earthmem(['age', file, '--once', '--json']).stdout) as { policies: { policy: string; source_tier: string; moved_objects: number }[] };
+    assert.equal(pass.policies.find((p) => p.policy === 'promote-on-read' && p.source_tier === 'warm')!.moved_objects, 1);
+    const rows = await assertExactlyOnce(file);
+    assert.deepEqual(rows.filter((r) => r.tier === 'hot').map((r) => r.key), [read.key], 'the read object is back in hot, the others stay warm');
+    // Straight after the promotion, hot-to-warm leaves it where it is: no flapping.
+    const after = JSON.parse(earthmem(['age', file, '--once', '--json']).stdout) as { policies: { policy: string; note: string }[] };
+    assert.match(after.policies.find((p) => p.policy === 'hot-to-warm')!.note, /moved nothing: .*min_residence/);
+    assert.equal((await MemoryCodex.fromFile(file).listObjects({ key: read.key }))[0]!.tier, 'hot');
+  });
+
   it('a dry run lists exactly the objects a pass would move, and moves nothing', async () => {
     const dir = join(base, 'dry');
     const file = ingest(dir);
@@ -155,8 +196,12 @@ describe('aging streams', () => {
     assert.match(validate((y) => y.replace('source_tier: warm, destination_tier: cold', 'source_tier: warm, destination_tier: warm')), /aging\.policies\.1\.destination_tier: is one of the policy's source tiers/);
     assert.match(
       validate((y) => y.replace('source_tier: cold, destination_tier: glacier', 'source_tier: cold, destination_tier: hot')),
-      /aging\.policies\.0: policy "hot-to-warm" is part of a cycle \(hot → warm and back\): an object could move back and forth within one interval/,
+      /aging\.policies\.0: policy "hot-to-warm" is part of a cycle \(hot → warm and back\) and min_residence is shorter than interval: an object could move back and forth within one interval/,
     );
+    // With objects staying in a tier at least an interval (the default min_residence, 1 day), the cycle is fine.
+    const cycle = join(dir, 'cycle.yaml');
+    writeFileSync(cycle, good.replace('  min_residence: 0s\n', '').replace('source_tier: cold, destination_tier: glacier', 'source_tier: cold, destination_tier: hot'));
+    assert.equal(earthmem(['validate', cycle]).status, 0);
     assert.match(validate((y) => y.replace('name: warm-to-cold', 'name: hot-to-warm')), /aging\.policies\.1\.name: "hot-to-warm" is also the name of policy 0/);
   });
 
