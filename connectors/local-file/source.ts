@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { SourceError } from '../../src/core/errors.js';
-import type { RawChunk, Source } from '../../src/core/source.js';
+import type { RawChunk, Source, SourceHooks } from '../../src/core/source.js';
 import type { FileSourceConfig } from './config.js';
 
 /** Files named by `path`: the file itself, or the matches of a glob in its file-name part. */
@@ -47,15 +47,22 @@ export class FileSource implements Source {
   readonly bounded = true;
   readonly shared = false;
   readonly name: string;
+  private hooks: SourceHooks | undefined;
 
   constructor(private readonly config: FileSourceConfig) {
     this.name = `file:${config.path}`;
+  }
+
+  /** Each file is announced as a partition before its first line, so a replay sees what is already catalogued. */
+  attach(hooks: SourceHooks): void {
+    this.hooks = hooks;
   }
 
   async *chunks(signal: AbortSignal): AsyncGenerator<RawChunk> {
     for (const file of await resolveFiles(this.config.path)) {
       if (signal.aborted) return;
       const source = sourceName(file);
+      await this.hooks?.assigned([{ source, partition: 0, startOffset: 0 }]);
       let line = 0;
       let rest = '';
       const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });

@@ -3,6 +3,14 @@ import { size } from '../config/common.js';
 import { selectionCriteriaSchema } from '../config/selection.js';
 import { TIERS } from '../pipeline/schema.js';
 
+/** `compact: {target_rows, target_bytes}`: merged objects grow up to either limit. */
+export const compactSchema = z
+  .object({
+    target_rows: z.number().int().positive().default(1_000_000),
+    target_bytes: size.default(256 * 1024 * 1024),
+  })
+  .strict();
+
 /**
  * The spec's MigrationJob, as a job file (`earthmem migrate PIPELINE.yaml JOB.yaml`) or the
  * library's `codex.executeMigration(job)`. The single source of its validation and defaults.
@@ -23,11 +31,13 @@ export const migrationJobSchema = z
     max_bytes_per_second: size.optional(),
     /** Objects moved at once. */
     concurrency: z.number().int().positive().max(64).default(4),
+    /** Merge small objects while moving: consecutive objects of one batch identity, up to these sizes. */
+    compact: compactSchema.optional(),
   })
   .strict()
   .superRefine((job, ctx) => {
-    if (job.source_tier === job.destination_tier) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['destination_tier'], message: 'is the source_tier: a move needs two tiers' });
+    if (job.source_tier === job.destination_tier && job.compact === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['destination_tier'], message: 'is the source_tier: a move needs two tiers (or compact:, to merge in place)' });
     }
     if (!job.metadata_update && job.delete_after_migration) {
       ctx.addIssue({

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AccessTier, Backend } from '../core/backend.js';
-import type { Batch } from '../core/batch.js';
+import type { Batch, ProvenanceRange } from '../core/batch.js';
 import { ArchivedObjectError, describeError, EarthMemoryError, MigrationError, NotFoundError, ObjectLockedError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
 import type { ObservationRecord } from '../core/record.js';
@@ -78,6 +78,55 @@ function finalState(spec: MigrationJobSpec): MigrationStepState {
 const isDone = (spec: MigrationJobSpec, state: MigrationStepState) =>
   state === 'retained' || ORDER.indexOf(state) >= ORDER.indexOf(finalState(spec));
 
+/**
+ * Compaction: the selected objects, in groups to merge. Objects of one batch identity (memory
+ * type, kind, dataset, partition path, source partition) follow each other in offset order; a
+ * run of selected ones with no other object of that identity between them (in any tier) merges
+ * into one object that holds every record of the identity in its one offset range, so coverage
+ * and replays stay exact. Runs grow up to target_rows / target_bytes. In place (source tier =
+ * destination tier), objects that would stay alone are not moved at all.
+ */
+async function planCompaction(storage: OpenedStorage, spec: MigrationJobSpec, selected: readonly CatalogRow[]): Promise<{ row: CatalogRow; group: string | null }[]> {
+  const { target_rows: maxRows, target_bytes: maxBytes } = spec.compact!;
+  const inPlace = spec.source_tier === spec.destination_tier;
+  const identity = (r: CatalogRow) =>
+    r.provenance.length === 1 ? [r.memoryType, r.kind, r.dataset, r.partitionPath, r.provenance[0]!.source, r.provenance[0]!.partition].join('\u0000') : undefined;
+  const chosen = new Set(selected.map((r) => `${r.tier}\u0000${r.key}`));
+  const byIdentity = new Map<string, CatalogRow[]>();
+  for (const r of await storage.catalog.list()) {
+    const id = identity(r);
+    if (id !== undefined) byIdentity.set(id, [...(byIdentity.get(id) ?? []), r]);
+  }
+  const out: { row: CatalogRow; group: string | null }[] = [];
+  const flush = (run: CatalogRow[]) => {
+    if (run.length > 1) {
+      const group = `merge-${createHash('sha256').update(run.map((r) => `${r.tier}/${r.key}`).join('\n')).digest('hex').slice(0, 16)}`;
+      for (const row of run) out.push({ row, group });
+    } else if (run.length === 1 && !inPlace) out.push({ row: run[0]!, group: null });
+  };
+  for (const rows of byIdentity.values()) {
+    rows.sort((a, b) => a.provenance[0]!.firstOffset - b.provenance[0]!.firstOffset);
+    let run: CatalogRow[] = [];
+    for (const r of rows) {
+      if (!chosen.has(`${r.tier}\u0000${r.key}`)) {
+        flush(run);
+        run = [];
+        continue;
+      }
+      const rowsSoFar = run.reduce((n, x) => n + x.rows, 0);
+      const bytesSoFar = run.reduce((n, x) => n + x.bytes, 0);
+      if (run.length > 0 && (rowsSoFar + r.rows > maxRows || bytesSoFar + r.bytes > maxBytes)) {
+        flush(run);
+        run = [];
+      }
+      run.push(r);
+    }
+    flush(run);
+  }
+  for (const r of selected) if (identity(r) === undefined && !inPlace) out.push({ row: r, group: null });
+  return out.sort((a, b) => (a.row.key < b.row.key ? -1 : a.row.key > b.row.key ? 1 : 0));
+}
+
 /** The catalog rows a job's criteria select in its source tier, by key. */
 export async function selectObjects(storage: OpenedStorage, spec: MigrationJobSpec, nowMs: number): Promise<CatalogRow[]> {
   const c = spec.selection_criteria;
@@ -151,9 +200,10 @@ export async function executeMigration(storage: OpenedStorage, spec: MigrationJo
     if (options.planHash !== undefined && options.planHash !== planHash) {
       throw new MigrationError(`the catalog changed since plan ${options.planHash} was made (it now plans ${planHash}, ${rows.length} objects): run --dry-run again`);
     }
+    const planned = spec.compact === undefined ? rows.map((row) => ({ row, group: null })) : await planCompaction(storage, spec, rows);
     await catalog.createMigrationJob(
       { id, spec: { ...spec, id, planned_at: new Date(nowMs).toISOString() }, planHash },
-      rows.map((r) => ({ sourceTier: r.tier, sourceKey: r.key, destinationTier: spec.destination_tier, bytes: r.bytes })),
+      planned.map(({ row, group }) => ({ sourceTier: row.tier, sourceKey: row.key, destinationTier: spec.destination_tier, bytes: row.bytes, group })),
     );
     journal = (await catalog.migrationJob(id))!;
     log(`migration ${id}: planned ${rows.length} objects, ${rows.reduce((n, r) => n + r.bytes, 0)} bytes, ${spec.source_tier} → ${spec.destination_tier} (plan ${planHash})`);
@@ -172,7 +222,13 @@ export async function executeMigration(storage: OpenedStorage, spec: MigrationJo
   const mover = new Mover(storage, jobSpec, source, destination, throttle, options.retry ?? {}, log);
 
   await catalog.setMigrationJobState(id, 'running');
-  const pending = journal.steps.filter((s) => !isDone(spec, s.state) && s.state !== 'failed');
+  // What moves as one: an object, or the objects of a compaction group.
+  const units = new Map<string, MigrationStep[]>();
+  for (const step of journal.steps.filter((s) => !isDone(spec, s.state) && s.state !== 'failed')) {
+    const unit = step.group ?? `\u0000${step.sourceTier}\u0000${step.sourceKey}`;
+    units.set(unit, [...(units.get(unit) ?? []), step]);
+  }
+  const pending = [...units.values()];
   let next = 0;
   let cancelled = false;
   // Another process may cancel the job (`earthmem migrate cancel`): look at most once a second,
@@ -276,6 +332,18 @@ function offlineDestination(sink: Sink): { defaultAccessTier: AccessTier; setAcc
   return { defaultAccessTier: backend.defaultAccessTier, setAccessTier: (key, tier) => backend.setAccessTier!(key, tier) };
 }
 
+/** The one provenance range of consecutive objects of one batch identity (one source partition each). */
+function mergedProvenance(rows: readonly CatalogRow[]): ProvenanceRange[] {
+  const ranges = rows.map((r) => r.provenance[0]!);
+  return [{
+    source: ranges[0]!.source,
+    partition: ranges[0]!.partition,
+    firstOffset: Math.min(...ranges.map((p) => p.firstOffset)),
+    lastOffset: Math.max(...ranges.map((p) => p.lastOffset)),
+    count: ranges.reduce((n, p) => n + p.count, 0),
+  }];
+}
+
 /** Reads of a raw copy go in chunks of this size, so a large object moves in bounded memory. */
 const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
 
@@ -291,32 +359,41 @@ class Mover {
     private readonly log: (line: string) => void,
   ) {}
 
-  async move(step: MigrationStep): Promise<void> {
+  /**
+   * Takes one unit through its steps, from where the journal says it is: one object, or the
+   * objects of a compaction group, which become one object (and move as one: the least advanced
+   * member says where the group is, since a crash can fall between two members' journal updates).
+   */
+  async move(unit: readonly MigrationStep[]): Promise<void> {
     const { catalog } = this.storage;
-    let state = step.state;
-    let written = step.written ?? undefined;
+    const rank = (s: MigrationStepState) => Math.max(0, ORDER.indexOf(s));
+    let state = [...unit].sort((a, b) => rank(a.state) - rank(b.state))[0]!.state;
+    let written = unit.find((s) => s.written !== null)?.written ?? undefined;
     let to: Sink | undefined;
     const target = finalState(this.spec);
+    const mark = async (next: MigrationStepState, update: { written?: MigrationWritten; note?: string | null } = {}) => {
+      for (const s of unit) await catalog.updateMigrationStep(this.spec.id, s.sourceTier, s.sourceKey, next, update);
+    };
+    const name = unit.length === 1 ? `${unit[0]!.sourceTier}/${unit[0]!.sourceKey}` : `a group of ${unit.length} objects (${unit[0]!.group})`;
     try {
-      const [row] = await catalog.list({ tier: step.sourceTier, key: step.sourceKey });
-      // After the switch the source row is gone: the destination row is what the step wrote.
-      if (row === undefined && ORDER.indexOf(state) < ORDER.indexOf('switched')) {
-        throw new MigrationError(`${step.sourceTier}/${step.sourceKey} is no longer in the catalog`);
+      const rows = await Promise.all(unit.map(async (s) => (await catalog.list({ tier: s.sourceTier, key: s.sourceKey }))[0]));
+      // After the switch the source rows are gone: the destination row is what the copy wrote.
+      if (rows.some((r) => r === undefined) && rank(state) < rank('switched')) {
+        throw new MigrationError(`${unit.filter((_, i) => rows[i] === undefined).map((s) => `${s.sourceTier}/${s.sourceKey}`).join(', ')} is no longer in the catalog`);
       }
-      const kind = row?.kind ?? (await catalog.list({ tier: step.destinationTier, key: written!.key }))[0]?.kind ?? 'point';
+      const present = rows.filter((r): r is CatalogRow => r !== undefined);
+      const kind = present[0]?.kind ?? (await catalog.list({ tier: this.destination.name, key: written!.key }))[0]?.kind ?? 'point';
       const from = sinkOf(this.source, kind);
       to = sinkOf(this.destination, kind);
-      if ((state === 'planned' || state === 'rehydrating') && ORDER.indexOf(target) >= ORDER.indexOf('copied')) {
-        written = await this.copy(row!, from, to);
-        if (written === undefined) return; // waiting for an archive tier to rehydrate the source
-        await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, (state = 'copied'), { written });
+      if ((state === 'planned' || state === 'rehydrating') && rank(target) >= rank('copied')) {
+        written = present.length === 1 ? await this.copy(present[0]!, from, to) : await this.merge(present, from, to);
+        if (written === undefined) return; // waiting for an archive tier to rehydrate a source
+        await mark((state = 'copied'), { written });
         failpoint('migration.copied');
       }
       if (state === 'copied') {
-        if (this.spec.validation) await this.verify(row!, written!, to);
-        await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, (state = 'verified'), {
-          note: this.spec.validation ? null : 'not read back (validation: false)',
-        });
+        if (this.spec.validation) await this.verify(present.reduce((n, r) => n + r.rows, 0), written!, to);
+        await mark((state = 'verified'), { note: this.spec.validation ? null : 'not read back (validation: false)' });
         failpoint('migration.verified');
       }
       if (state === 'verified') {
@@ -324,10 +401,13 @@ class Mover {
         const archive = offlineDestination(to);
         if (archive !== undefined) await withRetry(() => archive.setAccessTier(written!.key, archive.defaultAccessTier), this.retry);
       }
-      if (state === 'verified' && ORDER.indexOf(target) >= ORDER.indexOf('switched')) {
-        const { createdAt: _c, updatedAt: _u, lastAccessedAt: _l, accessCount: _a, ...source } = row!;
+      if (state === 'verified' && rank(target) >= rank('switched')) {
+        const { createdAt: _c, updatedAt: _u, lastAccessedAt: _l, accessCount: _a, tierSince: _t, ...identity } = present[0]!;
+        // A merged object: its content is the manifest's, its provenance the members' one range.
+        const merged = present.length > 1 && written!.manifest !== null ? written!.manifest : undefined;
         const destination: CatalogEntry = {
-          ...source,
+          ...identity,
+          ...(merged === undefined ? {} : { provenance: mergedProvenance(present), timeMinUs: merged.timeMinUs, timeMaxUs: merged.timeMaxUs, bbox: merged.bbox }),
           tier: this.destination.name,
           key: written!.key,
           backend: written!.backend,
@@ -340,37 +420,75 @@ class Mover {
           sha256: written!.sha256,
           state: 'committed',
         };
-        await catalog.switchTier(this.spec.id, { tier: row!.tier, key: row!.key, sha256: row!.sha256 }, destination);
+        await catalog.switchTier(this.spec.id, present.map((r) => ({ tier: r.tier, key: r.key, sha256: r.sha256 })), destination);
         state = 'switched';
         failpoint('migration.switched');
         await indexEntry(this.destination, destination, this.retry);
-        await this.source.index?.remove(row!.key);
+        for (const r of present) await this.source.index?.remove(r.key);
       }
       if (state === 'switched' && target === 'source_deleted') {
-        try {
-          // A move that only re-encoded in place would delete its own copy.
-          if (!(step.sourceTier === step.destinationTier && step.sourceKey === written!.key)) await withRetry(() => from.delete(step.sourceKey), this.retry);
-          await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, 'source_deleted');
-        } catch (error) {
-          if (!(error instanceof ObjectLockedError)) throw error;
-          await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, 'retained', { note: error.message });
-          this.log(`migration ${this.spec.id}: ${step.sourceKey} moved; its source stays until its retention ends: ${error.message}`);
+        for (const s of unit) {
+          if (s.state === 'source_deleted' || s.state === 'retained') continue;
+          try {
+            // A move that only re-encoded in place would delete its own copy.
+            if (!(s.sourceTier === this.destination.name && s.sourceKey === written!.key)) await withRetry(() => from.delete(s.sourceKey), this.retry);
+            await catalog.updateMigrationStep(this.spec.id, s.sourceTier, s.sourceKey, 'source_deleted');
+          } catch (error) {
+            if (!(error instanceof ObjectLockedError)) throw error;
+            await catalog.updateMigrationStep(this.spec.id, s.sourceTier, s.sourceKey, 'retained', { note: error.message });
+            this.log(`migration ${this.spec.id}: ${s.sourceKey} moved; its source stays until its retention ends: ${error.message}`);
+          }
         }
       }
     } catch (error) {
       const reason = describeError(error);
       const retriable = error instanceof EarthMemoryError && error.retriable;
-      this.log(`migration ${this.spec.id}: ${step.sourceTier}/${step.sourceKey} ${retriable ? 'stopped' : 'failed'} at ${state}: ${reason}`);
-      if (retriable || ORDER.indexOf(state) >= ORDER.indexOf('switched')) {
-        // An outage, or a switched object whose source deletion is left: the step stays where it
-        // is (with why), and a rerun of the job goes on from there.
-        await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, state, { note: `${retriable ? 'retriable' : 'failed'}: ${reason}` });
+      this.log(`migration ${this.spec.id}: ${name} ${retriable ? 'stopped' : 'failed'} at ${state}: ${reason}`);
+      if (retriable || rank(state) >= rank('switched')) {
+        // An outage, or a switched object whose source deletion is left: the steps stay where they
+        // are (with why), and a rerun of the job goes on from there.
+        for (const s of unit) {
+          if (s.state !== 'source_deleted' && s.state !== 'retained') {
+            await catalog.updateMigrationStep(this.spec.id, s.sourceTier, s.sourceKey, state, { note: `${retriable ? 'retriable' : 'failed'}: ${reason}` });
+          }
+        }
         return;
       }
-      // Not switched yet: the copy (if any) goes, the source stays as it was.
+      // Not switched yet: the copy (if any) goes, the sources stay as they were.
       if (written !== undefined && to !== undefined) await to.delete(written.key).catch(() => undefined);
-      await catalog.updateMigrationStep(this.spec.id, step.sourceTier, step.sourceKey, 'failed', { note: `${state}: ${reason}` });
+      await mark('failed', { note: `${state}: ${reason}` });
     }
+  }
+
+  /** Several consecutive objects of one batch identity → one object at the destination (compaction). */
+  private merge(rows: readonly CatalogRow[], from: Sink, to: Sink): Promise<MigrationWritten | undefined> {
+    return this.oneInMemory(async () => {
+      const records: ObservationRecord[] = [];
+      for (const row of rows) {
+        const part = await this.readRecords(row, from);
+        if (part === undefined) return undefined;
+        records.push(...part);
+      }
+      const bytes = rows.reduce((n, r) => n + r.bytes, 0);
+      await this.throttle?.take(bytes);
+      const first = rows[0]!;
+      const batch: Batch = {
+        memoryType: first.memoryType, tier: this.destination.name, dataset: first.dataset, kind: first.kind, partitionPath: first.partitionPath,
+        records, bytes, flushReason: 'end',
+      };
+      const { entry, manifest } = await storeBatch(batch, this.destination, mergedProvenance(rows), {
+        retry: this.retry,
+        contentHash: true,
+        ...(offlineDestination(to) ? { accessTier: 'hot' as const } : {}),
+      });
+      failpoint('migration.put');
+      const expected = rows.reduce((n, r) => n + r.rows, 0);
+      if (manifest.rows !== expected) throw new MigrationError(`the merged object holds ${manifest.rows} rows, its sources ${expected}`);
+      return {
+        key: entry.key, backend: entry.backend, uri: entry.uri, format: entry.format, codec: entry.codec, codecLevel: entry.codecLevel,
+        bytes: entry.bytes, rows: entry.rows, sha256: entry.sha256, manifest,
+      };
+    });
   }
 
   /** Writes the object at the destination, re-encoded to its format and codec unless they match. */
@@ -480,8 +598,8 @@ class Mover {
    * sha256); a re-encoded one must describe the same content as what was written (the manifests:
    * keys and checksums, rows, ids, time range, bbox, columns).
    */
-  private verify(row: CatalogRow, written: MigrationWritten, to: Sink): Promise<void> {
-    return written.manifest === null ? this.verifyBytes(written, to) : this.oneInMemory(() => this.verifyManifest(row, written.manifest!, written, to));
+  private verify(rows: number, written: MigrationWritten, to: Sink): Promise<void> {
+    return written.manifest === null ? this.verifyBytes(written, to) : this.oneInMemory(() => this.verifyManifest(rows, written.manifest!, written, to));
   }
 
   private fail(written: MigrationWritten, what: string): never {
@@ -503,7 +621,7 @@ class Mover {
     if (sha256 !== written.sha256) this.fail(written, `sha256 ${sha256}, expected ${written.sha256}`);
   }
 
-  private async verifyManifest(row: CatalogRow, expected: Manifest, written: MigrationWritten, to: Sink): Promise<void> {
+  private async verifyManifest(rows: number, expected: Manifest, written: MigrationWritten, to: Sink): Promise<void> {
     let actual: Manifest;
     try {
       if (to.kind === 'records') {
@@ -521,7 +639,7 @@ class Mover {
       throw error;
     }
     const unlike = manifestDifferences(expected, actual);
-    if (actual.rows !== row.rows && !unlike.some((u) => u.includes('rows'))) unlike.push(`${actual.rows} rows, not ${row.rows}`);
+    if (actual.rows !== rows && !unlike.some((u) => u.includes('rows'))) unlike.push(`${actual.rows} rows, not ${rows}`);
     if (unlike.length > 0) this.fail(written, unlike.join('; '));
   }
 }

@@ -59,6 +59,7 @@ function jobSpec(aging: AgingConfig, policy: AgingPolicy, source: TierName, id: 
     metadata_update: true,
     ...(aging.max_bytes_per_second === undefined ? {} : { max_bytes_per_second: aging.max_bytes_per_second }),
     concurrency: policy.concurrency,
+    ...(policy.compact === undefined ? {} : { compact: policy.compact }),
   };
 }
 

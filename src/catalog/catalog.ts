@@ -116,6 +116,8 @@ export interface MigrationStep {
   written: MigrationWritten | null;
   /** Why the step failed, or until when the source is retained. */
   note: string | null;
+  /** Steps of one group are merged into one object (compaction); null: the object moves alone. */
+  group: string | null;
   updatedAt: string;
 }
 
@@ -135,6 +137,8 @@ export interface MigrationPlanStep {
   sourceKey: string;
   destinationTier: string;
   bytes: number;
+  /** Compaction: the steps of one group become one object. */
+  group?: string | null;
 }
 
 /** What the last aging pass did for one policy and source tier (`earthmem age status`). */
@@ -198,11 +202,12 @@ export interface Catalog {
    */
   updateMigrationStep(jobId: string, sourceTier: string, sourceKey: string, state: MigrationStepState, update?: { written?: MigrationWritten; note?: string | null }): Promise<void>;
   /**
-   * The tier switch, in one transaction: the object's row moves from its source tier to `entry`
-   * (its destination; created and access times kept) and the step becomes `switched`. Fails when
-   * the source row is gone or changed since it was planned (`sha256` differs).
+   * The tier switch, in one transaction: the sources' rows become `entry` (the destination: one
+   * object, or the merge of several; the first source's created time kept, access counts summed)
+   * and their steps become `switched`. Fails, changing nothing, when a source row is gone or
+   * changed since it was planned (`sha256` differs).
    */
-  switchTier(jobId: string, source: { tier: string; key: string; sha256: string }, entry: CatalogEntry): Promise<void>;
+  switchTier(jobId: string, sources: readonly { tier: string; key: string; sha256: string }[], entry: CatalogEntry): Promise<void>;
   /** Every journal step not yet `source_deleted`, of every job (gc uses it to spare copies in progress). */
   openMigrationSteps(): Promise<MigrationStep[]>;
   /** The jobs whose id starts with `prefix`, oldest first (the aging planner's passes of one policy). */

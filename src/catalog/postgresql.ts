@@ -332,6 +332,7 @@ export class PostgresCatalog implements Catalog {
         state TEXT NOT NULL,
         written JSONB,
         note TEXT,
+        group_key TEXT,
         updated_at TIMESTAMPTZ NOT NULL,
         PRIMARY KEY (job_id, source_tier, source_key)
       );
@@ -406,12 +407,12 @@ export class PostgresCatalog implements Catalog {
           const chunk = steps.slice(start, start + rowsPerInsert);
           const params: unknown[] = [job.id];
           const tuples = chunk.map((step) => {
-            params.push(step.sourceTier, step.sourceKey, step.destinationTier, step.bytes);
+            params.push(step.sourceTier, step.sourceKey, step.destinationTier, step.bytes, step.group ?? null);
             const n = params.length;
-            return `($1, $${n - 3}, $${n - 2}, $${n - 1}, $${n}, 'planned', NULL, NULL, now())`;
+            return `($1, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, 'planned', NULL, NULL, $${n}, now())`;
           });
           await client.query(
-            `INSERT INTO ${this.steps} (job_id, source_tier, source_key, destination_tier, bytes, state, written, note, updated_at) VALUES ${tuples.join(', ')}`,
+            `INSERT INTO ${this.steps} (job_id, source_tier, source_key, destination_tier, bytes, state, written, note, group_key, updated_at) VALUES ${tuples.join(', ')}`,
             params,
           );
         }
@@ -463,30 +464,38 @@ export class PostgresCatalog implements Catalog {
     }
   }
 
-  async switchTier(jobId: string, source: { tier: string; key: string; sha256: string }, entry: CatalogEntry): Promise<void> {
+  async switchTier(jobId: string, sources: readonly { tier: string; key: string; sha256: string }[], entry: CatalogEntry): Promise<void> {
     try {
       await this.transaction(async (client) => {
-        await this.lockObjects(client, [objectIdOf(source.key)]);
-        const { rows } = await client.query<{ created_at: Date; last_accessed_at: Date | null; access_count: string; sha256: string }>(
-          `DELETE FROM ${this.objects} WHERE tier = $1 AND key = $2 RETURNING created_at, last_accessed_at, access_count, sha256`,
-          [source.tier, source.key],
-        );
-        const old = rows[0];
-        if (old === undefined || old.sha256 !== source.sha256) {
-          throw new CatalogError(`${source.tier}/${source.key} is no longer the object that was planned (${old === undefined ? 'gone' : 'rewritten'}): not switched`, {
-            context: { connector: 'postgresql', key: source.key, tier: source.tier },
-          });
+        await this.lockObjects(client, [...sources.map((s) => objectIdOf(s.key)), objectIdOf(entry.key)]);
+        const olds: { created_at: Date; last_accessed_at: Date | null; access_count: string }[] = [];
+        for (const source of sources) {
+          const { rows } = await client.query<{ created_at: Date; last_accessed_at: Date | null; access_count: string; sha256: string }>(
+            `DELETE FROM ${this.objects} WHERE tier = $1 AND key = $2 RETURNING created_at, last_accessed_at, access_count, sha256`,
+            [source.tier, source.key],
+          );
+          const old = rows[0];
+          if (old === undefined || old.sha256 !== source.sha256) {
+            throw new CatalogError(`${source.tier}/${source.key} is no longer the object that was planned (${old === undefined ? 'gone' : 'rewritten'}): not switched`, {
+              context: { connector: 'postgresql', key: source.key, tier: source.tier },
+            });
+          }
+          olds.push(old);
         }
         await this.insertObjects(client, [entry]);
+        const created = olds.map((o) => o.created_at).sort((a, b) => a.getTime() - b.getTime())[0]!;
+        const accessed = olds.map((o) => o.last_accessed_at).filter((t): t is Date => t !== null).sort((a, b) => a.getTime() - b.getTime()).at(-1) ?? null;
         await client.query(`UPDATE ${this.objects} SET created_at = $1, last_accessed_at = $2, access_count = $3 WHERE tier = $4 AND key = $5`, [
-          old.created_at, old.last_accessed_at, old.access_count, entry.tier, entry.key,
+          created, accessed, olds.reduce((n, o) => n + Number(o.access_count), 0), entry.tier, entry.key,
         ]);
-        await client.query(`UPDATE ${this.steps} SET state = 'switched', updated_at = now() WHERE job_id = $1 AND source_tier = $2 AND source_key = $3`, [
-          jobId, source.tier, source.key,
-        ]);
+        for (const source of sources) {
+          await client.query(`UPDATE ${this.steps} SET state = 'switched', updated_at = now() WHERE job_id = $1 AND source_tier = $2 AND source_key = $3`, [
+            jobId, source.tier, source.key,
+          ]);
+        }
       });
     } catch (cause) {
-      throw catalogFailure('switching tier failed', cause, { key: source.key, tier: source.tier });
+      throw catalogFailure('switching tier failed', cause, { key: sources[0]?.key ?? entry.key });
     }
   }
 

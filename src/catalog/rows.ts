@@ -29,7 +29,7 @@ export interface JobColumns<Time, Json> {
 }
 export interface StepColumns<Integer, Time, Json> {
   job_id: string; source_tier: string; source_key: string; destination_tier: string; bytes: Integer; state: string;
-  written: Json | null; note: string | null; updated_at: Time;
+  written: Json | null; note: string | null; group_key: string | null; updated_at: Time;
 }
 
 export function toMigrationJob<I, T, P>(r: JobColumns<T, P>, read: ColumnReaders<I, T, P>): MigrationJobRecord {
@@ -54,6 +54,7 @@ export function toMigrationStep<I, T, P>(r: StepColumns<I, T, P>, read: ColumnRe
     state: r.state as MigrationStep['state'],
     written: r.written === null ? null : (read.json(r.written) as MigrationStep['written']),
     note: r.note,
+    group: r.group_key,
     updatedAt: read.time(r.updated_at),
   };
 }

@@ -79,6 +79,7 @@ CREATE TABLE migration_steps (
   state TEXT NOT NULL,
   written TEXT,
   note TEXT,
+  group_key TEXT,
   updated_at TEXT NOT NULL,
   PRIMARY KEY (job_id, source_tier, source_key)
 );
@@ -304,13 +305,13 @@ export class SqliteCatalog implements Catalog {
        ON CONFLICT (id) DO NOTHING`,
     );
     const insertStep = this.db.prepare(
-      `INSERT INTO migration_steps (job_id, source_tier, source_key, destination_tier, bytes, state, written, note, updated_at)
-       VALUES (?, ?, ?, ?, ?, 'planned', NULL, NULL, ?)`,
+      `INSERT INTO migration_steps (job_id, source_tier, source_key, destination_tier, bytes, state, written, note, group_key, updated_at)
+       VALUES (?, ?, ?, ?, ?, 'planned', NULL, NULL, ?, ?)`,
     );
     this.guard('creating migration job', job.id, () =>
       this.db.transaction(() => {
         if (insertJob.run(job.id, JSON.stringify(job.spec), job.planHash, now, now).changes === 0) return;
-        for (const step of steps) insertStep.run(job.id, step.sourceTier, step.sourceKey, step.destinationTier, step.bytes, now);
+        for (const step of steps) insertStep.run(job.id, step.sourceTier, step.sourceKey, step.destinationTier, step.bytes, step.group ?? null, now);
       }).immediate(),
     );
   }
@@ -348,25 +349,31 @@ export class SqliteCatalog implements Catalog {
     );
   }
 
-  async switchTier(jobId: string, source: { tier: string; key: string; sha256: string }, entry: CatalogEntry): Promise<void> {
-    this.guard('switching tier', source.key, () =>
+  async switchTier(jobId: string, sources: readonly { tier: string; key: string; sha256: string }[], entry: CatalogEntry): Promise<void> {
+    this.guard('switching tier', sources[0]?.key ?? entry.key, () =>
       this.db.transaction(() => {
-        const old = this.db.prepare('SELECT created_at, last_accessed_at, access_count, sha256 FROM objects WHERE tier = ? AND key = ?').get(source.tier, source.key) as
-          | { created_at: string; last_accessed_at: string | null; access_count: number; sha256: string }
-          | undefined;
-        if (old === undefined || old.sha256 !== source.sha256) {
-          throw new CatalogError(`${source.tier}/${source.key} is no longer the object that was planned (${old === undefined ? 'gone' : 'rewritten'}): not switched`, {
-            context: { connector: 'sqlite', key: source.key, tier: source.tier },
-          });
-        }
-        this.db.prepare('DELETE FROM objects WHERE tier = ? AND key = ?').run(source.tier, source.key);
+        const olds = sources.map((source) => {
+          const old = this.db.prepare('SELECT created_at, last_accessed_at, access_count, sha256 FROM objects WHERE tier = ? AND key = ?').get(source.tier, source.key) as
+            | { created_at: string; last_accessed_at: string | null; access_count: number; sha256: string }
+            | undefined;
+          if (old === undefined || old.sha256 !== source.sha256) {
+            throw new CatalogError(`${source.tier}/${source.key} is no longer the object that was planned (${old === undefined ? 'gone' : 'rewritten'}): not switched`, {
+              context: { connector: 'sqlite', key: source.key, tier: source.tier },
+            });
+          }
+          return old;
+        });
+        for (const source of sources) this.db.prepare('DELETE FROM objects WHERE tier = ? AND key = ?').run(source.tier, source.key);
         this.writeRows([entry], new Date().toISOString());
+        const accessed = olds.map((o) => o.last_accessed_at).filter((t): t is string => t !== null).sort().at(-1) ?? null;
         this.db
           .prepare('UPDATE objects SET created_at = ?, last_accessed_at = ?, access_count = ? WHERE tier = ? AND key = ?')
-          .run(old.created_at, old.last_accessed_at, old.access_count, entry.tier, entry.key);
-        this.db
-          .prepare(`UPDATE migration_steps SET state = 'switched', updated_at = ? WHERE job_id = ? AND source_tier = ? AND source_key = ?`)
-          .run(new Date().toISOString(), jobId, source.tier, source.key);
+          .run(olds.map((o) => o.created_at).sort()[0]!, accessed, olds.reduce((n, o) => n + o.access_count, 0), entry.tier, entry.key);
+        for (const source of sources) {
+          this.db
+            .prepare(`UPDATE migration_steps SET state = 'switched', updated_at = ? WHERE job_id = ? AND source_tier = ? AND source_key = ?`)
+            .run(new Date().toISOString(), jobId, source.tier, source.key);
+        }
       }).immediate(),
     );
   }

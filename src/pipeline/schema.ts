@@ -140,11 +140,16 @@ const agingPolicy = z
     validation: z.boolean().default(true),
     delete_after_migration: z.boolean().default(true),
     concurrency: z.number().int().positive().max(64).default(4),
+    /** Merge small objects while moving (or in place, with the source tier as destination). */
+    compact: z
+      .object({ target_rows: z.number().int().positive().default(1_000_000), target_bytes: size.default(256 * 1024 * 1024) })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
-    if (p.source_tier.includes(p.destination_tier)) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['destination_tier'], message: 'is one of the policy\'s source tiers: a move needs two tiers' });
+    if (p.source_tier.includes(p.destination_tier) && (p.compact === undefined || p.source_tier.length > 1)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['destination_tier'], message: 'is one of the policy\'s source tiers: a move needs two tiers (or one source tier and compact:, to merge in place)' });
     }
     if (p.delete_after_migration && !p.validation) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['validation'], message: 'must be true with delete_after_migration: a source is deleted only after its copy is verified' });
@@ -174,11 +179,12 @@ const agingSchema = z
     });
     // A cycle of policies (hot → warm, then promotion warm → hot) could move the same object back
     // and forth within one interval, unless an object stays in a tier at least an interval.
-    const edges = aging.policies.flatMap((p, i) => p.source_tier.map((from) => ({ from, to: p.destination_tier, i })));
+    // In-place compaction (a tier to itself) merges, it does not move back and forth.
+    const edges = aging.policies.flatMap((p, i) => p.source_tier.filter((from) => from !== p.destination_tier).map((from) => ({ from, to: p.destination_tier, i })));
     const reaches = (from: string, to: string, seenTiers = new Set<string>()): boolean =>
       edges.some((e) => e.from === from && (e.to === to || (!seenTiers.has(e.to) && reaches(e.to, to, new Set([...seenTiers, e.to])))));
     aging.policies.forEach((p, i) => {
-      if (aging.min_residence < aging.interval && p.source_tier.some((from) => reaches(p.destination_tier, from))) {
+      if (aging.min_residence < aging.interval && p.source_tier.some((from) => from !== p.destination_tier && reaches(p.destination_tier, from))) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
           path: ['policies', i],

@@ -333,11 +333,11 @@ function catalogConformance(name: string, open: () => Promise<Catalog>): void {
         await catalog.createMigrationJob({ id: 'job-2', spec: {}, planHash: 'h' }, [{ sourceTier: 'hot', sourceKey: 'a.parquet', destinationTier: 'cold', bytes: source.bytes }]);
         const moved = { ...source, tier: 'cold', backend: 'gcs', uri: 'gs://c/a.parquet', codecLevel: 19, bytes: 5, sha256: 'f'.repeat(64) };
         await assert.rejects(
-          catalog.switchTier('job-2', { tier: 'hot', key: 'a.parquet', sha256: 'not-it' }, moved),
+          catalog.switchTier('job-2', [{ tier: 'hot', key: 'a.parquet', sha256: 'not-it' }], moved),
           (error: unknown) => error instanceof CatalogError && /no longer the object that was planned \(rewritten\)/.test(error.message),
         );
         assert.deepEqual((await catalog.list()).map((r) => r.tier), ['hot'], 'a refused switch changes nothing');
-        await catalog.switchTier('job-2', { tier: 'hot', key: 'a.parquet', sha256: source.sha256 }, moved);
+        await catalog.switchTier('job-2', [{ tier: 'hot', key: 'a.parquet', sha256: source.sha256 }], moved);
         const rows = await catalog.list();
         assert.equal(rows.length, 1);
         assert.deepEqual(stored(rows[0]!), moved);
@@ -347,7 +347,7 @@ function catalogConformance(name: string, open: () => Promise<Catalog>): void {
         assert.equal((await catalog.migrationJob('job-2'))!.steps[0]!.state, 'switched');
         // Coverage follows the object to its new tier.
         assert.deepEqual((await catalog.coverage('observations', 0, 0)).map((r) => r.tier), ['cold']);
-        await assert.rejects(catalog.switchTier('job-2', { tier: 'hot', key: 'a.parquet', sha256: source.sha256 }, moved), /\(gone\)/);
+        await assert.rejects(catalog.switchTier('job-2', [{ tier: 'hot', key: 'a.parquet', sha256: source.sha256 }], moved), /\(gone\)/);
         await catalog.updateMigrationStep('job-2', 'hot', 'a.parquet', 'source_deleted');
         assert.deepEqual(await catalog.openMigrationSteps(), []);
 

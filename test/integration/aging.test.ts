@@ -162,6 +162,47 @@ describe('aging streams', () => {
     assert.equal((await MemoryCodex.fromFile(file).listObjects({ key: read.key }))[0]!.tier, 'hot');
   });
 
+  it('compacts small objects while moving and in place: every id once, and a replay afterwards adds nothing', async () => {
+    const dir = join(base, 'compact');
+    const file = pipeline(dir, input);
+    // Small batches: many small objects per partition path, as a slow stream would write.
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .replace('storage:', 'batch: { max_rows: 50 }\nstorage:')
+        .replace('{ name: hot-to-warm, source_tier: hot, destination_tier: warm, selection_criteria: { time_before: 30 days ago } }', '{ name: hot-to-warm, source_tier: hot, destination_tier: warm, selection_criteria: { time_before: 120 days ago }, compact: { target_rows: 5000 } }')
+        .replace(/\n {4}- \{ name: warm-to-cold[^\n]*\n {4}- \{ name: cold-to-glacier[^\n]*/, '\n    - { name: compact-hot, source_tier: hot, destination_tier: hot, compact: { target_rows: 5000 } }'),
+    );
+    const run = earthmem(['run', file]);
+    assert.equal(run.status, 0, run.stderr);
+    const before = await MemoryCodex.fromFile(file).listObjects();
+    assert.ok(before.length > 60, `${before.length} small objects`);
+
+    // A planner killed in the middle of merging: the next pass finishes it.
+    const killed = earthmem(['age', file, '--once', '--now', '2024-08-01T00:00:00Z'], { EARTHMEM_FAILPOINT: 'migration.copied@2' });
+    assert.equal(killed.signal, 'SIGKILL');
+    const pass = earthmem(['age', file, '--once', '--now', '2024-08-01T00:00:00Z', '--json']);
+    assert.equal(pass.status, 0, pass.stderr);
+    const rows = await assertExactlyOnce(file);
+    const warm = rows.filter((r) => r.tier === 'warm');
+    const hot = rows.filter((r) => r.tier === 'hot');
+    const movedBefore = before.filter((r) => r.timeMaxUs / 1000 < Date.parse('2024-08-01T00:00:00Z') - 120 * DAY);
+    assert.ok(warm.length > 0 && warm.length * 3 < movedBefore.length, `${movedBefore.length} objects merged into ${warm.length}`);
+    assert.ok(hot.length * 3 < before.length - movedBefore.length, `hot compacted in place: ${before.length - movedBefore.length} → ${hot.length}`);
+    for (const r of [...warm, ...hot]) {
+      assert.ok(r.rows <= 5000, `${r.key}: ${r.rows} rows`);
+      assert.equal(r.provenance.length, 1, 'a merged object covers one offset range');
+    }
+    assert.deepEqual(gc(file), [], 'merged sources deleted, nothing left behind');
+
+    // Replaying the input: the merged objects cover their records, in whichever tier they are.
+    const replay = earthmem(['run', file]);
+    assert.equal(replay.status, 0, replay.stderr);
+    const after = await assertExactlyOnce(file);
+    assert.deepEqual(after.map((r) => `${r.tier} ${r.key} ${r.sha256}`).sort(), rows.map((r) => `${r.tier} ${r.key} ${r.sha256}`).sort(), 'the same objects, the same bytes');
+    assert.deepEqual(gc(file), []);
+  });
+
   it('a dry run lists exactly the objects a pass would move, and moves nothing', async () => {
     const dir = join(base, 'dry');
     const file = ingest(dir);

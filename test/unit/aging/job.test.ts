@@ -30,7 +30,7 @@ describe('MigrationJob schema', () => {
   });
 
   it('rejects what a run would: same tiers, unknown keys, impossible sizes, deletion without verification', () => {
-    assert.deepEqual(issues('source_tier: hot\ndestination_tier: hot\n'), ['destination_tier: is the source_tier: a move needs two tiers']);
+    assert.deepEqual(issues('source_tier: hot\ndestination_tier: hot\n'), ['destination_tier: is the source_tier: a move needs two tiers (or compact:, to merge in place)']);
     assert.deepEqual(issues('source_tier: hot\ndestination_tier: attic\n'), ['destination_tier: expected one of "hot", "warm", "cold", "glacier"']);
     assert.deepEqual(issues('source_tier: hot\ndestination_tier: warm\nselection_criteria: { shiny: true }\n'), ['selection_criteria.shiny: unknown key']);
     assert.deepEqual(issues('source_tier: hot\ndestination_tier: warm\nselection_criteria: { min_size: 2GB, max_size: 1GB }\n'), [
