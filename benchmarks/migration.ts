@@ -58,17 +58,21 @@ for (const row of objects) {
 }
 const rawSeconds = (performance.now() - t0) / 1000;
 
-const timed = (id: string, destination: 'glacier' | 'cold', source: 'hot' | 'glacier'): { seconds: number; rssMiB: number } => {
+const timed = (id: string, destination: 'glacier' | 'cold' | 'hot', source: 'hot' | 'glacier', maxBytesPerSecond?: number): { seconds: number; rssMiB: number } => {
   const script = `
     import { MemoryCodex } from './dist/src/codex/memory-codex.js';
     const t = performance.now();
-    const status = await MemoryCodex.fromFile(${JSON.stringify(pipeline)}).executeMigration({ id: '${id}', source_tier: '${source}', destination_tier: '${destination}', concurrency: 2 });
+    const status = await MemoryCodex.fromFile(${JSON.stringify(pipeline)}).executeMigration({ id: '${id}', source_tier: '${source}', destination_tier: '${destination}', concurrency: 2${maxBytesPerSecond === undefined ? '' : `, max_bytes_per_second: ${maxBytesPerSecond}`} });
     if (status.state !== 'completed') throw new Error(JSON.stringify(status));
     console.log(JSON.stringify({ seconds: (performance.now() - t) / 1000, rssMiB: process.resourceUsage().maxRSS / 1024 }));`;
   return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
 };
 const streamed = timed('bench-raw', 'glacier', 'hot');
-const reencoded = timed('bench-reencode', 'cold', 'glacier');
+// The throttle: the same streamed copy back, held to 10 MB/s (a few seconds of copying, so the
+// job's fixed costs weigh little in the rate).
+const limit = 10 * MB;
+const throttled = timed('bench-throttled', 'hot', 'glacier', limit);
+const reencoded = timed('bench-reencode', 'cold', 'hot');
 
 console.log(`\n${objects.length} objects, ${(bytes / MB).toFixed(1)} MB (${(bytes / objects.length / MB).toFixed(1)} MB each), ${N.toLocaleString('en-US')} records, node ${process.version}\n`);
 console.log('| move | MB/s | seconds | ratio to raw copy | peak RSS |');
@@ -77,4 +81,7 @@ const line = (what: string, seconds: number, rss: string) =>
   console.log(`| ${what} | ${(bytes / MB / seconds).toFixed(1)} | ${seconds.toFixed(2)} | ${(rawSeconds / seconds).toFixed(2)} | ${rss} |`);
 line('ceiling: raw copy + read back, local_file → local_file', rawSeconds, '');
 line('MigrationJob hot → glacier, same codec (streamed copy, verify, switch, delete)', streamed.seconds, `${streamed.rssMiB.toFixed(0)} MiB`);
-line('MigrationJob glacier → cold, zstd 1 → 9 (decode, re-encode, verify, switch, delete)', reencoded.seconds, `${reencoded.rssMiB.toFixed(0)} MiB`);
+line(`MigrationJob glacier → hot, same codec, max_bytes_per_second ${(limit / MB).toFixed(1)} MB`, throttled.seconds, `${throttled.rssMiB.toFixed(0)} MiB`);
+line('MigrationJob hot → cold, zstd 1 → 9 (decode, re-encode, verify, switch, delete)', reencoded.seconds, `${reencoded.rssMiB.toFixed(0)} MiB`);
+const achieved = bytes / throttled.seconds;
+console.log(`\nthrottle: ${(achieved / MB).toFixed(2)} MB/s against max_bytes_per_second ${(limit / MB).toFixed(2)} MB/s (${(((achieved - limit) / limit) * 100).toFixed(1)}%)`);

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * A byte budget per second shared by every copy of a job (token bucket, one second of burst):
+ * A byte budget per second shared by every copy of a job (token bucket, at most one second of
+ * burst after an idle spell; it starts empty, so a job's first second keeps the rate too):
  * `take(n)` waits until n bytes may go.
  */
 export class Throttle {
@@ -9,7 +10,7 @@ export class Throttle {
   private last = Date.now();
 
   constructor(private readonly bytesPerSecond: number) {
-    this.available = bytesPerSecond;
+    this.available = 0;
   }
 
   async take(bytes: number): Promise<void> {

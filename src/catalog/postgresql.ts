@@ -228,18 +228,16 @@ export class PostgresCatalog implements Catalog {
 
   async recordAccess(tier: string, key: string, count = 1): Promise<void> {
     try {
-      await this.transaction(async (client) => {
-        const { rowCount } = await client.query(
-          `UPDATE ${this.objects} SET access_count = access_count + $1, last_accessed_at = now() WHERE tier = $2 AND key = $3`,
-          [count, tier, key],
-        );
-        if (rowCount === 0) return;
-        await client.query(
-          `INSERT INTO ${this.accesses} AS a (object_id, hour, count) VALUES ($1, floor(extract(epoch from now()) / 3600), $2)
-           ON CONFLICT (object_id, hour) DO UPDATE SET count = a.count + EXCLUDED.count`,
-          [objectIdOf(key), count],
-        );
-      });
+      // One statement (no transaction left open between two round trips): the total and the hour's count.
+      await this.pool.query(
+        `WITH read AS (
+           UPDATE ${this.objects} SET access_count = access_count + $1, last_accessed_at = now() WHERE tier = $2 AND key = $3 RETURNING object_id
+         )
+         INSERT INTO ${this.accesses} AS a (object_id, hour, count)
+         SELECT object_id, floor(extract(epoch from now()) / 3600), $1 FROM read
+         ON CONFLICT (object_id, hour) DO UPDATE SET count = a.count + EXCLUDED.count`,
+        [count, tier, key],
+      );
     } catch (cause) {
       throw catalogFailure('recording catalog access failed', cause, { key });
     }
@@ -375,6 +373,13 @@ export class PostgresCatalog implements Catalog {
         // Concurrent CREATE ... IF NOT EXISTS can still collide in the system catalogs (unique
         // violation on pg_type/pg_namespace): workers opening at once take turns.
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`earthmem catalog ${this.schema}`]);
+        // A current schema needs no DDL: CREATE … IF NOT EXISTS would still lock the tables that
+        // running workers write to.
+        const { rows: exists } = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [`${pg.escapeIdentifier(this.schema)}.catalog_meta`]);
+        if (exists[0]?.t !== null && exists[0]?.t !== undefined) {
+          const { rows: meta } = await client.query<{ value: number }>(`SELECT value FROM ${this.meta} WHERE name = 'schema_version'`);
+          if (meta[0]?.value === CATALOG_SCHEMA_VERSION) return;
+        }
         const migrations = this.migrations();
         await client.query(migrations[0]!);
         await client.query(`CREATE TABLE IF NOT EXISTS ${this.meta} (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
