@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { objectIdOf, type AgingRun, type CatalogRow, type MigrationJobRecord } from '../catalog/catalog.js';
 import { resolveTime, type SelectionCriteria } from '../config/selection.js';
 import type { OpenedStorage } from '../pipeline/read.js';
-import type { AgingConfig, AgingPolicy, TierName } from '../pipeline/schema.js';
+import { TIERS, type AgingConfig, type AgingPolicy, type TierName } from '../pipeline/schema.js';
 import type { MigrationJobSpec } from './job.js';
 import { executeMigration, migrationStatus, planMigration, selectObjects, type MigrationStatus, type PlannedMove } from './migration.js';
 
@@ -46,6 +46,17 @@ export interface AgingOptions {
 
 const jobPrefix = (policy: AgingPolicy, source: string) => `aging.${policy.name}.${source}.`;
 
+/**
+ * The order a pass runs policies in: promotions (towards hot) first, then the rest as written, so
+ * a demotion never takes an object that is due to come back up (the minimum residence then keeps
+ * it where it was promoted to).
+ */
+function passOrder(policies: readonly AgingPolicy[]): { policy: AgingPolicy; source: TierName }[] {
+  const steps = policies.flatMap((policy) => policy.source_tier.map((source) => ({ policy, source })));
+  const up = (s: { policy: AgingPolicy; source: TierName }) => TIERS.indexOf(s.policy.destination_tier) < TIERS.indexOf(s.source);
+  return [...steps.filter(up), ...steps.filter((s) => !up(s))];
+}
+
 function jobSpec(aging: AgingConfig, policy: AgingPolicy, source: TierName, id: string): MigrationJobSpec {
   return {
     id,
@@ -75,15 +86,13 @@ export async function runAgingPass(storage: OpenedStorage, aging: AgingConfig, o
   const { catalog } = storage;
   if (options.dryRun) {
     const policies: PolicyOutcome[] = [];
-    for (const policy of aging.policies) {
-      for (const source of policy.source_tier) {
-        const plan = await planMigration(storage, jobSpec(aging, policy, source, `${jobPrefix(policy, source)}dry-run`), now);
-        policies.push({
-          policy: policy.name, source_tier: source, destination_tier: policy.destination_tier, job: null, planned: plan.objects.length,
-          moved_objects: 0, moved_bytes: 0, failed: 0, objects: plan.objects,
-          note: plan.objects.length > 0 ? `would move ${plan.objects.length} objects, ${plan.bytes} bytes (plan ${plan.plan_hash})` : await whyNothing(storage, aging, policy, source, now),
-        });
-      }
+    for (const { policy, source } of passOrder(aging.policies)) {
+      const plan = await planMigration(storage, jobSpec(aging, policy, source, `${jobPrefix(policy, source)}dry-run`), now);
+      policies.push({
+        policy: policy.name, source_tier: source, destination_tier: policy.destination_tier, job: null, planned: plan.objects.length,
+        moved_objects: 0, moved_bytes: 0, failed: 0, objects: plan.objects,
+        note: plan.objects.length > 0 ? `would move ${plan.objects.length} objects, ${plan.bytes} bytes (plan ${plan.plan_hash})` : await whyNothing(storage, aging, policy, source, now),
+      });
     }
     return { at, ran: true, note: 'dry run: nothing moved', policies };
   }
@@ -101,17 +110,15 @@ export async function runAgingPass(storage: OpenedStorage, aging: AgingConfig, o
   }, LEASE_RENEW_MS);
   const policies: PolicyOutcome[] = [];
   try {
-    for (const policy of aging.policies) {
-      for (const source of policy.source_tier) {
-        const outcome = await runPolicy(storage, aging, policy, source, now, log);
-        policies.push(outcome);
-        await catalog.recordAgingRun({
-          policy: policy.name, sourceTier: source, destinationTier: policy.destination_tier, ranAt: at, jobId: outcome.job, planned: outcome.planned,
-          movedObjects: outcome.moved_objects, movedBytes: outcome.moved_bytes, failed: outcome.failed, note: outcome.note,
-        });
-        log(`aging ${policy.name} (${source} → ${policy.destination_tier}): ${outcome.note}`);
-        if (lost !== undefined) throw lost;
-      }
+    for (const { policy, source } of passOrder(aging.policies)) {
+      const outcome = await runPolicy(storage, aging, policy, source, now, log);
+      policies.push(outcome);
+      await catalog.recordAgingRun({
+        policy: policy.name, sourceTier: source, destinationTier: policy.destination_tier, ranAt: at, jobId: outcome.job, planned: outcome.planned,
+        movedObjects: outcome.moved_objects, movedBytes: outcome.moved_bytes, failed: outcome.failed, note: outcome.note,
+      });
+      log(`aging ${policy.name} (${source} → ${policy.destination_tier}): ${outcome.note}`);
+      if (lost !== undefined) throw lost;
     }
   } finally {
     clearInterval(renew);

@@ -33,9 +33,12 @@ export class MemoryCodex {
   /** Reads and validates the pipeline (once, on first use). */
   private parse: () => PipelineConfig;
   private parsed: PipelineConfig | undefined;
+  /** Where `${VAR}` values and secrets (the encryption key) come from. */
+  private readonly env: NodeJS.ProcessEnv;
 
   /** From a pipeline value, e.g. `new MemoryCodex({ source, storage: storageConfig, catalog, dead_letter })`. */
   constructor(pipeline: PipelineInput, options: MemoryCodexOptions = {}) {
+    this.env = options.env ?? process.env;
     this.parse = () => parseConfigValue(pipeline, 'MemoryCodex config', pipelineSchema, options.env ?? process.env);
   }
 
@@ -64,7 +67,7 @@ export class MemoryCodex {
 
   /** Runs the pipeline until a bounded source is exhausted or `options.signal` asks it to drain. */
   run(options: RunOptions = {}): Promise<RunSummary> {
-    return runPipeline(this.config, options);
+    return runPipeline(this.config, { env: this.env, ...options });
   }
 
   /** What is stored where: the catalog's rows, optionally filtered by key, tier, memory type, dataset. */
@@ -107,7 +110,7 @@ export class MemoryCodex {
   }
 
   private async withStorage<T>(use: (storage: Awaited<ReturnType<typeof openStorage>>) => Promise<T>): Promise<T> {
-    const storage = await openStorage(this.config);
+    const storage = await openStorage(this.config, this.env);
     try {
       return await use(storage);
     } finally {

@@ -66,6 +66,8 @@ export interface RunOptions {
   source?: Source;
   /** With records unacknowledged and none acknowledged for this long, log what they wait for. Default 30 s. */
   stallReportMs?: number;
+  /** Where the tiers' secrets (the encryption key) come from; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface Classified {
@@ -100,7 +102,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     for (const name of TIERS) {
       const tierConfig = config.storage.tier_configs[name];
       if (tierConfig === undefined) continue;
-      const tier = await openTier(name, tierConfig, config.storage);
+      const tier = await openTier(name, tierConfig, config.storage, options.env);
       opened.push({ close: () => closeTier(tier) });
       for (const note of tier.notes) log(note);
       tiers.set(name, tier);

@@ -139,7 +139,7 @@ describe('aging streams', () => {
     assert.equal(earthmem(['validate', file]).status, 0, earthmem(['validate', file]).stderr);
     // Objects written just now are not moved before the minimum residence.
     const early = JSON.parse(earthmem(['age', file, '--once', '--json']).stdout) as { policies: { policy: string; note: string }[] };
-    assert.match(early.policies[0]!.note, /moved nothing: .*min_residence \(in hot since before .*\) leaves out \d+/);
+    assert.match(early.policies.find((p) => p.policy === 'hot-to-warm')!.note, /moved nothing: .*min_residence \(in hot since before .*\) leaves out \d+/);
     await new Promise((r) => setTimeout(r, 3_200));
     assert.equal(earthmem(['age', file, '--once']).status, 0);
     const warm = await MemoryCodex.fromFile(file).listObjects({ tier: 'warm' });
