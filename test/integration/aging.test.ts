@@ -73,7 +73,7 @@ describe('aging streams', () => {
     assert.deepEqual(check.files.flatMap((f) => f.ids as string[]).sort(), expectedIds, 'every id exactly once through the catalog');
     return rows;
   };
-  const gc = (file: string) => JSON.parse(`[${earthmem(['gc', file, '--grace', '0s', '--json']).stdout.trim().split('\n').filter(Boolean).join(',')}]`) as unknown[];
+  const gc = (file: string, env: NodeJS.ProcessEnv = {}) => JSON.parse(`[${earthmem(['gc', file, '--grace', '0s', '--json'], env).stdout.trim().split('\n').filter(Boolean).join(',')}]`) as unknown[];
 
   it('a year in one test: monthly passes put every object in the tier its policies say, nothing lost or left behind', async () => {
     const dir = join(base, 'year');
@@ -101,6 +101,42 @@ describe('aging streams', () => {
       assert.equal(p.next_run, '2025-01-01T00:10:00.000Z');
       assert.deepEqual(p.stuck, []);
     }
+  });
+
+  it('the embedded default ages a year of data: every object in the tier its policies say, small objects merged, every id once', async () => {
+    const dir = join(base, 'demo-year');
+    // Small batches, so the year arrives as many small objects; no minimum residence between the monthly passes.
+    mkdirSync(dir, { recursive: true });
+    const demo = join(dir, 'demo.yaml');
+    writeFileSync(demo, readFileSync('pipelines/demo.yaml', 'utf8').replace('max_rows: 50000', 'max_rows: 200'));
+    const env = { EARTHMEM_DEMO_INPUT: input, EARTHMEM_DATA: join(dir, 'data'), EARTHMEM_MIN_RESIDENCE: '0s' };
+    const run = earthmem(['run', demo], env);
+    assert.equal(run.status, 0, run.stderr);
+    const codex = MemoryCodex.fromFile(demo, { env: { ...process.env, ...env } });
+    const ingested = await codex.listObjects();
+    const routed: Record<string, string> = { TemperatureMemory: 'hot', PrecipitationMemory: 'warm', AtmosphereMemory: 'warm', HazardMemory: 'cold' };
+    const order = ['hot', 'warm', 'cold'];
+    for (let month = 2; month <= 13; month++) {
+      const now = Date.UTC(2024, month - 1, 1);
+      const pass = earthmem(['age', demo, '--once', '--now', new Date(now).toISOString(), '--json'], env);
+      assert.equal(pass.status, 0, pass.stderr);
+      const rows = await codex.listObjects();
+      const check = checkParquet(rows.map((r) => r.uri));
+      assert.deepEqual(check.files.flatMap((f) => f.ids as string[]).sort(), expectedIds, `${new Date(now).toISOString()}: every id exactly once`);
+      for (const r of rows) {
+        const t = r.timeMaxUs / 1000;
+        const byAge = t < now - 180 * DAY ? 'cold' : t < now - 30 * DAY ? 'warm' : 'hot';
+        const expected = order[Math.max(order.indexOf(routed[r.memoryType]!), order.indexOf(byAge))];
+        assert.equal(r.tier, expected, `${new Date(now).toISOString()}: ${r.key}`);
+      }
+      assert.deepEqual(gc(demo, env), [], 'nothing left behind');
+    }
+    // Every aged partition path of TemperatureMemory now holds one merged object, where it held several.
+    const temperature = (await codex.listObjects({ memoryType: 'TemperatureMemory' })).filter((r) => r.tier !== 'hot');
+    const before = ingested.filter((r) => r.memoryType === 'TemperatureMemory' && temperature.some((t) => t.partitionPath === r.partitionPath));
+    const paths = new Set(temperature.map((r) => r.partitionPath));
+    assert.equal(temperature.length, paths.size, 'one object per aged partition path');
+    assert.ok(before.length > paths.size, `small objects merged: ${before.length} → ${temperature.length}`);
   });
 
   it('runs inside earthmem run on its interval: objects age while the pipeline still writes', async () => {
@@ -277,6 +313,13 @@ describe('aging streams', () => {
     const now = '2024-08-01T00:00:00Z';
     const killed = earthmem(['age', file, '--once', '--now', now], { EARTHMEM_FAILPOINT: 'migration.verified@3' });
     assert.equal(killed.signal, 'SIGKILL');
+    // An hour later (stuck_after is 10 minutes), the status names the stuck job, object and step.
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const status = JSON.parse(earthmem(['age', 'status', file, '--now', later, '--json']).stdout) as { policies: { policy: string; stuck: { job: string; key: string; state: string }[] }[] };
+    const stuck = status.policies.find((p) => p.policy === 'hot-to-warm')!.stuck;
+    assert.equal(stuck.length, 1, JSON.stringify(status));
+    assert.match(stuck[0]!.job, /^aging\.hot-to-warm\.hot\./);
+    assert.match(stuck[0]!.state, /^(planned|copied|verified)$/);
     // The dead planner's lease does not hold the next one back: its process is gone.
     const next = earthmem(['age', file, '--once', '--now', now]);
     assert.equal(next.status, 0, next.stderr);
