@@ -319,7 +319,8 @@ describe('aging streams', () => {
     const stuck = status.policies.find((p) => p.policy === 'hot-to-warm')!.stuck;
     assert.equal(stuck.length, 1, JSON.stringify(status));
     assert.match(stuck[0]!.job, /^aging\.hot-to-warm\.hot\./);
-    assert.match(stuck[0]!.state, /^(planned|copied|verified)$/);
+    // Lanes run side by side: another object may have been switched and wait for its source's delete.
+    assert.match(stuck[0]!.state, /^(planned|copied|verified|switched)$/);
     // The dead planner's lease does not hold the next one back: its process is gone.
     const next = earthmem(['age', file, '--once', '--now', now]);
     assert.equal(next.status, 0, next.stderr);
