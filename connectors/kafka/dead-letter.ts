@@ -40,7 +40,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   write(entry: DeadLetter): void {
     this.pending.push({
       key: null,
-      value: Buffer.from(entry.payload, 'utf8'),
+      value: Buffer.from(entry.payload.buffer, entry.payload.byteOffset, entry.payload.byteLength),
       headers: {
         'earthmem.reason': entry.reason,
         'earthmem.message': entry.message,

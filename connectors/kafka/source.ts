@@ -27,6 +27,8 @@ interface Queued {
 }
 
 const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
+/** The payload of a message with a null value (a tombstone). */
+const EMPTY = new Uint8Array(0);
 
 const COMMIT_TIMEOUT_MS = 10_000;
 /** How often offsets that look committed are read back anyway (a late stale commit may have moved them back). */
@@ -346,7 +348,7 @@ export class KafkaSource implements Source {
         this.finished.add(key);
         break;
       }
-      const payload = message.value === null ? '' : message.value.toString('utf8');
+      const payload = message.value ?? EMPTY;
       chunk.payloads.push(payload);
       chunk.positions.push({ source: batch.topic, partition: batch.partition, offset });
       chunk.keys!.push(message.key === null ? null : message.key.toString('utf8'));

@@ -33,6 +33,24 @@ export async function resolveFiles(path: string): Promise<string[]> {
   return files;
 }
 
+const LF = 0x0a;
+const BOM = [0xef, 0xbb, 0xbf];
+
+/**
+ * Line `number` of a file, bytes [start, end) without its line break: a CRLF's CR is part of the
+ * break, and a UTF-8 byte order mark before the first line is not part of the line. Blank lines
+ * (only spaces, tabs or CR) are no records: undefined.
+ */
+function lineAt(bytes: Buffer, start: number, end: number, number: number): Buffer | undefined {
+  if (number === 1 && bytes[start] === BOM[0] && bytes[start + 1] === BOM[1] && bytes[start + 2] === BOM[2]) start += 3;
+  if (end > start && bytes[end - 1] === 0x0d) end--;
+  for (let i = start; i < end; i++) {
+    const c = bytes[i];
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return bytes.subarray(start, end);
+  }
+  return undefined;
+}
+
 /** A stable name for provenance: relative to the working directory when inside it. */
 function sourceName(file: string): string {
   const rel = relative(process.cwd(), resolve(file));
@@ -64,20 +82,23 @@ export class FileSource implements Source {
       const source = sourceName(file);
       await this.hooks?.assigned([{ source, partition: 0, startOffset: 0 }]);
       let line = 0;
-      let rest = '';
-      const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+      let rest: Buffer | undefined;
+      const stream = createReadStream(file, { highWaterMark: 1 << 20 });
       try {
-        for await (const text of stream as AsyncIterable<string>) {
+        for await (const read of stream as AsyncIterable<Buffer>) {
+          // Lines stay bytes: a payload is a view into the chunk it was read in, not a copy.
+          const bytes = rest === undefined ? read : Buffer.concat([rest, read]);
           const chunk: RawChunk = { payloads: [], positions: [] };
-          const parts = (rest + text).split('\n');
-          rest = parts.pop()!;
-          for (const part of parts) {
+          let start = 0;
+          for (let newline = bytes.indexOf(LF, start); newline >= 0; newline = bytes.indexOf(LF, start)) {
             line++;
-            const payload = part.endsWith('\r') ? part.slice(0, -1) : part;
-            if (payload.trim().length === 0) continue;
+            const payload = lineAt(bytes, start, newline, line);
+            start = newline + 1;
+            if (payload === undefined) continue;
             chunk.payloads.push(payload);
             chunk.positions.push({ source, partition: 0, offset: line });
           }
+          rest = start < bytes.length ? bytes.subarray(start) : undefined;
           if (chunk.payloads.length > 0) yield chunk;
           if (signal.aborted) return;
         }
@@ -87,9 +108,8 @@ export class FileSource implements Source {
         stream.destroy();
       }
       line++;
-      if (rest.trim().length > 0) {
-        yield { payloads: [rest.endsWith('\r') ? rest.slice(0, -1) : rest], positions: [{ source, partition: 0, offset: line }] };
-      }
+      const last = rest === undefined ? undefined : lineAt(rest, 0, rest.length, line);
+      if (last !== undefined) yield { payloads: [last], positions: [{ source, partition: 0, offset: line }] };
     }
   }
 

@@ -23,7 +23,7 @@ export type GeoJsonGeometry =
 
 interface RecordBase {
   position: SourcePosition;
-  /** Size of the original payload (UTF-16 length, = bytes for ASCII); what batches count against `max_bytes`. */
+  /** Size of the original payload in bytes; what batches count against `max_bytes`. */
   size: number;
   id: string | null;
   dataset: string;
@@ -65,6 +65,7 @@ export type RecordKind = ObservationRecord['kind'];
 
 /** Why a record went to the dead letter. Stable codes: users filter on them. */
 export type DeadLetterReason =
+  | 'invalid_utf8'
   | 'malformed_json'
   | 'not_an_object'
   | 'missing_field'
@@ -81,8 +82,8 @@ export interface DeadLetter {
   reason: DeadLetterReason;
   message: string;
   position: SourcePosition;
-  /** The original payload, byte for byte as text (UTF-8). */
-  payload: string;
+  /** The original payload, byte for byte. */
+  payload: Uint8Array;
 }
 
 export function recordBbox(record: ObservationRecord): [number, number, number, number] {

@@ -3,7 +3,8 @@ import type { SourcePosition } from './record.js';
 
 /** Raw payloads as read, with their positions; parsed downstream. */
 export interface RawChunk {
-  payloads: string[];
+  /** As read: bytes, not decoded (dead letters keep them as they came). */
+  payloads: Uint8Array[];
   positions: SourcePosition[];
   /** Message keys (Kafka), kept as provenance; absent for files. */
   keys?: (string | null)[];

@@ -7,6 +7,7 @@ import type {
   SourcePosition,
   VectorRecord,
 } from '../core/record.js';
+import { scanPoint } from './scan.js';
 import { parseTimeUs } from './time.js';
 
 export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
@@ -24,25 +25,43 @@ const pointFields = new Set([
   'id', 'dataset', 'variable', 'time', 'lon', 'lat', 'value', 'unit', 'quality', 'station', 'elevation', 'attrs', 'kind',
 ]);
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
- * Parses and validates one payload (an NDJSON line or a Kafka message value) against the
- * record contract (src/records/schemas). Never throws: a bad payload becomes a dead letter
- * with a stable reason code, a message and its source position.
+ * Parses and validates one payload (an NDJSON line or a Kafka message value, as bytes) against
+ * the record contract (src/records/schemas). Never throws: a bad payload becomes a dead letter
+ * with a stable reason code, a message, its source position and its bytes as they came.
+ * Point records of the common shape are read by the byte scanner; the rest by JSON.parse.
  */
-export function parseRecord(payload: string, position: SourcePosition, maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): ParseResult {
-  // Batches count UTF-16 length (cheap, exact for ASCII); the record limit is checked in real bytes.
+export function parseRecord(payload: Uint8Array, position: SourcePosition, maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): ParseResult {
   const size = payload.length;
   const fail = (reason: DeadLetterReason, message: string): ParseResult => ({
     ok: false,
     deadLetter: { reason, message, position, payload },
   });
-  if (size * 3 > maxRecordBytes) {
-    const bytes = Buffer.byteLength(payload, 'utf8');
-    if (bytes > maxRecordBytes) return fail('too_large', `record is ${bytes} bytes, over max_record_bytes ${maxRecordBytes}`);
+  if (size > maxRecordBytes) return fail('too_large', `record is ${size} bytes, over max_record_bytes ${maxRecordBytes}`);
+  const scanned = scanPoint(payload, position);
+  if (scanned !== undefined) return { ok: true, record: scanned };
+  return parseJsonRecord(payload, position);
+}
+
+/** The general path: UTF-8 → JSON.parse → validation. Gives what the scanner gives for what it reads. */
+export function parseJsonRecord(payload: Uint8Array, position: SourcePosition): ParseResult {
+  const size = payload.length;
+  const fail = (reason: DeadLetterReason, message: string): ParseResult => ({
+    ok: false,
+    deadLetter: { reason, message, position, payload },
+  });
+  let text: string;
+  try {
+    // A leading byte order mark is dropped (ignoreBOM: false), as JSON readers do.
+    text = utf8.decode(payload);
+  } catch {
+    return fail('invalid_utf8', `not valid UTF-8 at byte ${firstInvalidUtf8(payload)}`);
   }
   let json: unknown;
   try {
-    json = JSON.parse(payload);
+    json = JSON.parse(text);
   } catch (error) {
     return fail('malformed_json', `not valid JSON: ${(error as Error).message}`);
   }
@@ -57,6 +76,36 @@ export function parseRecord(payload: string, position: SourcePosition, maxRecord
     if (error instanceof Invalid) return fail(error.reason, error.message);
     throw error;
   }
+}
+
+/** The offset of the first byte that is not part of a well-formed UTF-8 sequence (for the message). */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    // The lead byte gives the length and the range of the second byte (no overlongs, no surrogates).
+    let length: number, low = 0x80, high = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) length = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+      length = 3;
+      if (c === 0xe0) low = 0xa0;
+      if (c === 0xed) high = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      length = 4;
+      if (c === 0xf0) low = 0x90;
+      if (c === 0xf4) high = 0x8f;
+    } else return i;
+    for (let k = 1; k < length; k++) {
+      const next = b[i + k];
+      if (next === undefined || next < (k === 1 ? low : 0x80) || next > (k === 1 ? high : 0xbf)) return i;
+    }
+    i += length;
+  }
+  return b.length;
 }
 
 function pointRecord(o: Record<string, unknown>, position: SourcePosition, size: number): PointRecord {

@@ -258,7 +258,7 @@ const deadLetter = (i: number, payload: string): DeadLetter => ({
   reason: i % 2 ? 'malformed_json' : 'lat_out_of_range',
   message: `problem ${i}, "quoted"`,
   position: { source: 'data/in.ndjson', partition: 0, offset: 100 + i },
-  payload,
+  payload: Buffer.from(payload),
 });
 
 describe('KafkaDeadLetterSink', () => {

@@ -32,7 +32,7 @@ class OpenEndedSource implements Source {
   async *chunks(signal: AbortSignal): AsyncGenerator<RawChunk> {
     await this.hooks?.assigned([{ source: 'obs', partition: 0, startOffset: 0 }]);
     yield {
-      payloads: this.payloads,
+      payloads: this.payloads.map((p) => Buffer.from(p)),
       positions: this.payloads.map((_, offset) => ({ source: 'obs', partition: 0, offset })),
     };
     if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));

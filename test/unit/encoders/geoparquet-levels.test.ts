@@ -31,7 +31,7 @@ function pointBatch(n = 20_000): Batch {
       station: `ST${String(station).padStart(4, '0')}`,
       elevation: station * 37,
     });
-    const parsed = parseRecord(line, { source: 'levels.ndjson', partition: 0, offset: i });
+    const parsed = parseRecord(Buffer.from(line), { source: 'levels.ndjson', partition: 0, offset: i });
     assert.ok(parsed.ok);
     records.push(parsed.record);
   }
