@@ -1,4 +1,5 @@
 import type { ObservationRecord } from '../core/record.js';
+import { TupleMemo } from './tuple-memo.js';
 
 /** A `classify.rules` entry: every key in `match` must match (AND); a list matches any of its values. */
 export interface ClassifyRule {
@@ -70,19 +71,11 @@ export function compileClassifier(config: ClassifyConfig): (record: ObservationR
   const rules = config.rules.map((rule) => ({ test: compileRule(rule), memoryType: rule.memory_type }));
   // Most streams carry few distinct (kind, dataset, variable) triples: memoize rules without bbox.
   const cacheable = config.rules.every((r) => r.match.bbox === undefined && r.match.station === undefined);
-  const cache = new Map<string, string>();
   const classify = (record: ObservationRecord): string => {
     for (const rule of rules) if (rule.test(record)) return rule.memoryType;
     return config.default;
   };
   if (!cacheable) return classify;
-  return (record) => {
-    const id = `${record.kind}\u0000${record.dataset}\u0000${record.variable ?? ''}`;
-    let memoryType = cache.get(id);
-    if (memoryType === undefined) {
-      memoryType = classify(record);
-      if (cache.size < 100_000) cache.set(id, memoryType);
-    }
-    return memoryType;
-  };
+  const memo = new TupleMemo<string>();
+  return (record) => memo.get(record.kind, record.dataset, record.variable, null, null, null, classify, record, null);
 }

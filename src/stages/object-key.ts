@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { TupleMemo } from './tuple-memo.js';
 import type { ProvenanceRange } from '../core/batch.js';
 import type { ObservationRecord } from '../core/record.js';
 
@@ -76,7 +77,7 @@ export function compileTemplate(organization: string): CompiledTemplate {
   const usesVariable = used.has('variable');
   const usesKind = used.has('kind') || usesStation;
   // Few distinct paths recur across millions of records: memoize by the fields the template reads.
-  const cache = new Map<string, string>();
+  const memo = new TupleMemo<string>();
   const expand = (record: ObservationRecord, memoryType: string): string => {
       const date = new Date(Math.floor(record.timeUs / 1000));
       const value = (token: TemplateToken): string => {
@@ -105,14 +106,7 @@ export function compileTemplate(organization: string): CompiledTemplate {
       const kind = usesKind ? record.kind : '';
       const station = usesStation && record.kind === 'point' ? record.station : null;
       const variable = usesVariable ? record.variable : null;
-      const id = `${memoryType}\u0000${kind}\u0000${record.dataset}\u0000${variable}\u0000${station}\u0000${step}`;
-      let path = cache.get(id);
-      if (path === undefined) {
-        path = expand(record, memoryType);
-        if (cache.size > 100_000) cache.clear();
-        cache.set(id, path);
-      }
-      return path;
+      return memo.get(memoryType, kind, record.dataset, variable, station, step, expand, record, memoryType);
     },
   };
 }
