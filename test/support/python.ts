@@ -14,13 +14,18 @@ export interface ParquetCheck {
     path: string;
     rows: number;
     row_groups: number;
+    bytes: number;
     codecs: string[];
+    /** Per column path: the encodings of its chunks (pyarrow's names) and their compressed bytes. */
+    columns: Record<string, { encodings: string[]; compressed_bytes: number }>;
     schema: Record<string, string>;
     geo: { columns?: { geometry?: { geometry_types?: string[]; bbox?: number[] } } };
     problems: string[];
     ids: (string | null)[];
   }[];
   duckdb_count: number;
+  /** What DuckDB decoded from all files together (null for no files). */
+  duckdb_read: { distinct_ids: number; time_min_us: number; time_max_us: number; value_sum: number | null; geometry_bytes: number } | null;
 }
 
 /** Reads Parquet files with pyarrow and DuckDB (test/support/check_parquet.py). */
