@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-/** The reference-reader Python (pyarrow, duckdb) that `scripts/services up pyref` installs. */
+/** The reference-reader Python (pyarrow, duckdb, pyogrio) that `scripts/services up pyref` installs. */
 export function referencePython(): string {
   const python = process.env.EARTHMEM_PYTHON ?? resolve('.services/venv/bin/python');
   if (!existsSync(python)) throw new Error(`reference Python not found at ${python}: run scripts/services up pyref`);
@@ -35,4 +35,30 @@ export function checkParquet(paths: string[]): ParquetCheck {
     maxBuffer: 1 << 30,
   });
   return JSON.parse(out.toString()) as ParquetCheck;
+}
+
+export interface GdalCheck {
+  gdal: string;
+  files: {
+    path: string;
+    driver: string;
+    layer: string;
+    geometry_name: string;
+    geometry_type: string;
+    crs: string;
+    features: number;
+    total_bounds: number[];
+    fields: string[];
+    /** Each feature's id and geometry (WKB, hex) as GDAL hands them out. */
+    rows: [string | null, string][];
+  }[];
+}
+
+/** Reads GeoParquet files with GDAL (test/support/check_gdal.py: pyogrio's GDAL, ADBC driver over DuckDB). */
+export function checkGdal(paths: string[]): GdalCheck {
+  const out = execFileSync(referencePython(), [resolve('test/support/check_gdal.py')], {
+    input: paths.join('\n'),
+    maxBuffer: 1 << 30,
+  });
+  return JSON.parse(out.toString()) as GdalCheck;
 }
