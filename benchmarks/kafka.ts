@@ -1,25 +1,33 @@
 /**
  * `npm run bench:kafka [-- --records N]`: Kafka → GeoParquet(zstd) → local tier with a PostgreSQL
- * catalog, end to end, with one and with two workers, against the same run's ceiling: a raw
- * kafkajs consumer reading the same topic and doing nothing with the messages. Needs
- * `scripts/services up kafka postgres kcat` (the script starts them).
+ * catalog, end to end, with one and with two workers, against peers in the same run on the same
+ * topic: a raw kafkajs consumer doing nothing with the messages (the ceiling), and what a user
+ * would write instead, confluent-kafka + pyarrow writing Parquet per 100k records
+ * (benchmarks/peers/kafka_pyarrow.py, installed into the reference venv when missing). Needs
+ * `scripts/services up kafka postgres kcat pyref` (the script starts them unless the environment
+ * already names them, as after `eval "$(scripts/services env --export)"`).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import { registerCompressionCodecs } from '../connectors/kafka/codecs.js';
 import { writeSample } from '../src/records/sample.js';
+import { ensurePeerPackage, serviceEnv } from './peers/env.js';
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '200000' } } });
+const { values } = parseArgs({
+  options: {
+    records: { type: 'string', default: '200000' },
+    /** Also write the results as JSON here (benchmarks/run.ts puts them in its summary). */
+    summary: { type: 'string' },
+  },
+});
 const N = Number(values.records);
-execFileSync('scripts/services', ['up', 'kafka', 'postgres', 'kcat'], { stdio: 'inherit' });
-const env: Record<string, string> = {};
-for (const line of execFileSync('scripts/services', ['env', 'kafka', 'postgres', 'kcat'], { encoding: 'utf8' }).split('\n')) {
-  const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-  if (m) env[m[1]!] = m[2]!.replace(/^'(.*)'$/, '$1');
-}
+const env = serviceEnv(['kafka', 'postgres', 'kcat', 'pyref'], ['KAFKA_BROKERS', 'DATABASE_URL', 'KCAT', 'EARTHMEM_PYTHON']);
+const python = env.EARTHMEM_PYTHON!;
+// Pinned: a cp3x manylinux wheel, so no build step.
+ensurePeerPackage(python, 'confluent_kafka', 'confluent-kafka', '2.16.1');
 const brokers = env.KAFKA_BROKERS!;
 // kcat produces lz4 batches: without the codecs kafkajs fails every fetch (silently at logLevel NOTHING).
 registerCompressionCodecs();
@@ -127,7 +135,22 @@ async function endToEnd(workers: number): Promise<{ seconds: number; peakRssMiB:
   return { seconds, peakRssMiB: peaks, objects };
 }
 
+/** The peer a user would write (benchmarks/peers/kafka_pyarrow.py); wall time from spawn to exit, like the workers'. */
+function pyarrowConsume(): { seconds: number; peakRssMiB: number; bytes: number; files: number } {
+  const out = join(work, `kafka-pyarrow-${run}`);
+  rmSync(out, { recursive: true, force: true });
+  const started = Date.now();
+  const result = JSON.parse(
+    execFileSync(python, [resolve('benchmarks/peers/kafka_pyarrow.py'), brokers, topic, `bench-pyarrow-${run}`, String(N), out, '100000'], { encoding: 'utf8' }),
+  ) as { records: number; files: number; bytes: number; maxRssKiB: number };
+  const seconds = (Date.now() - started) / 1000;
+  rmSync(out, { recursive: true, force: true });
+  if (result.records !== N) throw new Error(`confluent-kafka + pyarrow read ${result.records} of ${N}`);
+  return { seconds, peakRssMiB: result.maxRssKiB / 1024, bytes: result.bytes, files: result.files };
+}
+
 const raw = await rawConsume();
+const peer = pyarrowConsume();
 const one = await endToEnd(1);
 const two = await endToEnd(2);
 await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
@@ -136,15 +159,23 @@ await admin.disconnect();
 const rate = (s: number) => Math.round(N / s).toLocaleString('en-US');
 const mbs = (s: number) => (inputBytes / 1e6 / s).toFixed(1);
 console.log(`\n${N.toLocaleString('en-US')} point records, ${(inputBytes / 1e6).toFixed(1)} MB NDJSON, 4 partitions, produced by kcat (lz4).\n`);
-console.log('| run | records/s | MB/s | seconds | ratio to raw consume | peak RSS per worker | objects |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
-console.log(`| ceiling: raw kafkajs consume (no processing) | ${rate(raw.seconds)} | ${mbs(raw.seconds)} | ${raw.seconds.toFixed(1)} | 1.00 | | |`);
+console.log('| run | records/s | MB/s | seconds | ratio to raw consume | ratio to confluent-kafka + pyarrow | peak RSS per process | objects |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+const ratios = (s: number) => `${(raw.seconds / s).toFixed(2)} | ${(peer.seconds / s).toFixed(2)}`;
+console.log(`| ceiling: raw kafkajs consume (no processing) | ${rate(raw.seconds)} | ${mbs(raw.seconds)} | ${raw.seconds.toFixed(1)} | ${ratios(raw.seconds)} | | |`);
+console.log(
+  `| peer: confluent-kafka + pyarrow, JSON → Parquet(zstd) per 100k | ${rate(peer.seconds)} | ${mbs(peer.seconds)} | ${peer.seconds.toFixed(1)} | ${ratios(peer.seconds)} | ${Math.round(peer.peakRssMiB)} MiB | ${peer.files} |`,
+);
 for (const [name, r] of [
   ['end to end, 1 worker', one],
   ['end to end, 2 workers', two],
 ] as const) {
   console.log(
-    `| ${name} | ${rate(r.seconds)} | ${mbs(r.seconds)} | ${r.seconds.toFixed(1)} | ${(raw.seconds / r.seconds).toFixed(2)} | ${r.peakRssMiB.map((p) => `${Math.round(p)} MiB`).join(', ')} | ${r.objects} |`,
+    `| ${name} | ${rate(r.seconds)} | ${mbs(r.seconds)} | ${r.seconds.toFixed(1)} | ${ratios(r.seconds)} | ${r.peakRssMiB.map((p) => `${Math.round(p)} MiB`).join(', ')} | ${r.objects} |`,
   );
 }
-console.log('\nEnd to end includes worker start-up (about 1 s), group join and the last commit.');
+console.log('\nRatios are the run\'s records/s over the peer\'s. End to end and the pyarrow peer include process start-up (about 1 s), group join and the last commit; the raw consume does not.');
+if (values.summary !== undefined) {
+  const seconds = { raw: raw.seconds, pyarrow: peer.seconds, oneWorker: one.seconds, twoWorkers: two.seconds };
+  writeFileSync(values.summary, JSON.stringify({ records: N, seconds }));
+}

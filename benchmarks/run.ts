@@ -1,10 +1,12 @@
 /**
  * `npm run bench [-- --records N]`: file → GeoParquet(zstd) → local tier, end to end and per
- * stage, against ceilings measured in the same run (raw read, parse-only). Prints a Markdown
- * table; numbers vary ±40% run to run on 2-core machines, so compare the ratios.
+ * stage, against ceilings measured in the same run (raw read, parse-only) and a peer on the same
+ * NDJSON: DuckDB's `COPY … TO … (FORMAT parquet, COMPRESSION zstd)` (speed, peak RSS, bytes, bytes
+ * per column). Prints Markdown tables and a summary against the peers, with the Kafka runs'
+ * (benchmarks/kafka.ts); numbers vary ±40% run to run on 2-core machines, so compare the ratios.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FileSource } from '../connectors/local-file/source.js';
@@ -16,6 +18,7 @@ import { parseRecord } from '../src/records/parse.js';
 import { writeSample } from '../src/records/sample.js';
 import { compileClassifier } from '../src/stages/classify.js';
 import { compileTemplate } from '../src/stages/object-key.js';
+import { serviceEnv } from './peers/env.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +38,7 @@ const input = join(work, `points-${N}.ndjson`);
 if (!existsSync(input)) await writeSample(input, { points: N, features: 0, badCopies: 0, seed: 1 });
 const inputBytes = statSync(input).size;
 const MB = 1e6;
+const python = serviceEnv(['pyref'], ['EARTHMEM_PYTHON']).EARTHMEM_PYTHON!;
 
 interface Row {
   stage: string;
@@ -90,8 +94,8 @@ await timed('stage: Arrow + GeoParquet encode (zstd)', S, sampleBytes, async () 
 rows[rows.length - 1]!.note = `${(sampleBytes / parquetBytes).toFixed(1)}× smaller than NDJSON`;
 
 // End to end in a child process, so its peak RSS is its own.
+const out = join(work, 'out');
 const endToEnd = (label: string, maxRows: number) => {
-  const out = join(work, 'out');
   rmSync(out, { recursive: true, force: true });
   const script = `
     import { loadConfigFile } from './dist/src/config/load.js';
@@ -114,10 +118,27 @@ const endToEnd = (label: string, maxRows: number) => {
     seconds: result.seconds,
     records: N,
     bytes: inputBytes,
-    note: `${result.objects} objects, ${(result.bytes / MB).toFixed(1)} MB out, peak RSS ${(result.maxRssKiB / 1024).toFixed(0)} MiB`,
+    note: `${result.objects} objects, ${(result.bytes / MB).toFixed(2)} MB out, peak RSS ${(result.maxRssKiB / 1024).toFixed(0)} MiB`,
   });
+  return result as { seconds: number; bytes: number; maxRssKiB: number };
 };
-endToEnd('end to end: file → GeoParquet(zstd) → local tier + catalog', 100_000);
+const ours = endToEnd('end to end: file → GeoParquet(zstd) → local tier + catalog', 100_000);
+
+// The peer on the same NDJSON, in its own process too (benchmarks/peers/duckdb_copy.py).
+const duckOut = join(work, 'duckdb.parquet');
+rmSync(duckOut, { force: true });
+const duck = JSON.parse(execFileSync(python, [resolve('benchmarks/peers/duckdb_copy.py'), input, duckOut], { encoding: 'utf8' })) as {
+  seconds: number; rows: number; bytes: number; maxRssKiB: number;
+};
+if (duck.rows !== N) throw new Error(`DuckDB wrote ${duck.rows} of ${N}`);
+rows.push({ stage: 'peer: DuckDB COPY read_json_auto → Parquet(zstd)', seconds: duck.seconds, records: N, bytes: inputBytes, note: `1 file, ${(duck.bytes / MB).toFixed(2)} MB out, peak RSS ${(duck.maxRssKiB / 1024).toFixed(0)} MiB` });
+
+const parquetFiles = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? parquetFiles(join(dir, e.name)) : e.name.endsWith('.parquet') ? [join(dir, e.name)] : []));
+const columnBytes = (files: string[]) =>
+  JSON.parse(execFileSync(python, [resolve('benchmarks/peers/parquet_columns.py'), ...files], { encoding: 'utf8' })) as Record<string, number>;
+const ourColumns = columnBytes(parquetFiles(out));
+const duckColumns = columnBytes([duckOut]);
 
 const parseCeiling = rows.find((r) => r.stage.startsWith('ceiling: read + parse'))!;
 const e2e = rows.find((r) => r.stage.startsWith('end to end'))!;
@@ -130,6 +151,21 @@ for (const r of rows) {
 }
 console.log(`\nend to end / parse-only ceiling: ${(rate(e2e) / rate(parseCeiling)).toFixed(2)}`);
 
+console.log('\n| column | earth-memory B/record | DuckDB B/record | ratio to DuckDB |');
+console.log('|---|---:|---:|---:|');
+const perRecord = (b: number | undefined) => (b === undefined ? '–' : (b / N).toFixed(3));
+for (const column of [...new Set([...Object.keys(ourColumns), ...Object.keys(duckColumns)])]) {
+  const [a, b] = [ourColumns[column], duckColumns[column]];
+  console.log(`| ${column} | ${perRecord(a)} | ${perRecord(b)} | ${a !== undefined && b !== undefined ? (a / b).toFixed(2) : ''} |`);
+}
+console.log(`| whole files (with footers) | ${perRecord(ours.bytes)} | ${perRecord(duck.bytes)} | ${(ours.bytes / duck.bytes).toFixed(2)} |`);
+
+const summary: string[] = [
+  `| file replay records/s, end to end vs DuckDB COPY | ${Math.round(N / ours.seconds).toLocaleString('en-US')} | ${Math.round(N / duck.seconds).toLocaleString('en-US')} | ${(duck.seconds / ours.seconds).toFixed(2)} |`,
+  `| output bytes vs DuckDB (zstd) | ${ours.bytes.toLocaleString('en-US')} | ${duck.bytes.toLocaleString('en-US')} | ${(ours.bytes / duck.bytes).toFixed(2)} |`,
+  `| peak RSS vs DuckDB | ${(ours.maxRssKiB / 1024).toFixed(0)} MiB | ${(duck.maxRssKiB / 1024).toFixed(0)} MiB | ${(ours.maxRssKiB / duck.maxRssKiB).toFixed(2)} |`,
+];
+
 if (!values['no-migration']) {
   console.log('\n## MigrationJob against a raw copy through the same backend\n');
   execFileSync(process.execPath, [resolve('dist/benchmarks/migration.js'), '--records', values['migration-records']!], { stdio: 'inherit' });
@@ -137,5 +173,21 @@ if (!values['no-migration']) {
 
 if (!values['no-kafka']) {
   console.log('\n## Kafka → GeoParquet(zstd) → local tiers + PostgreSQL catalog\n');
-  execFileSync(process.execPath, [resolve('dist/benchmarks/kafka.js'), '--records', values['kafka-records']!], { stdio: 'inherit' });
+  const kafkaSummary = join(work, 'kafka-summary.json');
+  rmSync(kafkaSummary, { force: true });
+  execFileSync(process.execPath, [resolve('dist/benchmarks/kafka.js'), '--records', values['kafka-records']!, '--summary', kafkaSummary], { stdio: 'inherit' });
+  const kafka = JSON.parse(readFileSync(kafkaSummary, 'utf8')) as { records: number; seconds: { raw: number; pyarrow: number; oneWorker: number; twoWorkers: number } };
+  const r = (s: number) => Math.round(kafka.records / s).toLocaleString('en-US');
+  const { raw, pyarrow, oneWorker, twoWorkers } = kafka.seconds;
+  summary.push(
+    `| Kafka records/s, 1 worker vs raw kafkajs consume | ${r(oneWorker)} | ${r(raw)} | ${(raw / oneWorker).toFixed(2)} |`,
+    `| Kafka records/s, 1 worker vs confluent-kafka + pyarrow | ${r(oneWorker)} | ${r(pyarrow)} | ${(pyarrow / oneWorker).toFixed(2)} |`,
+    `| Kafka records/s, 2 workers vs 1 worker | ${r(twoWorkers)} | ${r(oneWorker)} | ${(oneWorker / twoWorkers).toFixed(2)} |`,
+  );
 }
+
+console.log('\n## Summary against peers in the same run\n');
+console.log('| job | earth-memory | peer in the same run | ratio |');
+console.log('|---|---:|---:|---:|');
+for (const line of summary) console.log(line);
+console.log('\nRatios: records/s over the peer\'s (above 1: faster), bytes and RSS over the peer\'s (below 1: smaller).');

@@ -1,9 +1,11 @@
 """Reference reader for earth-memory's Parquet output: pyarrow and DuckDB, not our own code.
 
 Reads the files named on stdin (one path per line) and prints one JSON document: for each file
-its schema, GeoParquet `geo` metadata checks and row ids; plus DuckDB's count over all files.
+its schema, GeoParquet `geo` metadata checks, row ids and how each column is stored (encodings,
+compressed bytes); plus what DuckDB reads from all files together (it decodes every column).
 """
 import json
+import os
 import struct
 import sys
 
@@ -95,12 +97,22 @@ def check_file(path):
     time_type = str(schema.field("time").type)
     if time_type != "timestamp[us, tz=UTC]":
         problems.append(f"time is {time_type}")
-    codecs = sorted({meta.row_group(r).column(c).compression for r in range(meta.num_row_groups) for c in range(meta.num_columns)})
+    chunks = [meta.row_group(r).column(c) for r in range(meta.num_row_groups) for c in range(meta.num_columns)]
+    codecs = sorted({chunk.compression for chunk in chunks})
+    columns = {}
+    for chunk in chunks:
+        column = columns.setdefault(chunk.path_in_schema, {"encodings": set(), "compressed_bytes": 0})
+        column["encodings"].update(chunk.encodings)
+        column["compressed_bytes"] += chunk.total_compressed_size
+    for column in columns.values():
+        column["encodings"] = sorted(column["encodings"])
     return {
         "path": path,
         "rows": table.num_rows,
         "row_groups": meta.num_row_groups,
+        "bytes": os.path.getsize(path),
         "codecs": codecs,
+        "columns": columns,
         "schema": {n: str(t) for n, t in zip(schema.names, schema.types)},
         "geo": geo,
         "problems": problems,
@@ -112,8 +124,16 @@ def check_file(path):
 def main():
     paths = [line.strip() for line in sys.stdin if line.strip()]
     files = [check_file(p) for p in paths]
-    count = duckdb.sql(f"SELECT count(*) FROM read_parquet({json.dumps(paths)}, union_by_name=true)").fetchone()[0] if paths else 0
-    json.dump({"files": files, "duckdb_count": count}, sys.stdout)
+    count, read = 0, None
+    if paths:
+        count = duckdb.sql(f"SELECT count(*) FROM read_parquet({json.dumps(paths)}, union_by_name=true)").fetchone()[0]
+        # Aggregates over every row of id, time, value and geometry, so DuckDB decodes their pages.
+        ids, tmin, tmax, value_sum, geometry_bytes = duckdb.sql(
+            "SELECT count(DISTINCT id), epoch_us(min(time)), epoch_us(max(time)), sum(value), sum(octet_length(geometry))"
+            f" FROM read_parquet({json.dumps(paths)}, union_by_name=true)"
+        ).fetchone()
+        read = {"distinct_ids": ids, "time_min_us": tmin, "time_max_us": tmax, "value_sum": value_sum, "geometry_bytes": geometry_bytes}
+    json.dump({"files": files, "duckdb_count": count, "duckdb_read": read}, sys.stdout)
 
 
 main()
