@@ -22,7 +22,7 @@ describe('GeoParquet read by GDAL', () => {
     const records: ObservationRecord[] = [];
     readFileSync(input, 'utf8').split('\n').forEach((line, offset) => {
       if (line === '') return;
-      const parsed = parseRecord(line, { source: input, partition: 0, offset });
+      const parsed = parseRecord(Buffer.from(line), { source: input, partition: 0, offset });
       assert.ok(parsed.ok, line);
       records.push(parsed.record);
     });

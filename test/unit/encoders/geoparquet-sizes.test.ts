@@ -26,7 +26,7 @@ function readBatch(path: string, kind: Batch['kind']): Batch {
   const records: ObservationRecord[] = [];
   readFileSync(path, 'utf8').split('\n').forEach((line, offset) => {
     if (line === '') return;
-    const parsed = parseRecord(line, { source: path, partition: 0, offset });
+    const parsed = parseRecord(Buffer.from(line), { source: path, partition: 0, offset });
     assert.ok(parsed.ok, line);
     if (parsed.record.kind === kind) records.push(parsed.record);
   });
