@@ -165,7 +165,7 @@ describe('aging streams', () => {
       file,
       readFileSync(file, 'utf8')
         .replace('interval: 10m', 'interval: 1s')
-        .replace('min_residence: 0s', 'min_residence: 3s')
+        .replace('min_residence: 0s', 'min_residence: 8s')
         .replace(
           '    - { name: warm-to-cold,',
           '    - { name: promote-on-read, source_tier: [cold, warm], destination_tier: hot, selection_criteria: { accessed_at_least: 3 times in 1 day } }\n    - { name: warm-to-cold,',
@@ -173,10 +173,11 @@ describe('aging streams', () => {
         .replace(/\n {4}- \{ name: warm-to-cold[^\n]*\n {4}- \{ name: cold-to-glacier[^\n]*/, ''),
     );
     assert.equal(earthmem(['validate', file]).status, 0, earthmem(['validate', file]).stderr);
-    // Objects written just now are not moved before the minimum residence.
+    // Objects written just now are not moved before the minimum residence (wall-clock time, so it
+    // leaves a loaded machine seconds per command).
     const early = JSON.parse(earthmem(['age', file, '--once', '--json']).stdout) as { policies: { policy: string; note: string }[] };
     assert.match(early.policies.find((p) => p.policy === 'hot-to-warm')!.note, /moved nothing: .*min_residence \(in hot since before .*\) leaves out \d+/);
-    await new Promise((r) => setTimeout(r, 3_200));
+    await new Promise((r) => setTimeout(r, 8_200));
     assert.equal(earthmem(['age', file, '--once']).status, 0);
     const warm = await MemoryCodex.fromFile(file).listObjects({ tier: 'warm' });
     assert.ok(warm.length > 1);
@@ -187,7 +188,7 @@ describe('aging streams', () => {
     // Not yet: it entered warm less than min_residence ago.
     const soon = JSON.parse(earthmem(['age', file, '--once', '--json']).stdout) as { policies: { policy: string; moved_objects: number }[] };
     assert.equal(soon.policies.find((p) => p.policy === 'promote-on-read')!.moved_objects, 0);
-    await new Promise((r) => setTimeout(r, 3_200));
+    await new Promise((r) => setTimeout(r, 8_200));
     const pass = JSON.parse(earthmem(['age', file, '--once', '--json']).stdout) as { policies: { policy: string; source_tier: string; moved_objects: number }[] };
     assert.equal(pass.policies.find((p) => p.policy === 'promote-on-read' && p.source_tier === 'warm')!.moved_objects, 1);
     const rows = await assertExactlyOnce(file);
