@@ -4,6 +4,7 @@ import { withTimeout } from '../../src/core/timeout.js';
 import type { Committable } from '../../src/core/offset-tracker.js';
 import type { PartitionAssignment, RawChunk, Source, SourceHooks, SourcePartitionRef } from '../../src/core/source.js';
 import { createKafka, toSourceError } from './client.js';
+import { GroupCommits, partitionKey } from './commits.js';
 import type { KafkaSourceConfig } from './config.js';
 
 export interface KafkaSourceOptions {
@@ -26,7 +27,6 @@ interface Queued {
   bytes: number;
 }
 
-const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
 /** The payload of a message with a null value (a tombstone). */
 const EMPTY = new Uint8Array(0);
 
@@ -36,6 +36,11 @@ const VERIFY_INTERVAL_MS = 5_000;
 
 /** Fetched but not yet pulled by the pipeline; over it the consumer pauses its partitions. */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+/** How often the watch looks whether the lag line or a stall check is due. */
+const WATCH_TICK_MS = 1_000;
+
+/** Per assigned partition: what the group stores, and the topic's low and high watermarks. */
+type PartitionOffsets = Map<string, { committed: number; low: number; high: number }>;
 
 /**
  * The Kafka source: a kafkajs consumer group. Nothing is committed on receipt: the pipeline calls
@@ -63,18 +68,17 @@ export class KafkaSource implements Source {
   private readonly ready = new Map<string, { promise: Promise<void>; resolve: () => void }>();
   /** Hook work runs one at a time, in event order. */
   private hookChain: Promise<void> = Promise.resolve();
-  /** Latest committable offset per assigned partition, and what the broker confirmed it stores. */
-  private readonly pendingCommits = new Map<string, Committable>();
-  private readonly confirmed = new Map<string, number>();
+  private readonly commits = new GroupCommits();
   private lastCommitAt = 0;
   private readonly finished = new Set<string>();
   private started = false;
   private commitTimer: NodeJS.Timeout | undefined;
-  private lagTimer: NodeJS.Timeout | undefined;
-  private loggingLag = false;
-  private stallTimer: NodeJS.Timeout | undefined;
+  /** One timer and one offsets query for the lag line and the stall check. */
+  private watchTimer: NodeJS.Timeout | undefined;
+  private watching = false;
+  private lastLagAt = Date.now();
+  private lastStallCheckAt = 0;
   private restarting: Promise<void> | undefined;
-  private checkingStall = false;
   /** When the consumer last handed us a batch (or was (re)started or assigned). */
   private lastFetchAt = Date.now();
   /** Per partition: the offset after the last one fetched. */
@@ -238,8 +242,7 @@ export class KafkaSource implements Source {
       this.ready.get(key)?.resolve();
       this.ready.delete(key);
       this.fetchedNext.delete(key);
-      this.pendingCommits.delete(key);
-      this.confirmed.delete(key);
+      this.commits.forget(key);
     }
     // Records of revoked partitions still queued are dropped: the new owner re-reads them.
     for (let i = this.queue.length - 1; i >= 0; i--) {
@@ -325,8 +328,8 @@ export class KafkaSource implements Source {
       await this.applyStart();
       // Offsets that became committable between batches still reach Kafka within commit_interval.
       this.commitTimer = setInterval(() => void this.flushCommits(), this.config.commit_interval);
-      if (this.config.lag_log_interval > 0) this.lagTimer = setInterval(() => void this.logLag(), this.config.lag_log_interval);
-      this.stallTimer = setInterval(() => void this.checkStall(), Math.min(5_000, this.config.stall_timeout));
+      const lagEvery = this.config.lag_log_interval > 0 ? this.config.lag_log_interval : Infinity;
+      this.watchTimer = setInterval(() => void this.watch(), Math.min(WATCH_TICK_MS, lagEvery, this.config.stall_timeout));
       await this.runConsumer();
     } catch (error) {
       throw toSourceError(error, { connector: 'kafka', stage: 'source' });
@@ -413,28 +416,17 @@ export class KafkaSource implements Source {
   async commit(offsets: Committable[]): Promise<void> {
     for (const o of offsets) {
       const key = partitionKey(o.source, o.partition);
-      if (this.assigned.has(key)) this.pendingCommits.set(key, o);
+      if (this.assigned.has(key)) this.commits.want(o);
     }
     if (Date.now() - this.lastCommitAt >= this.config.commit_interval) await this.flushCommits();
   }
 
-  /**
-   * What the broker says the group stores, from any read of the group's offsets. Overwritten,
-   * not maxed: a commit that timed out here may still land later with older offsets (kafkajs
-   * retries it after a broker restart), and the offsets it moved back must be committed again.
-   */
-  private noteStored(stored: { topic: string; partitions: { partition: number; offset: string }[] }[]): void {
-    for (const t of stored) {
-      for (const p of t.partitions) {
-        const key = partitionKey(t.topic, p.partition);
-        if (this.assigned.has(key)) this.confirmed.set(key, Number(p.offset));
-      }
-    }
-  }
-
+  /** The group's stored offsets; every read also tells the commit state what the broker stores. */
   private async readStored(topics: string[] = this.config.topics) {
     const stored = await withTimeout(this.admin.fetchOffsets({ groupId: this.groupId, topics }), COMMIT_TIMEOUT_MS, 'reading committed offsets timed out');
-    this.noteStored(stored);
+    for (const t of stored) {
+      for (const p of t.partitions) if (this.assigned.has(partitionKey(t.topic, p.partition))) this.commits.stored(t.topic, p.partition, Number(p.offset));
+    }
     return stored;
   }
 
@@ -449,18 +441,18 @@ export class KafkaSource implements Source {
     if (this.committing || this.restarting) return;
     this.committing = true;
     try {
-      if (this.pendingCommits.size > 0 && Date.now() - this.lastVerifiedAt >= VERIFY_INTERVAL_MS) {
+      if (this.commits.wanted && Date.now() - this.lastVerifiedAt >= VERIFY_INTERVAL_MS) {
         this.lastVerifiedAt = Date.now();
         // A failed read alone is not a commit failure (a commit below counts its own): with
         // nothing to commit, a broker away for a while is no reason to replace the consumer.
         await this.readStored().catch((error: Error) => this.log(`kafka committed offsets unverified: ${error.message}`));
       }
-      const unconfirmed = [...this.pendingCommits.entries()].filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset);
+      const unconfirmed = this.commits.unconfirmed();
       if (unconfirmed.length === 0) return;
       this.lastCommitAt = Date.now();
       // An earlier commit still in kafkajs's hands would overwrite this one if it landed after it.
       if (this.lingeringCommit) await withTimeout(this.lingeringCommit, COMMIT_TIMEOUT_MS, 'an earlier offset commit is still pending');
-      const batch = unconfirmed.map(([, o]) => ({ topic: o.source, partition: o.partition, offset: String(o.offset) }));
+      const batch = unconfirmed.map((o) => ({ topic: o.source, partition: o.partition, offset: String(o.offset) }));
       const request = this.consumer.commitOffsets(batch);
       const settled = request.then(
         () => undefined,
@@ -471,9 +463,9 @@ export class KafkaSource implements Source {
         if (this.lingeringCommit === settled) this.lingeringCommit = undefined;
       });
       await withTimeout(request, COMMIT_TIMEOUT_MS, 'offset commit timed out');
-      await this.readStored([...new Set(unconfirmed.map(([, o]) => o.source))]);
+      await this.readStored([...new Set(unconfirmed.map((o) => o.source))]);
       this.lastVerifiedAt = Date.now();
-      const missing = unconfirmed.filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset).length;
+      const missing = this.commits.unconfirmed().length;
       if (missing > 0) throw new Error(`${missing} partition offsets not stored by the broker`);
       this.commitFailures = 0;
     } catch (error) {
@@ -489,96 +481,102 @@ export class KafkaSource implements Source {
   }
 
   /**
-   * One log line with the group's lag (high watermark − committed offset) per assigned
-   * partition, the way `earthmem status` computes it. A failed lookup (broker away) is logged, not fatal.
+   * Every tick: when the lag line or a stall check is due, one read of the group's and the
+   * topics' offsets serves both. A failed read (broker away) is logged, not fatal.
    */
-  private async logLag(): Promise<void> {
-    if (this.loggingLag || this.assigned.size === 0) return;
-    this.loggingLag = true;
+  private async watch(): Promise<void> {
+    if (this.watching || this.closing || this.assigned.size === 0) return;
+    const now = Date.now();
+    const lagDue = this.config.lag_log_interval > 0 && now - this.lastLagAt >= this.config.lag_log_interval;
+    const stallDue = this.stallSuspected() && now - this.lastStallCheckAt >= Math.min(5_000, this.config.stall_timeout);
+    if (!lagDue && !stallDue) return;
+    this.watching = true;
     try {
-      const parts: string[] = [];
-      let total = 0;
-      const stored = await this.readStored();
-      const committed = new Map<string, number>();
-      for (const t of stored) for (const p of t.partitions) committed.set(partitionKey(t.topic, p.partition), Number(p.offset));
-      for (const topic of this.config.topics) {
-        const offsets = await withTimeout(this.admin.fetchTopicOffsets(topic), COMMIT_TIMEOUT_MS, 'reading topic offsets timed out');
-        for (const p of offsets) {
-          const key = partitionKey(topic, p.partition);
-          if (!this.assigned.has(key)) continue;
-          const from = committed.get(key) ?? -1;
-          const lag = Math.max(0, Number(p.high) - (from >= 0 ? from : Number(p.low)));
-          total += lag;
-          parts.push(`${topic}[${p.partition}]=${lag}`);
-        }
-      }
-      // What holds the committed offsets back, when something does.
-      const held = [
-        this.restarting ? 'consumer restarting' : '',
-        this.uncommitted > 0 ? `${this.uncommitted} partitions with offsets awaiting commit` : '',
-        this.paused ? `paused (${this.queue.length} fetched batches queued)` : '',
-      ].filter(Boolean);
-      this.log(`kafka lag ${this.groupId}: ${parts.join(' ')} total=${total}${held.length ? `; ${held.join('; ')}` : ''}`);
+      if (lagDue) this.lastLagAt = now;
+      if (stallDue) this.lastStallCheckAt = now;
+      const offsets = await this.readOffsets();
+      if (lagDue) this.logLag(offsets);
+      if (stallDue) this.restartIfStalled(offsets);
     } catch (error) {
-      this.log(`kafka lag unknown: ${(error as Error).message}`);
+      this.log(`kafka offsets unknown (${[lagDue ? 'lag' : '', stallDue ? 'stall check' : ''].filter(Boolean).join(', ')}): ${(error as Error).message}`);
     } finally {
-      this.loggingLag = false;
+      this.watching = false;
     }
+  }
+
+  private async readOffsets(): Promise<PartitionOffsets> {
+    const committed = new Map<string, number>();
+    for (const t of await this.readStored()) for (const p of t.partitions) committed.set(partitionKey(t.topic, p.partition), Number(p.offset));
+    const out: PartitionOffsets = new Map();
+    for (const topic of this.config.topics) {
+      const offsets = await withTimeout(this.admin.fetchTopicOffsets(topic), COMMIT_TIMEOUT_MS, 'reading topic offsets timed out');
+      for (const p of offsets) {
+        const key = partitionKey(topic, p.partition);
+        if (this.assigned.has(key)) out.set(key, { committed: committed.get(key) ?? -1, low: Number(p.low), high: Number(p.high) });
+      }
+    }
+    return out;
+  }
+
+  /** One log line with the group's lag (high watermark − committed offset) per assigned partition, the way `earthmem status` computes it. */
+  private logLag(offsets: PartitionOffsets): void {
+    const parts: string[] = [];
+    let total = 0;
+    for (const [key, { committed, low, high }] of offsets) {
+      const lag = Math.max(0, high - (committed >= 0 ? committed : low));
+      total += lag;
+      const sep = key.lastIndexOf(':');
+      parts.push(`${key.slice(0, sep)}[${key.slice(sep + 1)}]=${lag}`);
+    }
+    // What holds the committed offsets back, when something does.
+    const uncommitted = this.commits.unconfirmed().length;
+    const held = [
+      this.restarting ? 'consumer restarting' : '',
+      uncommitted > 0 ? `${uncommitted} partitions with offsets awaiting commit` : '',
+      this.paused ? `paused (${this.queue.length} fetched batches queued)` : '',
+    ].filter(Boolean);
+    this.log(`kafka lag ${this.groupId}: ${parts.join(' ')} total=${total}${held.length ? `; ${held.join('; ')}` : ''}`);
+  }
+
+  /** No batch for `stall_timeout` while we are not pausing for backpressure. */
+  private stallSuspected(): boolean {
+    return !this.restarting && !this.paused && this.queue.length === 0 && Date.now() - this.lastFetchAt >= this.config.stall_timeout;
   }
 
   /**
    * After a broker restart kafkajs can keep a consumer that is in the group but never fetches
    * again; commits then have nothing new to fail on. If no batch has arrived for `stall_timeout`
-   * while assigned partitions have unread messages (and we are not pausing for backpressure),
-   * the consumer is replaced.
+   * while assigned partitions have unread messages, the consumer is replaced.
    */
-  private async checkStall(): Promise<void> {
-    if (this.closing || this.restarting || this.checkingStall || this.paused || this.queue.length > 0 || this.assigned.size === 0) return;
-    if (Date.now() - this.lastFetchAt < this.config.stall_timeout) return;
-    this.checkingStall = true;
-    try {
-      const stored = await this.readStored();
-      const committed = new Map<string, number>();
-      for (const t of stored) for (const p of t.partitions) committed.set(partitionKey(t.topic, p.partition), Number(p.offset));
-      let unread = 0;
-      for (const topic of this.config.topics) {
-        const offsets = await withTimeout(this.admin.fetchTopicOffsets(topic), COMMIT_TIMEOUT_MS, 'reading topic offsets timed out');
-        for (const p of offsets) {
-          const key = partitionKey(topic, p.partition);
-          if (!this.assigned.has(key) || this.finished.has(key)) continue;
-          const from = this.fetchedNext.get(key) ?? Math.max(committed.get(key) ?? -1, Number(p.low));
-          unread += Math.max(0, Number(p.high) - from);
-        }
-      }
-      if (unread > 0 && Date.now() - this.lastFetchAt >= this.config.stall_timeout && !this.closing) {
-        this.lastFetchAt = Date.now();
-        await this.restartConsumer(`no messages for ${Math.round(this.config.stall_timeout / 1000)} s while ${unread} are unread`);
-      }
-    } catch (error) {
-      this.log(`kafka stall check failed: ${(error as Error).message}`);
-    } finally {
-      this.checkingStall = false;
+  private restartIfStalled(offsets: PartitionOffsets): void {
+    let unread = 0;
+    for (const [key, { committed, low, high }] of offsets) {
+      if (this.finished.has(key)) continue;
+      const from = this.fetchedNext.get(key) ?? Math.max(committed, low);
+      unread += Math.max(0, high - from);
     }
-  }
-
-  /** Offsets that are committable but not yet confirmed by the broker. */
-  private get uncommitted(): number {
-    return [...this.pendingCommits.entries()].filter(([key, o]) => (this.confirmed.get(key) ?? -1) < o.offset).length;
+    if (unread > 0 && this.stallSuspected() && !this.closing) {
+      this.lastFetchAt = Date.now();
+      // Not awaited: the lag lines go on (saying "consumer restarting") while it runs.
+      this.restartConsumer(`no messages for ${Math.round(this.config.stall_timeout / 1000)} s while ${unread} are unread`).catch((error: Error) =>
+        this.log(`kafka consumer restart failed: ${error.message}`),
+      );
+    }
   }
 
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.commitTimer);
-    clearInterval(this.lagTimer);
-    clearInterval(this.stallTimer);
+    clearInterval(this.watchTimer);
     await this.hookChain;
     // A consumer being replaced must be running before it can commit the final offsets.
     if (this.restarting) await withTimeout(this.restarting, 30_000, 'consumer restart timed out').catch((e: Error) => this.log(`kafka: ${e.message}`));
-    for (let attempt = 0; attempt < 3 && this.uncommitted > 0; attempt++) {
+    for (let attempt = 0; attempt < 3 && this.commits.unconfirmed().length > 0; attempt++) {
       while (this.committing) await new Promise((r) => setTimeout(r, 50));
       await this.flushCommits();
     }
-    if (this.uncommitted > 0) this.log(`kafka: ${this.uncommitted} partitions left uncommitted; their durable records will be skipped on redelivery`);
+    const uncommitted = this.commits.unconfirmed().length;
+    if (uncommitted > 0) this.log(`kafka: ${uncommitted} partitions left uncommitted; their durable records will be skipped on redelivery`);
     await withTimeout(this.consumer.disconnect(), 15_000, 'consumer disconnect timed out').catch((e: Error) => this.log(`kafka: ${e.message}`));
     await withTimeout(this.admin.disconnect(), 15_000, 'admin disconnect timed out').catch((e: Error) => this.log(`kafka: ${e.message}`));
   }

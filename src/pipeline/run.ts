@@ -1,21 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Observable, defaultIfEmpty, defer, lastValueFrom, map, mergeMap, tap } from 'rxjs';
+import {
+  bufferTime, concatMap, defer, EMPTY, endWith, filter, from, ignoreElements, interval, lastValueFrom, map, merge, mergeMap, share, Subject,
+  takeUntil, tap, type Observable,
+} from 'rxjs';
 import type { Batch } from '../core/batch.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import { describeError, FencedError } from '../core/errors.js';
-import { OffsetTracker } from '../core/offset-tracker.js';
 import { withRetry } from '../core/retry.js';
-import type { DeadLetter, DeadLetterReason, ObservationRecord, SourcePosition } from '../core/record.js';
-import type { PartitionAssignment, RawChunk, Source, SourceHooks, SourcePartitionRef } from '../core/source.js';
+import type { DeadLetter, DeadLetterReason, ObservationRecord } from '../core/record.js';
+import type { RawChunk, Source, SourceHooks, SourcePartitionRef } from '../core/source.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import { parseRecord } from '../records/parse.js';
-import { batchRecords } from '../stages/batch-operator.js';
-import { Batcher, batchIdOfRange, type Routed } from '../stages/batcher.js';
+import { batchRecords, type BatchEvent } from '../stages/batch-operator.js';
+import { batchIdOfRange, type Routed } from '../stages/batcher.js';
 import { compileClassifier, DEAD_LETTER } from '../stages/classify.js';
 import { CoverageIndex } from '../stages/coverage.js';
+import { AckLedger, type Admitted, type Held, type Settlement } from './ack-ledger.js';
 import { createCatalog, createDeadLetterSink, createSource } from './connectors.js';
-import { InFlightGate } from './gate.js';
 import { ObjectSizeReport } from './object-sizes.js';
 import { TIERS, type PipelineConfig, type TierName } from './schema.js';
 import { closeTier, describeSink, openTier, sinkOf, writeBatch, type Tier } from './tier-writer.js';
@@ -70,12 +72,15 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-interface Classified {
-  routed: Routed[];
-  deadLetters: DeadLetter[];
-}
+type Log = (line: string) => void;
 
-const partitionKey = (p: SourcePartitionRef) => `${p.partition}\u0000${p.source}`;
+/** Dead letters go to the sink in groups: this many, or what came within this time. */
+const DEAD_LETTER_GROUP = 1000;
+const DEAD_LETTER_WAIT_MS = 250;
+/** How often the stall watch looks at the acknowledgements. */
+const STALL_WATCH_MS = 250;
+
+const partitionKey = (p: { source: string; partition: number }) => `${p.partition}\u0000${p.source}`;
 
 /**
  * Runs a pipeline: source → parse+validate → classify/route → batch → encode → tier → catalog
@@ -83,20 +88,54 @@ const partitionKey = (p: SourcePartitionRef) => `${p.partition}\u0000${p.source}
  */
 export async function runPipeline(config: PipelineConfig, options: RunOptions = {}): Promise<RunSummary> {
   const started = Date.now();
-  const signal = options.signal ?? new AbortController().signal;
   const log = options.log ?? (() => undefined);
-  const opened: { close(): Promise<void> }[] = [];
-  const stats: PipelineStats = {
-    recordsRead: 0, recordsWritten: 0, recordsAlreadyDurable: 0, deadLettered: 0, deadLetterReasons: {}, objects: 0,
-    bytesWritten: 0, payloadBytesRead: 0, elapsedMs: 0, inFlight: 0, batchesFenced: 0,
-  };
-  const perTier = new Map<TierName, { objects: number; bytes: number; memoryTypes: Set<string> }>();
-  const objectSizes = new ObjectSizeReport();
-  let progressTimer: NodeJS.Timeout | undefined;
+  const opened = await openPipeline(config, options, log);
   try {
-    const catalog: Catalog = await createCatalog(config.catalog);
+    const run: Run = {
+      config,
+      opened,
+      ledger: new AckLedger({ maxBytes: config.batch.max_in_flight_bytes, commit: (offsets) => opened.source.commit(offsets) }),
+      coverage: new CoverageIndex(),
+      claims: new Map(),
+      revocations: new Subject(),
+      gauges: { openRecords: 0, writesInFlight: 0, deadLettersBuffered: 0, deadLettersFlushing: 0 },
+      signal: options.signal ?? new AbortController().signal,
+      log,
+    };
+    const tally = new Tally(opened.tiers, started);
+    opened.source.attach?.(partitionHooks(run));
+    const settled$ = flow(run, tally).pipe(
+      run.ledger.settleAll(),
+      tap((outcome) => tally.count(outcome)),
+    );
+    await lastValueFrom(alongside(settled$, watch(run, tally, options)), { defaultValue: undefined });
+    return tally.summary(run);
+  } finally {
+    await opened.close();
+  }
+}
+
+interface Opened {
+  catalog: Catalog;
+  deadLetterSink: DeadLetterSink;
+  tiers: Map<TierName, Tier>;
+  source: Source;
+  /** Closes everything, in the reverse order of opening. */
+  close(): Promise<void>;
+}
+
+/** Opens the catalog, the dead-letter sink, the tiers and the source; if one fails, closes what is open. */
+async function openPipeline(config: PipelineConfig, options: RunOptions, log: Log): Promise<Opened> {
+  const opened: { close(): Promise<void> }[] = [];
+  const close = async () => {
+    for (const resource of opened.reverse()) {
+      await resource.close().catch((error: unknown) => log(`close failed: ${describeError(error)}`));
+    }
+  };
+  try {
+    const catalog = await createCatalog(config.catalog);
     opened.push(catalog);
-    const deadLetterSink: DeadLetterSink = await createDeadLetterSink(config.dead_letter, log);
+    const deadLetterSink = await createDeadLetterSink(config.dead_letter, log);
     opened.push(deadLetterSink);
     const tiers = new Map<TierName, Tier>();
     for (const name of TIERS) {
@@ -106,289 +145,342 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       opened.push({ close: () => closeTier(tier) });
       for (const note of tier.notes) log(note);
       tiers.set(name, tier);
-      perTier.set(name, { objects: 0, bytes: 0, memoryTypes: new Set() });
     }
-    const source: Source = options.source ?? (await createSource(config.source, log));
+    const source = options.source ?? (await createSource(config.source, log));
     opened.push(source);
+    return { catalog, deadLetterSink, tiers, source, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
 
-    const tracker = new OffsetTracker();
-    const gate = new InFlightGate(config.batch.max_in_flight_bytes);
-    const classify = compileClassifier(config.classify);
-    const routeOf = (memoryType: string): Tier =>
-      tiers.get(config.routing.memory_types[memoryType] ?? config.routing.default)!;
-    const maxRecordBytes = config.source.max_record_bytes;
-    const batcher = new Batcher({
-      maxRows: config.batch.max_rows,
-      maxBytes: config.batch.max_bytes,
-      maxAgeMs: source.bounded ? null : config.batch.max_age,
-      maxOpenBytes: config.batch.max_open_bytes,
-    });
-    const coverage = new CoverageIndex();
-    // Ownership of shared partitions: writes carry the claim and are refused once another worker claims.
-    const claims = new Map<string, PartitionClaim>();
-    const workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+/** What one run shares between its parts. */
+interface Run {
+  config: PipelineConfig;
+  opened: Opened;
+  ledger: AckLedger;
+  /** Catalogued objects of the owned partitions, for redeliveries. */
+  coverage: CoverageIndex;
+  /** Ownership of shared partitions: writes carry the claim and are refused once another worker claims. */
+  claims: Map<string, PartitionClaim>;
+  /** Partitions taken away, as events into the batching. */
+  revocations: Subject<readonly SourcePartitionRef[]>;
+  gauges: Gauges;
+  signal: AbortSignal;
+  log: Log;
+}
 
-    const durable = (record: ObservationRecord) => {
-      tracker.ack(record.position);
-      gate.release(record.size);
-      stats.recordsAlreadyDurable++;
-    };
+/** Where unacknowledged records wait, for the stall report. */
+interface Gauges {
+  openRecords: number;
+  writesInFlight: number;
+  deadLettersBuffered: number;
+  deadLettersFlushing: number;
+}
 
-    const hooks: SourceHooks = {
-      async assigned(partitions: PartitionAssignment[]) {
-        if (source.shared) {
-          for (const claim of await catalog.claimPartitions(workerId, partitions)) claims.set(partitionKey(claim), claim);
-        }
-        for (const p of partitions) {
-          const ranges = await catalog.coverage(p.source, p.partition, p.startOffset ?? 0);
-          coverage.load(p.source, p.partition, ranges, batchIdOfRange);
-          if (ranges.length > 0) log(`${p.source}[${p.partition}]: ${ranges.length} catalogued objects at or after offset ${p.startOffset ?? 0}`);
-        }
-      },
-      async revoked(partitions: SourcePartitionRef[]) {
-        const gone = new Set(partitions.map(partitionKey));
-        for (const p of partitions) {
-          claims.delete(partitionKey(p));
-          coverage.drop(p.source, p.partition);
-          tracker.revoke(p.source, p.partition);
-        }
-        // Open batches of revoked partitions are dropped unwritten: the new owner re-reads them.
-        for (const batch of batcher.abandon((b) => gone.has(partitionKey(b.records[0]!.position)))) {
-          let sizes = 0;
-          for (const record of batch.records) sizes += record.size;
-          gate.release(sizes);
-        }
-      },
-    };
-    source.attach?.(hooks);
+/** How held records ended: what the ledger settles and the summary counts. */
+type Outcome = Settlement &
+  (
+    | { kind: 'written'; batch: Batch; entry: CatalogEntry }
+    /** Refused or revoked before its write: its partition's new owner writes it. */
+    | { kind: 'fenced'; batch: Batch }
+    | { kind: 'abandoned'; batch: Batch }
+    | { kind: 'already-durable'; records: ObservationRecord[] }
+    | { kind: 'dead-lettered'; entries: DeadLetter[] }
+  );
 
-    // Dead letters are acked only after the sink has them durably.
-    let deadPositions: SourcePosition[] = [];
-    let deadSizes = 0;
-    const flushDeadLetters = async () => {
-      const positions = deadPositions;
-      const sizes = deadSizes;
-      deadPositions = [];
-      deadSizes = 0;
-      // The sink keeps what it could not send, so a retry resends it (e.g. across a broker restart).
-      deadFlushing += positions.length;
-      await withRetry(() => deadLetterSink.flush(), {
-        retries: 30,
-        initialDelayMs: 200,
-        maxDelayMs: 5_000,
-        onRetry: (error, attempt) => log(`dead letter flush retry ${attempt}: ${describeError(error)}`),
-      });
-      deadFlushing -= positions.length;
-      tracker.ackAll(positions);
-      gate.release(sizes);
-      await commit();
-    };
-    let deadFlush: Promise<void> = Promise.resolve();
-    let deadLetterFailure: unknown;
-    let failRun: (error: unknown) => void = () => undefined;
-    const scheduleDeadFlush = () => {
-      deadFlush = deadFlush.then(flushDeadLetters);
-      // Fail the run now: once the source has nothing more to send, waiting for the next chunk
-      // would leave the run waiting forever with its dead letters (and commits) stuck.
-      deadFlush.catch((error: unknown) => {
-        deadLetterFailure ??= error;
-        failRun(error);
-      });
-    };
-    const commit = async () => {
-      const committable = tracker.takeCommittable();
-      if (committable.length > 0) await source.commit(committable);
-    };
+interface Classified extends Admitted {
+  routed: Routed[];
+  deadLetters: DeadLetter[];
+}
 
-    const chunk$ = new Observable<RawChunk>((subscriber) => {
-      failRun = (error) => subscriber.error(error);
-      (async () => {
-        for await (const chunk of source.chunks(signal)) {
-          if (subscriber.closed) return;
-          if (deadLetterFailure !== undefined) throw deadLetterFailure;
-          let bytes = 0;
-          for (const p of chunk.payloads) bytes += p.length;
-          gate.acquire(bytes);
-          stats.payloadBytesRead += bytes;
-          subscriber.next(chunk);
-          await gate.waitForRoom(signal);
-        }
-        subscriber.complete();
-      })().catch((error: unknown) => subscriber.error(error));
-    });
+/** A dead letter holds its payload until the sink has it. */
+const heldOf = (entry: DeadLetter): Held => ({ position: entry.position, size: entry.payload.length });
 
-    const classified = (chunk: RawChunk): Classified => {
-      const routed: Routed[] = [];
-      const deadLetters: DeadLetter[] = [];
-      for (let i = 0; i < chunk.payloads.length; i++) {
-        const payload = chunk.payloads[i]!;
-        const position = chunk.positions[i]!;
-        if (!tracker.track(position)) {
-          // A redelivery of a record already on its way: its first copy will be acked.
-          gate.release(payload.length);
-          continue;
-        }
-        stats.recordsRead++;
-        const parsed = parseRecord(payload, position, maxRecordBytes);
-        if (!parsed.ok) {
-          deadLetters.push(parsed.deadLetter);
-          continue;
-        }
-        const record = parsed.record;
-        if (chunk.keys) record.key = chunk.keys[i] ?? null;
-        const memoryType = classify(record);
-        if (memoryType === DEAD_LETTER) {
-          deadLetters.push({
-            reason: 'unclassified',
-            message: `no classify rule matches (kind=${record.kind}, dataset=${record.dataset}, variable=${record.variable ?? ''}) and classify.default is dead_letter`,
-            position,
-            payload,
-          });
-          continue;
-        }
-        const tier = routeOf(memoryType);
-        routed.push({ record, memoryType, tier: tier.name, partitionPath: sinkOf(tier, record.kind).template.expand(record, memoryType) });
+/** What claims, coverage, the ledger and the batching learn of rebalances. */
+function partitionHooks(run: Run): SourceHooks {
+  const { catalog, source } = run.opened;
+  const workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  return {
+    async assigned(partitions) {
+      if (source.shared) {
+        for (const claim of await catalog.claimPartitions(workerId, partitions)) run.claims.set(partitionKey(claim), claim);
       }
-      return { routed, deadLetters };
-    };
-
-    const handleDeadLetters = ({ deadLetters }: Classified) => {
-      if (deadLetters.length === 0) return;
-      for (const entry of deadLetters) {
-        deadLetterSink.write(entry);
-        deadPositions.push(entry.position);
-        deadSizes += entry.payload.length;
-        stats.deadLettered++;
-        stats.deadLetterReasons[entry.reason] = (stats.deadLetterReasons[entry.reason] ?? 0) + 1;
+      for (const p of partitions) {
+        const ranges = await catalog.coverage(p.source, p.partition, p.startOffset ?? 0);
+        run.coverage.load(p.source, p.partition, ranges, batchIdOfRange);
+        if (ranges.length > 0) run.log(`${p.source}[${p.partition}]: ${ranges.length} catalogued objects at or after offset ${p.startOffset ?? 0}`);
       }
-      if (deadPositions.length >= 1000) scheduleDeadFlush();
-    };
+    },
+    async revoked(partitions) {
+      for (const p of partitions) {
+        run.claims.delete(partitionKey(p));
+        run.coverage.drop(p.source, p.partition);
+      }
+      run.ledger.revoke(partitions);
+      // Their open batches come out abandoned, unwritten: the new owner re-reads them.
+      run.revocations.next(partitions);
+    },
+  };
+}
 
-    // A run whose acknowledgements stop moving says why, every stallReportMs: what is unacked
-    // from where, and what holds it (open batches, writes, dead letters, the in-flight budget).
-    const stallReportMs = options.stallReportMs ?? 30_000;
-    let writesInFlight = 0;
-    let deadFlushing = 0;
-    let progressMark = '';
-    let progressAt = Date.now();
-    const reportIfStuck = () => {
-      const inFlight = tracker.inFlight();
-      const mark = `${inFlight}/${stats.recordsRead}`;
-      if (inFlight === 0 || mark !== progressMark) {
-        progressMark = mark;
-        progressAt = Date.now();
+/**
+ * The stream: chunks read under the ledger's budget → parsed and routed → batched → written
+ * (max_in_flight_batches at a time); dead letters grouped and flushed durably. Every record
+ * read comes out in exactly one outcome.
+ */
+function flow(run: Run, tally: Tally): Observable<Outcome> {
+  const { config, opened, ledger, gauges } = run;
+  const routing: Routing = {
+    classify: compileClassifier(config.classify),
+    routeOf: (memoryType) => opened.tiers.get(config.routing.memory_types[memoryType] ?? config.routing.default)!,
+    maxRecordBytes: config.source.max_record_bytes,
+  };
+  const admit = (fresh: RawChunk): Classified => {
+    tally.read(fresh);
+    return classify(fresh, routing);
+  };
+  const classified$ = from(ledger.intake(opened.source.chunks(run.signal), admit, run.signal)).pipe(share());
+  const batched$ = classified$.pipe(
+    map((c) => c.routed),
+    batchRecords({
+      limits: {
+        maxRows: config.batch.max_rows,
+        maxBytes: config.batch.max_bytes,
+        maxAgeMs: opened.source.bounded ? null : config.batch.max_age,
+        maxOpenBytes: config.batch.max_open_bytes,
+      },
+      coverage: run.coverage,
+      revocations: run.revocations,
+      onOpenRecords: (count) => (gauges.openRecords = count),
+    }),
+    share(),
+  );
+  const written$ = batched$.pipe(
+    filter((e): e is Extract<BatchEvent, { kind: 'flushed' }> => e.kind === 'flushed'),
+    mergeMap((e) => write(run, e.batch), config.batch.max_in_flight_batches),
+  );
+  const released$ = batched$.pipe(
+    filter((e): e is Exclude<BatchEvent, { kind: 'flushed' }> => e.kind !== 'flushed'),
+    map((e): Outcome =>
+      e.kind === 'abandoned'
+        ? { kind: 'abandoned', batch: e.batch, held: e.batch.records, durable: false }
+        : { kind: 'already-durable', records: e.records, held: e.records, durable: true },
+    ),
+  );
+  const deadLettered$ = classified$.pipe(
+    mergeMap((c) => c.deadLetters),
+    tap(() => gauges.deadLettersBuffered++),
+    bufferTime(DEAD_LETTER_WAIT_MS, null, DEAD_LETTER_GROUP),
+    filter((entries) => entries.length > 0),
+    concatMap((entries) => flushDeadLetters(run, entries)),
+  );
+  return merge(written$, released$, deadLettered$);
+}
+
+interface Routing {
+  classify: (record: ObservationRecord) => string;
+  routeOf: (memoryType: string) => Tier;
+  maxRecordBytes: number;
+}
+
+/** The one place payloads are parsed: a chunk's records routed to their tier, and its dead letters. */
+function classify(chunk: RawChunk, routing: Routing): Classified {
+  const routed: Routed[] = [];
+  const deadLetters: DeadLetter[] = [];
+  const held: Held[] = [];
+  for (let i = 0; i < chunk.payloads.length; i++) {
+    const payload = chunk.payloads[i]!;
+    const position = chunk.positions[i]!;
+    const parsed = parseRecord(payload, position, routing.maxRecordBytes);
+    if (!parsed.ok) {
+      deadLetters.push(parsed.deadLetter);
+      held.push(heldOf(parsed.deadLetter));
+      continue;
+    }
+    const record = parsed.record;
+    if (chunk.keys) record.key = chunk.keys[i] ?? null;
+    const memoryType = routing.classify(record);
+    if (memoryType === DEAD_LETTER) {
+      const entry: DeadLetter = {
+        reason: 'unclassified',
+        message: `no classify rule matches (kind=${record.kind}, dataset=${record.dataset}, variable=${record.variable ?? ''}) and classify.default is dead_letter`,
+        position,
+        payload,
+      };
+      deadLetters.push(entry);
+      held.push(heldOf(entry));
+      continue;
+    }
+    const tier = routing.routeOf(memoryType);
+    routed.push({ record, memoryType, tier: tier.name, partitionPath: sinkOf(tier, record.kind).template.expand(record, memoryType) });
+    held.push(record);
+  }
+  return { routed, deadLetters, held };
+}
+
+/** Writes a batch to its tier and catalog, fenced by the partition's claim when the source is shared. */
+async function write(run: Run, batch: Batch): Promise<Outcome> {
+  const { catalog, source, tiers } = run.opened;
+  const fenced: Outcome = { kind: 'fenced', batch, held: batch.records, durable: false };
+  let fence: PartitionClaim[] = [];
+  if (source.shared) {
+    const claim = run.claims.get(partitionKey(batch.records[0]!.position));
+    if (claim === undefined) return fenced; // revoked while queued
+    fence = [claim];
+  }
+  run.gauges.writesInFlight++;
+  try {
+    const entry = await writeBatch(batch, tiers.get(batch.tier as TierName)!, catalog, fence, {
+      signal: run.signal,
+      onRetry: (error, attempt, delayMs) => run.log(`retry ${attempt} in ${delayMs} ms: ${describeError(error)}`),
+    });
+    return { kind: 'written', batch, entry, held: batch.records, durable: true };
+  } catch (error) {
+    if (!(error instanceof FencedError)) throw error;
+    run.log(`${describeError(error)}: batch of ${batch.records.length} records dropped; the new owner re-reads them`);
+    return fenced;
+  } finally {
+    run.gauges.writesInFlight--;
+  }
+}
+
+/** Dead letters are acknowledged only once the sink has them durably; a flush that keeps failing fails the run. */
+async function flushDeadLetters(run: Run, entries: DeadLetter[]): Promise<Outcome> {
+  const sink = run.opened.deadLetterSink;
+  run.gauges.deadLettersBuffered -= entries.length;
+  run.gauges.deadLettersFlushing = entries.length;
+  for (const entry of entries) sink.write(entry);
+  // The sink keeps what it could not send, so a retry resends it (e.g. across a broker restart).
+  await withRetry(() => sink.flush(), {
+    retries: 30,
+    initialDelayMs: 200,
+    maxDelayMs: 5_000,
+    onRetry: (error, attempt) => run.log(`dead letter flush retry ${attempt}: ${describeError(error)}`),
+  });
+  run.gauges.deadLettersFlushing = 0;
+  return { kind: 'dead-lettered', entries, held: entries.map(heldOf), durable: true };
+}
+
+/**
+ * Diagnostics beside the stream: progress callbacks, and a run whose acknowledgements stop
+ * moving says why every stallReportMs: what is unacked from where, and what holds it.
+ */
+function watch(run: Run, tally: Tally, options: RunOptions): Observable<never> {
+  const stallReportMs = options.stallReportMs ?? 30_000;
+  const { ledger, gauges } = run;
+  let mark = '';
+  let markedAt = Date.now();
+  const stall$ = interval(STALL_WATCH_MS).pipe(
+    tap(() => {
+      const inFlight = ledger.inFlight();
+      const now = `${inFlight}/${tally.recordsRead}`;
+      if (inFlight === 0 || now !== mark) {
+        mark = now;
+        markedAt = Date.now();
         return;
       }
-      if (Date.now() - progressAt < stallReportMs) return;
-      progressAt = Date.now();
-      const partitions = tracker
+      if (Date.now() - markedAt < stallReportMs) return;
+      markedAt = Date.now();
+      const partitions = ledger
         .unacked()
         .map((u) => `${u.source}[${u.partition}] ${u.count} from offset ${u.firstOffset}`)
         .join(', ');
-      log(
+      run.log(
         `pipeline waiting ${Math.round(stallReportMs / 1000)} s with no acknowledgement: unacknowledged ${partitions}; ` +
-          `open batches ${batcher.openRecordCount} records; writes in flight ${writesInFlight}; ` +
-          `dead letters buffered ${deadPositions.length}, flushing ${deadFlushing}; in-flight bytes ${gate.inFlight} of ${gate.limit}`,
+          `open batches ${gauges.openRecords} records; writes in flight ${gauges.writesInFlight}; ` +
+          `dead letters buffered ${gauges.deadLettersBuffered}, flushing ${gauges.deadLettersFlushing}; ` +
+          `in-flight bytes ${ledger.heldBytes} of ${ledger.maxBytes}`,
       );
-    };
+    }),
+  );
+  const { onProgress } = options;
+  const progress$ =
+    onProgress === undefined ? EMPTY : interval(options.progressIntervalMs ?? 500).pipe(tap(() => onProgress(tally.stats(ledger))));
+  return merge(stall$, progress$).pipe(ignoreElements());
+}
 
-    // Acks also come without a batch write to follow them (dead letters flushed late, e.g. after a
-    // broker restart; redelivered records found already durable), so offsets are offered to the
-    // source on a timer too, not only after each write: else the group's offsets could freeze.
-    const housekeeping = setInterval(() => {
-      if (deadPositions.length > 0) scheduleDeadFlush();
-      commit().catch((error: unknown) => log(`commit failed: ${describeError(error)}`));
-      reportIfStuck();
-    }, 250);
-    opened.push({ close: async () => clearInterval(housekeeping) });
+/** `main$`, with `side$` running beside it until `main$` ends. */
+function alongside<T>(main$: Observable<T>, side$: Observable<never>): Observable<T> {
+  return defer(() => {
+    const shared$ = main$.pipe(share());
+    return merge(shared$, side$.pipe(takeUntil(shared$.pipe(ignoreElements(), endWith(null)))));
+  });
+}
 
-    if (options.onProgress) {
-      const interval = options.progressIntervalMs ?? 500;
-      progressTimer = setInterval(() => {
-        stats.elapsedMs = Date.now() - started;
-        stats.inFlight = tracker.inFlight();
-        options.onProgress!(stats);
-      }, interval);
+/** The run's counts, from what was read and how it ended; and the summary. */
+class Tally {
+  private readonly counts: PipelineStats = {
+    recordsRead: 0, recordsWritten: 0, recordsAlreadyDurable: 0, deadLettered: 0, deadLetterReasons: {}, objects: 0,
+    bytesWritten: 0, payloadBytesRead: 0, elapsedMs: 0, inFlight: 0, batchesFenced: 0,
+  };
+  private readonly perTier = new Map<TierName, { objects: number; bytes: number; memoryTypes: Set<string> }>();
+  private readonly objectSizes = new ObjectSizeReport();
+
+  constructor(
+    private readonly tiers: Map<TierName, Tier>,
+    private readonly started: number,
+  ) {
+    for (const name of tiers.keys()) this.perTier.set(name, { objects: 0, bytes: 0, memoryTypes: new Set() });
+  }
+
+  get recordsRead(): number {
+    return this.counts.recordsRead;
+  }
+
+  read(chunk: RawChunk): void {
+    this.counts.recordsRead += chunk.positions.length;
+    for (const payload of chunk.payloads) this.counts.payloadBytesRead += payload.length;
+  }
+
+  count(outcome: Outcome): void {
+    const c = this.counts;
+    switch (outcome.kind) {
+      case 'written': {
+        const { batch, entry } = outcome;
+        c.recordsWritten += entry.rows;
+        c.objects++;
+        c.bytesWritten += entry.bytes;
+        const t = this.perTier.get(batch.tier as TierName)!;
+        t.objects++;
+        t.bytes += entry.bytes;
+        t.memoryTypes.add(batch.memoryType);
+        const tier = this.tiers.get(batch.tier as TierName)!;
+        this.objectSizes.record(tier.name, sinkOf(tier, batch.kind).template, batch.partitionPath, entry.rows, batch.flushReason);
+        return;
+      }
+      case 'fenced':
+        c.batchesFenced++;
+        return;
+      case 'abandoned':
+        return;
+      case 'already-durable':
+        c.recordsAlreadyDurable += outcome.records.length;
+        return;
+      case 'dead-lettered':
+        c.deadLettered += outcome.entries.length;
+        for (const entry of outcome.entries) c.deadLetterReasons[entry.reason] = (c.deadLetterReasons[entry.reason] ?? 0) + 1;
+        return;
     }
+  }
 
-    const write = async (batch: Batch): Promise<CatalogEntry | undefined> => {
-      const tier = tiers.get(batch.tier as TierName)!;
-      let fence: PartitionClaim[] = [];
-      if (source.shared) {
-        const claim = claims.get(partitionKey(batch.records[0]!.position));
-        if (claim === undefined) return undefined; // revoked while queued: the new owner re-reads it
-        fence = [claim];
-      }
-      try {
-        return await writeBatch(batch, tier, catalog, fence, {
-          signal,
-          onRetry: (error, attempt, delayMs) => log(`retry ${attempt} in ${delayMs} ms: ${describeError(error)}`),
-        });
-      } catch (error) {
-        if (!(error instanceof FencedError)) throw error;
-        log(`${describeError(error)}: batch of ${batch.records.length} records dropped; the new owner re-reads them`);
-        return undefined;
-      }
-    };
+  stats(ledger: AckLedger): PipelineStats {
+    return { ...this.counts, deadLetterReasons: { ...this.counts.deadLetterReasons }, elapsedMs: Date.now() - this.started, inFlight: ledger.inFlight() };
+  }
 
-    const written$ = chunk$.pipe(
-      map(classified),
-      tap(handleDeadLetters),
-      map((c) => c.routed),
-      batchRecords(batcher, { maxAgeMs: source.bounded ? null : config.batch.max_age, coverage, onDurable: durable }),
-      mergeMap(
-        (batch) =>
-          defer(async () => {
-            writesInFlight++;
-            const entry = await write(batch).finally(() => writesInFlight--);
-            let sizes = 0;
-            for (const record of batch.records) {
-              if (entry !== undefined) tracker.ack(record.position);
-              sizes += record.size;
-            }
-            gate.release(sizes);
-            if (entry === undefined) {
-              stats.batchesFenced++;
-              return undefined;
-            }
-            stats.recordsWritten += entry.rows;
-            stats.objects++;
-            stats.bytesWritten += entry.bytes;
-            const t = perTier.get(batch.tier as TierName)!;
-            t.objects++;
-            t.bytes += entry.bytes;
-            t.memoryTypes.add(batch.memoryType);
-            const tier = tiers.get(batch.tier as TierName)!;
-            objectSizes.record(tier.name, sinkOf(tier, batch.kind).template, batch.partitionPath, entry.rows, batch.flushReason);
-            await commit();
-            return entry;
-          }),
-        config.batch.max_in_flight_batches,
-      ),
-      defaultIfEmpty(undefined),
-    );
-    await lastValueFrom(written$);
-    scheduleDeadFlush();
-    await deadFlush;
-    await commit();
-
-    stats.elapsedMs = Date.now() - started;
-    stats.inFlight = tracker.inFlight();
+  summary(run: Run): RunSummary {
+    const stats = this.stats(run.ledger);
     return {
       ...stats,
-      tiers: [...tiers.values()].map((t) => {
-        const { objects, bytes, memoryTypes } = perTier.get(t.name)!;
+      tiers: [...this.tiers.values()].map((t) => {
+        const { objects, bytes, memoryTypes } = this.perTier.get(t.name)!;
         return { name: t.name, uri: t.location, objects, bytes, memoryTypes: [...memoryTypes].sort(), layout: describeSink(t.primary) };
       }),
-      catalog: catalog.location,
-      deadLetter: deadLetterSink.location,
+      catalog: run.opened.catalog.location,
+      deadLetter: run.opened.deadLetterSink.location,
       complete: stats.inFlight === 0,
-      warnings: objectSizes.warnings(),
+      warnings: this.objectSizes.warnings(),
     };
-  } finally {
-    if (progressTimer) clearInterval(progressTimer);
-    for (const resource of opened.reverse()) {
-      await resource.close().catch((error: unknown) => log(`close failed: ${describeError(error)}`));
-    }
   }
 }

@@ -1,72 +1,92 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { concatMap, defer, EMPTY, endWith, interval, map, merge, takeWhile, type Observable, type OperatorFunction } from 'rxjs';
 import type { Batch } from '../core/batch.js';
-import { batchIdOf, type Batcher, type Routed } from './batcher.js';
+import type { ObservationRecord } from '../core/record.js';
+import type { SourcePartitionRef } from '../core/source.js';
+import { Batcher, batchIdOf, type BatchLimits, type Routed } from './batcher.js';
 import type { CoverageIndex } from './coverage.js';
 
+/** What the batching operator emits: every record that goes in comes out in exactly one event. */
+export type BatchEvent =
+  /** A batch to write. */
+  | { kind: 'flushed'; batch: Batch }
+  /** An open batch of a revoked partition, dropped unwritten: the partition's new owner re-reads it. */
+  | { kind: 'abandoned'; batch: Batch }
+  /** Redelivered records already durable in a catalogued object (skipped, or in a rebuild cut short). */
+  | { kind: 'durable'; records: ObservationRecord[] };
+
 export interface BatchOperatorOptions {
-  /** Age flushes run on a timer only when set. */
-  maxAgeMs: number | null;
+  /** `maxAgeMs` also sets the age timer; null runs none (bounded sources stay deterministic). */
+  limits: BatchLimits;
   /** Catalogued objects of redelivered ranges: rebuilt whole or skipped. */
   coverage?: CoverageIndex;
-  /** A record already durable in a catalogued object (skipped, or in an incomplete rebuild). */
-  onDurable?: (routed: Routed['record']) => void;
+  /** Partitions taken away (rebalances): their open batches are abandoned. */
+  revocations?: Observable<readonly SourcePartitionRef[]>;
+  /** After each step, the records the open batches hold (for stall reports). */
+  onOpenRecords?: (count: number) => void;
   clock?: () => number;
 }
 
+type Input =
+  | { kind: 'records'; routed: Routed[] }
+  | { kind: 'age' }
+  | { kind: 'revoke'; partitions: readonly SourcePartitionRef[] }
+  | { kind: 'end' };
+
+const partitionKey = (p: SourcePartitionRef) => `${p.partition}\u0000${p.source}`;
+
 /**
- * RxJS operator over a Batcher: routed records in, flushed batches out. Every open batch is
- * flushed when the input completes; rebuilds that did not reach their end are reported durable.
+ * RxJS operator over a Batcher it owns: routed records in, batch events out. The batch age timer
+ * and revocations are merged into the same input, so one step at a time touches the Batcher.
+ * When the records complete, every open batch is flushed (rebuilds cut short come out durable).
  */
-export function batchRecords(batcher: Batcher, options: BatchOperatorOptions): OperatorFunction<Routed[], Batch> {
+export function batchRecords(options: BatchOperatorOptions): OperatorFunction<Routed[], BatchEvent> {
   const clock = options.clock ?? Date.now;
-  const { coverage } = options;
-  return (input) =>
-    new Observable<Batch>((subscriber) => {
-      const out: Batch[] = [];
-      const emit = () => {
-        while (out.length > 0) subscriber.next(out.shift()!);
-      };
-      const timer =
-        options.maxAgeMs === null
-          ? undefined
-          : setInterval(() => {
-              batcher.flushAged(clock(), out);
-              emit();
-            }, Math.max(20, Math.min(1000, options.maxAgeMs / 4)));
-      const subscription = input.subscribe({
-        next(routed) {
+  const { coverage, limits } = options;
+  const ages$ =
+    limits.maxAgeMs === null ? EMPTY : interval(Math.max(20, Math.min(1000, limits.maxAgeMs / 4))).pipe(map((): Input => ({ kind: 'age' })));
+  const revocations$ = (options.revocations ?? EMPTY).pipe(map((partitions): Input => ({ kind: 'revoke', partitions })));
+  return (routed$) =>
+    defer(() => {
+      const batcher = new Batcher(limits);
+      const step = (input: Input): BatchEvent[] => {
+        const flushed: Batch[] = [];
+        const events: BatchEvent[] = [];
+        if (input.kind === 'records') {
           const now = clock();
-          for (const r of routed) {
+          const durable: ObservationRecord[] = [];
+          for (const r of input.routed) {
             if (coverage === undefined || coverage.empty) {
-              batcher.add(r, now, out);
+              batcher.add(r, now, flushed);
               continue;
             }
             const id = batchIdOf(r);
             const decision = coverage.decide(id, r.record.position, batcher.alignedStart(id), r.tier);
             if (decision.action === 'skip') {
               // Keep the invariant "an object holds every record of its id in its range".
-              batcher.flush(id, 'covered', out);
-              options.onDurable?.(r.record);
+              batcher.flush(id, 'covered', flushed);
+              durable.push(r.record);
             } else {
-              batcher.add(r, now, out, decision.action === 'rebuild' ? decision.end : undefined, id);
+              batcher.add(r, now, flushed, decision.action === 'rebuild' ? decision.end : undefined, id);
             }
           }
-          emit();
-        },
-        error(error) {
-          subscriber.error(error);
-        },
-        complete() {
+          if (durable.length > 0) events.push({ kind: 'durable', records: durable });
+        } else if (input.kind === 'age') {
+          batcher.flushAged(clock(), flushed);
+        } else if (input.kind === 'revoke') {
+          const gone = new Set(input.partitions.map(partitionKey));
+          for (const batch of batcher.abandon((b) => gone.has(partitionKey(b.records[0]!.position)))) events.push({ kind: 'abandoned', batch });
+        } else {
           const incomplete: Batch[] = [];
-          batcher.flushAll('end', out, incomplete);
-          for (const batch of incomplete) for (const record of batch.records) options.onDurable?.(record);
-          emit();
-          subscriber.complete();
-        },
-      });
-      return () => {
-        if (timer !== undefined) clearInterval(timer);
-        subscription.unsubscribe();
+          batcher.flushAll('end', flushed, incomplete);
+          for (const batch of incomplete) events.push({ kind: 'durable', records: batch.records });
+        }
+        for (const batch of flushed) events.push({ kind: 'flushed', batch });
+        options.onOpenRecords?.(batcher.openRecordCount);
+        return events;
       };
+      return merge(routed$.pipe(map((routed): Input => ({ kind: 'records', routed })), endWith<Input>({ kind: 'end' })), ages$, revocations$).pipe(
+        takeWhile((input) => input.kind !== 'end', true),
+        concatMap(step),
+      );
     });
 }

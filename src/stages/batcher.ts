@@ -47,13 +47,12 @@ export function batchIdOf(routed: Routed): string {
 export class Batcher {
   private readonly open = new Map<string, OpenBatch>();
   private openBytes = 0;
+  private openRecords = 0;
 
   constructor(private readonly limits: BatchLimits) {}
 
   get openRecordCount(): number {
-    let n = 0;
-    for (const b of this.open.values()) n += b.records.length;
-    return n;
+    return this.openRecords;
   }
 
   get openByteCount(): number {
@@ -95,6 +94,7 @@ export class Batcher {
     batch.records.push(record);
     batch.bytes += record.size;
     this.openBytes += record.size;
+    this.openRecords += 1;
     if (batch.alignedEnd !== undefined) {
       if (record.position.offset >= batch.alignedEnd) out.push(this.close(id, batch, 'aligned'));
     } else if (batch.records.length >= this.limits.maxRows) out.push(this.close(id, batch, 'rows'));
@@ -146,6 +146,7 @@ export class Batcher {
   private close(id: string, batch: OpenBatch, reason: FlushReason): Batch {
     this.open.delete(id);
     this.openBytes -= batch.bytes;
+    this.openRecords -= batch.records.length;
     const { openedAt: _openedAt, alignedEnd: _alignedEnd, ...flushed } = batch;
     return { ...flushed, flushReason: reason };
   }

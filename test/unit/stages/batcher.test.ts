@@ -87,6 +87,8 @@ describe('Batcher', () => {
               abandoned.push(...b.abandon((batch) => batch.dataset === `d${a.group}`));
             }
             assert.ok(b.openByteCount <= maxOpenBytes, 'open bytes bounded');
+            const closed = [...out, ...abandoned].reduce((n, batch) => n + batch.records.length, 0);
+            assert.equal(b.openRecordCount, offset - closed, 'open records counted');
           }
           b.flushAll('end', out);
           const seen = [...out, ...abandoned].flatMap((batch) => batch.records.map((r) => r.position.offset)).sort((x, y) => x - y);

@@ -4,7 +4,7 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import type { CoveredRange } from '../../../src/catalog/catalog.js';
 import type { PointRecord } from '../../../src/core/record.js';
 import { batchRecords } from '../../../src/stages/batch-operator.js';
-import { Batcher, batchIdOfRange, type Routed } from '../../../src/stages/batcher.js';
+import { batchIdOfRange, type Routed } from '../../../src/stages/batcher.js';
 import { CoverageIndex } from '../../../src/stages/coverage.js';
 
 function routed(offset: number, tier: string): Routed {
@@ -23,15 +23,16 @@ const range = (tier: string, firstOffset: number, lastOffset: number): CoveredRa
 async function redeliver(tier: string, objectTier: string) {
   const coverage = new CoverageIndex();
   coverage.load('obs', 0, [range(objectTier, 0, 4)], batchIdOfRange);
-  const durable: number[] = [];
-  const batcher = new Batcher({ maxRows: 100, maxBytes: 1e9, maxAgeMs: null, maxOpenBytes: 1e9 });
-  const batches = await lastValueFrom(
+  const events = await lastValueFrom(
     from([Array.from({ length: 10 }, (_, i) => routed(i, tier))]).pipe(
-      batchRecords(batcher, { maxAgeMs: null, coverage, onDurable: (r) => durable.push(r.position.offset) }),
+      batchRecords({ limits: { maxRows: 100, maxBytes: 1e9, maxAgeMs: null, maxOpenBytes: 1e9 }, coverage }),
       toArray(),
     ),
   );
-  return { batches: batches.map((b) => [b.tier, b.flushReason, b.records.map((r) => r.position.offset)]), durable };
+  return {
+    batches: events.flatMap((e) => (e.kind === 'flushed' ? [[e.batch.tier, e.batch.flushReason, e.batch.records.map((r) => r.position.offset)]] : [])),
+    durable: events.flatMap((e) => (e.kind === 'durable' ? e.records.map((r) => r.position.offset) : [])),
+  };
 }
 
 describe('coverage of redelivered records', () => {
