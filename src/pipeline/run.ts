@@ -4,6 +4,7 @@ import { Observable, defaultIfEmpty, defer, lastValueFrom, map, mergeMap, tap } 
 import type { Batch } from '../core/batch.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import { describeError, FencedError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 import { OffsetTracker } from '../core/offset-tracker.js';
 import { withRetry } from '../core/retry.js';
 import type { DeadLetter, DeadLetterReason, ObservationRecord, SourcePosition } from '../core/record.js';
@@ -84,7 +85,8 @@ const partitionKey = (p: SourcePartitionRef) => `${p.partition}\u0000${p.source}
 export async function runPipeline(config: PipelineConfig, options: RunOptions = {}): Promise<RunSummary> {
   const started = Date.now();
   const signal = options.signal ?? new AbortController().signal;
-  const log = options.log ?? (() => undefined);
+  // Every line the run logs (its own, the source's, kafkajs's) reaches the caller with secrets masked.
+  const log = options.log === undefined ? () => undefined : (line: string) => options.log!(redact(line));
   const opened: { close(): Promise<void> }[] = [];
   const stats: PipelineStats = {
     recordsRead: 0, recordsWritten: 0, recordsAlreadyDurable: 0, deadLettered: 0, deadLetterReasons: {}, objects: 0,
