@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { ConnectionOptions } from 'node:tls';
+import { isIP } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import kafkajs from 'kafkajs';
 import type { Kafka, LogEntry, Producer, RetryOptions, SASLOptions } from 'kafkajs';
 import {
@@ -10,6 +11,7 @@ import {
   type ErrorContext,
   type EarthMemoryErrorOptions,
 } from '../../src/core/errors.js';
+import { redact } from '../../src/core/redact.js';
 import { registerCompressionCodecs } from './codecs.js';
 import type { KafkaConnectionConfig } from './config.js';
 
@@ -35,6 +37,7 @@ export const kafkaRetry: RetryOptions = { retries: 5, initialRetryTime: 300, max
  * A kafkajs client for `config`. kafkajs logs at WARN (raise it with `KAFKAJS_LOG_LEVEL=debug`)
  * through `log`, one line per entry, with SASL credentials masked. Registers the LZ4 and ZSTD
  * codecs, so no consumer made from it stalls on a compressed batch it cannot decode.
+ * Connect through `connectChecked`, so a broker certificate that does not verify fails at once.
  */
 export function createKafka(config: KafkaConnectionConfig, log: KafkaLog = logToStderr, retry: RetryOptions = kafkaRetry): Kafka {
   registerCompressionCodecs();
@@ -133,8 +136,110 @@ function logLine(entry: LogEntry, secrets: string[]): string {
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
   const namespace = entry.namespace ? ` [${entry.namespace}]` : '';
   let line = `kafkajs ${entry.label}${namespace} ${entry.log.message}${fields.length ? ` ${fields.join(' ')}` : ''}`;
+  // This client's password even if it is too short for redact's value masks.
   for (const secret of secrets) line = line.split(secret).join('***');
-  return line.replace(/\s*\n\s*/g, ' ');
+  return redact(line.replace(/\s*\n\s*/g, ' '));
+}
+
+/**
+ * Node's codes for a broker certificate that does not verify: no retry sees another certificate,
+ * and kafkajs would retry them as connection errors (minutes, with a source's retry budget).
+ */
+const TLS_CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function certificateAdvice(code: string): string {
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH') return 'the certificate does not name this host: connect with a name it lists';
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return 'the certificate is outside its validity period';
+  return 'the certificate is not signed by a CA in ssl.ca_file (or, without ca_file, by a CA the system trusts)';
+}
+
+/** The broker's TLS certificate did not verify. Never retriable: the same certificate comes back. */
+export class KafkaTlsError extends Error {
+  override readonly name = 'KafkaTlsError';
+  readonly retriable = false;
+  constructor(
+    readonly broker: string,
+    readonly code: string,
+    reason: string,
+  ) {
+    super(`TLS handshake with Kafka broker ${broker} failed: ${reason} (${code}); ${certificateAdvice(code)}`);
+  }
+}
+
+/** Whether `error` or its cause chain is a broker certificate that did not verify. */
+export function tlsCertificateFailure(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 10; depth++) {
+    if (current instanceof KafkaTlsError) return true;
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && TLS_CERTIFICATE_CODES.has(code)) return true;
+    if (current.name === 'KafkaJSAggregateError') return ((current as { errors?: unknown[] }).errors ?? []).some(tlsCertificateFailure);
+    current = current.cause;
+  }
+  return false;
+}
+
+function hostAndPort(broker: string): { host: string; port: number } {
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(broker);
+  if (bracketed) return { host: bracketed[1]!, port: Number(bracketed[2]) };
+  const colon = broker.lastIndexOf(':');
+  return { host: broker.slice(0, colon), port: Number(broker.slice(colon + 1)) };
+}
+
+/**
+ * One TLS handshake with each seed broker, the way kafkajs makes it (same options, SNI only for
+ * names): a certificate that does not verify throws KafkaTlsError now. A broker that cannot be
+ * reached is left to kafkajs's retries (it may be restarting).
+ */
+export async function checkTls(config: KafkaConnectionConfig): Promise<void> {
+  const ssl = tlsOptions(config.ssl);
+  if (ssl === undefined || ssl === false) return;
+  const options: ConnectionOptions = ssl === true ? {} : ssl;
+  const failures = await Promise.all(
+    config.brokers.map(
+      (broker) =>
+        new Promise<KafkaTlsError | undefined>((resolve) => {
+          const { host, port } = hostAndPort(broker);
+          const socket = tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...options }, () => {
+            socket.destroy();
+            resolve(undefined);
+          });
+          socket.setTimeout(config.connection_timeout, () => {
+            socket.destroy();
+            resolve(undefined);
+          });
+          // `on`, not `once`: a second error event without a listener would crash the process.
+          socket.on('error', (error: Error & { code?: string }) => {
+            socket.destroy();
+            const code = error.code ?? '';
+            resolve(TLS_CERTIFICATE_CODES.has(code) ? new KafkaTlsError(broker, code, error.message) : undefined);
+          });
+        }),
+    ),
+  );
+  const failure = failures.find((f) => f !== undefined);
+  if (failure) throw failure;
+}
+
+/** `client.connect()` after `checkTls`: for every kafkajs admin, consumer and producer we connect. */
+export async function connectChecked(config: KafkaConnectionConfig, client: { connect(): Promise<void> }): Promise<void> {
+  await checkTls(config);
+  await client.connect();
 }
 
 /** Errors that say the cluster (or the way to it) is unavailable for now: a later attempt may work. */
@@ -150,9 +255,10 @@ const TRANSIENT_ERRORS = new Set([
   'KafkaJSGroupCoordinatorNotFound',
   'KafkaJSLockTimeout',
 ]);
-/** Errors no retry fixes: credentials, protocol support, a codec. */
+/** Errors no retry fixes: credentials, a certificate, protocol support, a codec. */
 const PERMANENT_ERRORS = new Set([
   'KafkaJSSASLAuthenticationError',
+  'KafkaTlsError',
   'KafkaJSNotImplemented',
   'KafkaJSServerDoesNotSupportApiKey',
   'KafkaJSUnsupportedMagicByteInMessageSet',
@@ -166,6 +272,8 @@ const TRANSIENT_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT
  * broker may be back later. Protocol errors carry Kafka's own retriable flag.
  */
 export function kafkaErrorIsRetriable(error: unknown): boolean {
+  // A certificate kafkajs gave up on sits under KafkaJSNumberOfRetriesExceeded, itself transient.
+  if (tlsCertificateFailure(error)) return false;
   let current: unknown = error;
   for (let depth = 0; current instanceof Error && depth < 10; depth++) {
     if (current instanceof EarthMemoryError) return current.retriable;

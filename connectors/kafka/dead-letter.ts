@@ -2,7 +2,7 @@ import type { Kafka, Message, Producer, RetryOptions } from 'kafkajs';
 import type { DeadLetterSink } from '../../src/core/dead-letter.js';
 import type { DeadLetter } from '../../src/core/record.js';
 import { withTimeout } from '../../src/core/timeout.js';
-import { createIdempotentProducer, createKafka, kafkaRetry, toStorageError, type KafkaLog } from './client.js';
+import { connectChecked, createIdempotentProducer, createKafka, kafkaRetry, toStorageError, type KafkaLog } from './client.js';
 import type { KafkaDeadLetterConfig } from './config.js';
 
 const SEND_TIMEOUT_MS = 30_000;
@@ -98,7 +98,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   private connectedProducer(): Promise<Producer> {
     if (!this.producer) {
       const producer = createIdempotentProducer(this.kafka, this.retry);
-      this.producer = producer.connect().then(
+      this.producer = connectChecked(this.config, producer).then(
         () => producer,
         (error: unknown) => {
           // Connect again on the next flush rather than keep a producer that never connected.

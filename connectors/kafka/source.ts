@@ -3,7 +3,7 @@ import { SourceError } from '../../src/core/errors.js';
 import { withTimeout } from '../../src/core/timeout.js';
 import type { Committable } from '../../src/core/offset-tracker.js';
 import type { PartitionAssignment, RawChunk, Source, SourceHooks, SourcePartitionRef } from '../../src/core/source.js';
-import { createKafka, toSourceError } from './client.js';
+import { connectChecked, createKafka, tlsCertificateFailure, toSourceError } from './client.js';
 import { GroupCommits, partitionKey } from './commits.js';
 import type { KafkaSourceConfig } from './config.js';
 
@@ -119,7 +119,8 @@ export class KafkaSource implements Source {
         retries: 30,
         initialRetryTime: 300,
         maxRetryTime: 10_000,
-        restartOnFailure: async () => consumer === this.consumer && !this.closing,
+        // Nor after a certificate that does not verify: the same one comes back.
+        restartOnFailure: async (error) => consumer === this.consumer && !this.closing && !tlsCertificateFailure(error),
       },
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -143,7 +144,7 @@ export class KafkaSource implements Source {
   /** Joins the group and starts fetching (again, after a restart). */
   private async runConsumer(): Promise<void> {
     const consumer = this.consumer;
-    await consumer.connect();
+    await connectChecked(this.config, consumer);
     await consumer.subscribe({ topics: this.config.topics, fromBeginning: this.config.start !== 'latest' });
     await consumer.run({
       autoCommit: false,
@@ -324,7 +325,7 @@ export class KafkaSource implements Source {
 
   private async start(): Promise<void> {
     try {
-      await this.admin.connect();
+      await connectChecked(this.config, this.admin);
       await this.applyStart();
       // Offsets that became committable between batches still reach Kafka within commit_interval.
       this.commitTimer = setInterval(() => void this.flushCommits(), this.config.commit_interval);

@@ -23,6 +23,7 @@ import {
 import { declareCapabilities, type AccessTier, type Backend, type BackendCapabilities, type Body, type ObjectStat, type PutOptions } from '../../src/core/backend.js';
 import { partsOf } from '../../src/core/body.js';
 import { AccessDeniedError, ArchivedObjectError, ObjectLockedError, StorageError } from '../../src/core/errors.js';
+import { redactUrl } from '../../src/core/redact.js';
 import { httpStatusOf, storageFailure } from '../../src/core/storage-errors.js';
 import type { S3BackendConfig } from './config.js';
 
@@ -440,10 +441,7 @@ async function* prepend(head: Uint8Array[], rest: AsyncIterator<Uint8Array>): As
 /** The endpoint without any user:password part, for `location`. */
 function endpointForPeople(endpoint: string): string {
   try {
-    const url = new URL(endpoint);
-    url.username = '';
-    url.password = '';
-    return url.toString().replace(/\/$/, '');
+    return redactUrl(new URL(endpoint).toString(), { keepUser: false }).replace(/\/$/, '');
   } catch {
     return '(invalid endpoint)';
   }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { ProvenanceRange } from '../core/batch.js';
 import { CatalogError, EarthMemoryError, FencedError, type ErrorContext } from '../core/errors.js';
+import { redactUrl } from '../core/redact.js';
 import {
   CATALOG_SCHEMA_VERSION, objectIdOf,
   type AgingRun, type Catalog, type CatalogEntry, type CatalogFilter, type CatalogRow, type CoveredRange, type MigrationJobRecord, type MigrationJobState,
@@ -695,9 +696,7 @@ function redactConnectionString(connectionString: string): string {
       context: { connector: 'postgresql' },
     });
   }
-  url.password = '';
-  url.searchParams.delete('password');
-  return url.toString();
+  return redactUrl(url.toString());
 }
 
 /** SQLSTATEs after which the same statement may succeed: lost connection, serialization, deadlock, overload, restart. */

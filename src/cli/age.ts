@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, describeError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 import { agingStatus, runAgingPass, type AgingPass } from '../aging/planner.js';
 import { openStorage } from '../pipeline/read.js';
 import type { PipelineConfig } from '../pipeline/schema.js';
@@ -68,7 +69,7 @@ export async function ageCommand(args: string[], load: (file: string | undefined
       );
       return 0;
     }
-    const log = (line: string) => process.stderr.write(`${line}\n`);
+    const log = (line: string) => process.stderr.write(`${redact(line)}\n`);
     if (values.once || values['dry-run']) {
       const pass = await runAgingPass(storage, aging, { ...(now === undefined ? {} : { now }), dryRun: values['dry-run'], log });
       out(pass, passText(pass));

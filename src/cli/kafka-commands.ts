@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import type { Admin } from 'kafkajs';
-import { createKafka } from '../../connectors/kafka/client.js';
+import { connectChecked, createKafka, toSourceError } from '../../connectors/kafka/client.js';
 import type { KafkaSourceConfig } from '../../connectors/kafka/config.js';
 import { KafkaSource } from '../../connectors/kafka/source.js';
 import { ConfigError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 import { createCatalog } from '../pipeline/connectors.js';
 import { runPipeline } from '../pipeline/run.js';
 import type { PipelineConfig } from '../pipeline/schema.js';
@@ -12,6 +13,15 @@ import { UsageError } from './usage.js';
 
 type Offsets = Map<string, number>;
 const key = (topic: string, partition: number) => `${topic}:${partition}`;
+
+/** Connects an admin client; a refused certificate or password becomes a typed, non-retriable error. */
+async function connect(source: KafkaSourceConfig, admin: Admin): Promise<void> {
+  try {
+    await connectChecked(source, admin);
+  } catch (error) {
+    throw toSourceError(error, { stage: 'admin' }, `connecting to Kafka at ${source.brokers.join(',')}`);
+  }
+}
 
 function kafkaSourceOf(config: PipelineConfig, file: string): KafkaSourceConfig {
   if (config.source.type !== 'kafka') {
@@ -77,9 +87,9 @@ export async function replayCommand(config: PipelineConfig, file: string, args: 
   const source = kafkaSourceOf(config, file);
   const starts = [values['from-beginning'], values['from-timestamp'] !== undefined, values.offsets !== undefined].filter(Boolean).length;
   if (starts !== 1) throw new UsageError('replay needs exactly one of --from-beginning, --from-timestamp T, --offsets JSON');
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const log = (line: string) => process.stderr.write(`${redact(line)}\n`);
   const admin = createKafka(source, log).admin();
-  await admin.connect();
+  await connect(source, admin);
   let start: Offsets;
   let stop: Offsets;
   const groupId = values.group ?? `${source.group_id}.replay.${Date.now()}`;
@@ -108,9 +118,9 @@ export async function replayCommand(config: PipelineConfig, file: string, args: 
     log,
   });
   if (tty) process.stderr.write('\r\x1b[2K');
-  process.stdout.write(`${summaryText(summary)}\nalready durable (rebuilt or skipped): ${summary.recordsAlreadyDurable}\n`);
+  process.stdout.write(`${redact(summaryText(summary))}\nalready durable (rebuilt or skipped): ${summary.recordsAlreadyDurable}\n`);
   const cleanup = createKafka(source, log).admin();
-  await cleanup.connect();
+  await connect(source, cleanup);
   await cleanup.deleteGroups([groupId]).catch((error: Error) => log(`could not delete replay group ${groupId}: ${error.message}`));
   await cleanup.disconnect();
   return summary.complete ? 0 : 1;
@@ -123,7 +133,7 @@ export async function statusCommand(config: PipelineConfig, args: string[]): Pro
   if (config.source.type === 'kafka') {
     const source = config.source;
     const admin = createKafka(source, (line) => process.stderr.write(`${line}\n`)).admin();
-    await admin.connect();
+    await connect(source, admin);
     try {
       const high = await offsetsAt(admin, source.topics, 'high');
       const low = await offsetsAt(admin, source.topics, 'low');

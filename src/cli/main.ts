@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { inspect, parseArgs } from 'node:util';
 import { ConfigError, describeError, EarthMemoryError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 import { loadConfigFile } from '../config/load.js';
 import { formatTimeUs } from '../records/time.js';
 import { writeSample } from '../records/sample.js';
@@ -28,7 +29,8 @@ const commandUsage: Record<string, string> = {
   catalog: `  earthmem catalog ls PIPELINE.yaml [--json] [--memory-type T] [--tier T] [--dataset D]
                                              what is stored where (--json: one object per line)
 `,
-  produce: `  earthmem produce --brokers B --topic T [--key-field F] [--compression none|gzip|lz4|zstd] FILE…
+  produce: `  earthmem produce --brokers B --topic T [--key-field F] [--compression none|gzip|lz4|zstd]
+                  [--ssl | --ca-file F] [--sasl M --username U] FILE…
                                              push NDJSON observations to a Kafka topic
 `,
   replay: `  earthmem replay PIPELINE.yaml --from-beginning | --from-timestamp T | --offsets JSON
@@ -100,7 +102,7 @@ async function run(config: PipelineConfig): Promise<number> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   const tty = process.stderr.isTTY === true;
-  const log = (line: string) => process.stderr.write(`${tty ? '\r\x1b[2K' : ''}${line}\n`);
+  const log = (line: string) => process.stderr.write(`${tty ? '\r\x1b[2K' : ''}${redact(line)}\n`);
   const aging = agingStream(config, log);
   const summary = await runPipeline(config, {
     signal: controller.signal,
@@ -108,7 +110,7 @@ async function run(config: PipelineConfig): Promise<number> {
     log,
   }).finally(() => aging.stop());
   if (tty) process.stderr.write('\r\x1b[2K');
-  process.stdout.write(`${summaryText(summary)}\n`);
+  process.stdout.write(`${redact(summaryText(summary))}\n`);
   return summary.complete ? 0 : 1;
 }
 
@@ -159,11 +161,13 @@ async function catalogLs(args: string[]): Promise<number> {
   if (positionals[0] !== 'ls') throw new UsageError(`unknown catalog command: ${positionals[0] ?? '(none)'}`);
   const config = load(positionals[1]);
   const catalog = await createCatalog(config.catalog);
+  // Rows name where objects are (`uri`): shown through redact like every other output.
+  const write = (text: string) => process.stdout.write(redact(text));
   try {
     const rows = await catalog.list({ memoryType: values['memory-type'], tier: values.tier, dataset: values.dataset });
     if (values.json) {
       for (const r of rows) {
-        process.stdout.write(
+        write(
           `${JSON.stringify({
             key: r.key,
             uri: r.uri,
@@ -191,13 +195,13 @@ async function catalogLs(args: string[]): Promise<number> {
         );
       }
     } else {
-      process.stdout.write('TIER     MEMORY TYPE          DATASET        ROWS      BYTES  TIME RANGE                                   KEY\n');
+      write('TIER     MEMORY TYPE          DATASET        ROWS      BYTES  TIME RANGE                                   KEY\n');
       for (const r of rows) {
-        process.stdout.write(
+        write(
           `${r.tier.padEnd(8)} ${r.memoryType.padEnd(20)} ${r.dataset.padEnd(12)} ${String(r.rows).padStart(7)} ${String(r.bytes).padStart(10)}  ${formatTimeUs(r.timeMinUs).slice(0, 19)} – ${formatTimeUs(r.timeMaxUs).slice(0, 19)}  ${r.key}\n`,
         );
       }
-      process.stdout.write(`${rows.length} objects\n`);
+      write(`${rows.length} objects\n`);
     }
   } finally {
     await catalog.close();
@@ -367,16 +371,17 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError || isParseArgsError(error)) {
       const text = error instanceof UsageError && error.usage !== undefined ? error.usage : command && Object.hasOwn(commandUsage, command) ? usageOf(command) : usage;
-      process.stderr.write(`earthmem${command && Object.hasOwn(commandUsage, command) ? ` ${command}` : ''}: ${error.message}\n\n${text}`);
+      process.stderr.write(`earthmem${command && Object.hasOwn(commandUsage, command) ? ` ${command}` : ''}: ${redact(error.message)}\n\n${text}`);
       return 2;
     }
     if (error instanceof ConfigError) {
-      process.stderr.write(`earthmem: ${error.message}\n`);
+      process.stderr.write(`earthmem: ${redact(error.message)}\n`);
       return 1;
     }
     const retriable = error instanceof EarthMemoryError && error.retriable ? ' (retriable)' : '';
     process.stderr.write(`earthmem: ${describeError(error)}${retriable}\n`);
-    if (process.env.EARTHMEM_DEBUG) console.error(error);
+    // Stacks and causes as Node prints them: third-party errors may hold connection strings.
+    if (process.env.EARTHMEM_DEBUG) process.stderr.write(`${redact(inspect(error, { depth: 6 }))}\n`);
     return 1;
   }
 }

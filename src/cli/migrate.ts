@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 import { parseConfigText, parseConfigValue } from '../config/load.js';
 import { migrationJobSchema, type MigrationJobSpec } from '../aging/job.js';
 import { cancelMigration, executeMigration, migrationStatus, planMigration, type MigrationStatus } from '../aging/migration.js';
@@ -151,7 +152,7 @@ export async function migrateCommand(args: string[], load: (file: string | undef
     const status = await executeMigration(storage, spec, {
       ...(now === undefined ? {} : { now }),
       ...(values.plan === undefined ? {} : { planHash: values.plan }),
-      log: (line) => process.stderr.write(`${tty ? '\r\x1b[2K' : ''}${line}\n`),
+      log: (line) => process.stderr.write(`${tty ? '\r\x1b[2K' : ''}${redact(line)}\n`),
       ...(tty ? { onProgress: (s: MigrationStatus) => process.stderr.write(`\r\x1b[2K${progressBar(s)}`) } : {}),
     });
     if (tty) process.stderr.write('\r\x1b[2K');

@@ -5,14 +5,15 @@ import kafkajs from 'kafkajs';
 import type { Message } from 'kafkajs';
 import { z } from 'zod';
 import { describeError, EarthMemoryError, SourceError } from '../core/errors.js';
-import { createIdempotentProducer, createKafka, toStorageError } from '../../connectors/kafka/client.js';
-import { kafkaConnectionShape } from '../../connectors/kafka/config.js';
+import { registerSecret } from '../core/redact.js';
+import { connectChecked, createIdempotentProducer, createKafka, toStorageError } from '../../connectors/kafka/client.js';
+import { kafkaConnectionShape, type KafkaConnectionConfig } from '../../connectors/kafka/config.js';
 import { UsageError } from './usage.js';
 
 const { CompressionTypes } = kafkajs;
 
 export const produceUsage = `Usage: earthmem produce --brokers B --topic T [--key-field F] [--compression none|gzip|lz4|zstd]
-                        [--batch-size N] FILE…
+                        [--batch-size N] [--ssl] [--ca-file F] [--sasl M [--username U] [--password-env VAR]] FILE…
 
 Sends every non-blank line of the NDJSON files, byte for byte, as one Kafka message
 (idempotent producer, acks=all, Java's murmur2 key placement).
@@ -23,6 +24,12 @@ Sends every non-blank line of the NDJSON files, byte for byte, as one Kafka mess
                      without it, or that is not JSON, is sent without a key
   --compression C    none (default), gzip, lz4 or zstd
   --batch-size N     messages per produce request, default 1000
+  --ssl              connect over TLS, verifying the broker against the system's CAs
+  --ca-file F        connect over TLS, verifying the broker against the CA certificates in F (PEM)
+  --sasl M           authenticate with SASL: plain, scram-sha-256 or scram-sha-512
+  --username U       the SASL user; default: $KAFKA_USER
+  --password-env VAR the environment variable holding the SASL password, default KAFKA_PASSWORD
+                     (never an option: command lines are visible to other users)
 `;
 
 const compressionTypes = {
@@ -52,6 +59,8 @@ const usageError = (message: string) => new UsageError(message, produceUsage);
 
 interface ProduceOptions {
   brokers: string[];
+  ssl: KafkaConnectionConfig['ssl'];
+  sasl: KafkaConnectionConfig['sasl'];
   topic: string;
   keyField: string | undefined;
   compression: keyof typeof compressionTypes;
@@ -80,6 +89,11 @@ function parseOptions(args: string[]): ProduceOptions {
       'key-field': { type: 'string' },
       compression: { type: 'string', default: 'none' },
       'batch-size': { type: 'string', default: '1000' },
+      ssl: { type: 'boolean', default: false },
+      'ca-file': { type: 'string' },
+      sasl: { type: 'string' },
+      username: { type: 'string' },
+      'password-env': { type: 'string', default: 'KAFKA_PASSWORD' },
     },
   });
   const brokers = values.brokers ?? process.env.KAFKA_BROKERS;
@@ -95,12 +109,30 @@ function parseOptions(args: string[]): ProduceOptions {
   if (positionals.length === 0) throw usageError('missing FILE');
   return {
     brokers: connection.data.brokers,
+    ssl: values['ca-file'] !== undefined ? { ca_file: values['ca-file'], reject_unauthorized: true } : values.ssl ? true : undefined,
+    sasl: saslOption(values.sasl, values.username, values['password-env']!),
     topic: values.topic,
     keyField: values['key-field'],
     compression: compression as ProduceOptions['compression'],
     batchSize,
     files: positionals,
   };
+}
+
+const saslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+function saslOption(mechanism: string | undefined, username: string | undefined, passwordEnv: string): KafkaConnectionConfig['sasl'] {
+  if (mechanism === undefined) {
+    if (username !== undefined) throw usageError('--username needs --sasl');
+    return undefined;
+  }
+  if (!(saslMechanisms as readonly string[]).includes(mechanism)) throw usageError(`bad --sasl: ${mechanism} (${saslMechanisms.join(', ')})`);
+  const user = username ?? process.env.KAFKA_USER;
+  if (!user) throw usageError('--sasl needs --username (or KAFKA_USER)');
+  const password = process.env[passwordEnv];
+  if (!password) throw usageError(`--sasl needs the password in the environment variable ${passwordEnv} (set it, or name another with --password-env)`);
+  registerSecret(password, [user]);
+  return { mechanism: mechanism as (typeof saslMechanisms)[number], username: user, password };
 }
 
 async function produce(options: ProduceOptions): Promise<{ sent: number; unkeyed: number; seconds: number }> {
@@ -114,10 +146,10 @@ async function produce(options: ProduceOptions): Promise<{ sent: number; unkeyed
       throw new SourceError(`cannot read ${file}`, { cause, context: { ...context, file } });
     }
   }
-  const connection = z.object(kafkaConnectionShape).parse({ brokers: options.brokers, client_id: 'earthmem-produce' });
+  const connection = z.object(kafkaConnectionShape).parse({ brokers: options.brokers, client_id: 'earthmem-produce', ssl: options.ssl, sasl: options.sasl });
   const producer = createIdempotentProducer(createKafka(connection));
   try {
-    await producer.connect();
+    await connectChecked(connection, producer);
   } catch (cause) {
     throw toStorageError(cause, context, `connecting to Kafka at ${options.brokers.join(',')}`);
   }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, formatConfigIssue, type ConfigIssue } from '../core/errors.js';
+import { registerConfigSecrets } from '../core/redact.js';
 import { interpolate } from './interpolate.js';
 
 export interface LoadedConfig<T> {
@@ -69,7 +70,10 @@ function parseConfigDocument<S extends z.ZodTypeAny>(
   // Schema issues at a path whose variable is missing would only repeat that problem.
   const unset = new Set(issues.map((i) => i.path));
 
-  const result = schema.safeParse(doc.toJS({ maxAliasCount: 100 }) ?? {});
+  const value: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  // Before validation: a config that fails still names its secrets to the masks of later output.
+  registerConfigSecrets(value);
+  const result = schema.safeParse(value);
   if (result.success && issues.length === 0) return result.data;
   if (result.success) throw configError(file, issues);
   for (const issue of flattenUnions(result.error.issues)) {

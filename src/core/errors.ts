@@ -1,7 +1,11 @@
 /**
  * Typed errors. Every error says whether a retry may help (`retriable`), carries the context
- * where it happened (stage, connector, key, partition …) and keeps its cause.
+ * where it happened (stage, connector, key, partition …) and keeps its cause. Context values are
+ * never secrets (a server's host:port, never its connection string); `describe` masks what a
+ * cause may quote anyway.
  */
+import { redact } from './redact.js';
+
 export interface ErrorContext {
   stage?: string;
   connector?: string;
@@ -32,7 +36,7 @@ export class EarthMemoryError extends Error {
     this.context = options.context ?? {};
   }
 
-  /** One line for logs: message, context and the cause chain. */
+  /** One line for logs: message, context and the cause chain, secrets masked (`redact`). */
   describe(): string {
     const ctx = Object.entries(this.context)
       .filter(([, v]) => v !== undefined)
@@ -44,7 +48,8 @@ export class EarthMemoryError extends Error {
       text += `: ${cause.message}`;
       cause = cause.cause;
     }
-    return text;
+    // Causes are third-party errors: a driver may quote a connection string or a password.
+    return redact(text);
   }
 }
 
@@ -147,8 +152,9 @@ export function isRetriable(error: unknown): boolean {
   return error instanceof EarthMemoryError && error.retriable;
 }
 
+/** One line for logs and messages, secrets masked. */
 export function describeError(error: unknown): string {
   if (error instanceof EarthMemoryError) return error.describe();
-  if (error instanceof Error) return error.message;
-  return String(error);
+  if (error instanceof Error) return redact(error.message);
+  return redact(String(error));
 }

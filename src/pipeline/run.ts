@@ -7,6 +7,7 @@ import {
 import type { Batch } from '../core/batch.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import { describeError, FencedError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 import { withRetry } from '../core/retry.js';
 import type { DeadLetter, DeadLetterReason, ObservationRecord } from '../core/record.js';
 import type { RawChunk, Source, SourceHooks, SourcePartitionRef } from '../core/source.js';
@@ -88,7 +89,8 @@ const partitionKey = (p: { source: string; partition: number }) => `${p.partitio
  */
 export async function runPipeline(config: PipelineConfig, options: RunOptions = {}): Promise<RunSummary> {
   const started = Date.now();
-  const log = options.log ?? (() => undefined);
+  // Every line the run logs (its own, the source's, kafkajs's) reaches the caller with secrets masked.
+  const log = options.log === undefined ? () => undefined : (line: string) => options.log!(redact(line));
   const opened = await openPipeline(config, options, log);
   try {
     const run: Run = {

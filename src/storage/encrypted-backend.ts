@@ -3,6 +3,7 @@ import type { Backend, Body, ObjectStat, PutOptions } from '../core/backend.js';
 import { WrappedBackend } from './wrapped-backend.js';
 import { collectBody, partsOf } from '../core/body.js';
 import { ConfigError, StorageError } from '../core/errors.js';
+import { registerSecret } from '../core/redact.js';
 
 /**
  * Client-side encryption (`encryption_enabled`): AES-256-GCM before the bytes leave the process,
@@ -30,6 +31,7 @@ export function parseEncryptionKey(text: string | undefined, variable: string): 
     throw new ConfigError(`encryption_enabled needs a 256-bit key in the environment variable ${variable} (base64 or hex); it is not set`);
   }
   const trimmed = text.trim();
+  registerSecret(trimmed);
   const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
   if (key.length !== 32) {
     throw new ConfigError(`${variable} must hold a 256-bit key: 32 bytes as base64 (44 characters) or hex (64 characters); got ${key.length} bytes`);
