@@ -7,10 +7,10 @@ import type { CogWriter } from '../../src/encoders/cog/writer.js';
 import { DTYPE, type Dtype, type PixelArray } from '../../src/encoders/cog/scene.js';
 import { referencePython } from './python.js';
 
-/** Debian's python3 with python3-gdal (GDAL's own COG validator); `scripts/services up cogref` installs it. */
+/** Debian's python3 with python3-gdal (GDAL's own COG validator); `scripts/services up pyref` installs it. */
 export function gdalPython(): string {
   const python = process.env.EARTHMEM_GDAL_PYTHON ?? '/usr/bin/python3';
-  if (!existsSync(python)) throw new Error(`GDAL python not found at ${python}: run scripts/services up cogref`);
+  if (!existsSync(python)) throw new Error(`GDAL python not found at ${python}: run scripts/services up pyref`);
   return python;
 }
 
@@ -26,8 +26,8 @@ export interface GdalCogCheck {
  * GDAL's validate_cloud_optimized_geotiff (full check) and `gdalinfo -checksum` on each file; with
  * `cogBlocksize`, also the overview sizes GDAL's COG driver would make for it.
  */
-export function gdalCheckCogs(files: { path: string; cogBlocksize?: number | null }[]): GdalCogCheck[] {
-  const input = JSON.stringify(files.map((f) => ({ path: f.path, cog_blocksize: f.cogBlocksize ?? null })));
+export function gdalCheckCogs(files: { path: string; cogBlocksize?: number | null; checksum?: boolean }[]): GdalCogCheck[] {
+  const input = JSON.stringify(files.map((f) => ({ path: f.path, cog_blocksize: f.cogBlocksize ?? null, checksum: f.checksum ?? true })));
   const out = execFileSync(gdalPython(), [resolve('test/support/gdal_cog_check.py')], { input, maxBuffer: 1 << 28 });
   return JSON.parse(out.toString()) as GdalCogCheck[];
 }
@@ -67,6 +67,23 @@ export interface RasterioCheck {
 export function rasterioCheckCogs(cases: RasterioCase[]): RasterioCheck[] {
   const out = execFileSync(referencePython(), [resolve('test/support/check_cog.py')], { input: JSON.stringify(cases), maxBuffer: 1 << 28 });
   return JSON.parse(out.toString()) as RasterioCheck[];
+}
+
+export interface CogWindow {
+  /** null: full resolution; else the overview index (0 = largest). */
+  overview: number | null;
+  col_off: number;
+  row_off: number;
+  width: number;
+  height: number;
+  /** File with the expected pixels. */
+  raw: string;
+}
+
+/** rio-cogeo strict validation plus rasterio reads of windows (test/support/check_cog_windows.py). */
+export function rasterioCheckWindows(tif: string, windows: CogWindow[]): { problems: string[]; overviews: [number, number][] } {
+  const out = execFileSync(referencePython(), [resolve('test/support/check_cog_windows.py')], { input: JSON.stringify({ tif, windows }) });
+  return JSON.parse(out.toString()) as { problems: string[]; overviews: [number, number][] };
 }
 
 export async function writeCogFile(writer: CogWriter, path: string): Promise<void> {

@@ -144,6 +144,7 @@ const dir = mkdtempSync(join(tmpdir(), 'earthmem-cog-ref-'));
 const gdalByPath = new Map<string, GdalCogCheck>();
 const rioByPath = new Map<string, RasterioCheck>();
 let levelsByPath = new Map<string, [number, number][]>();
+const bigtiff = new Map<string, boolean>();
 
 before(async () => {
   const rio: RasterioCase[] = [];
@@ -155,6 +156,7 @@ before(async () => {
     const raw = join(dir, `${n}.raw`);
     await feed(writer, pixels, { seed: n + 7, paddedEdges: c.paddedEdges, skip: c.skip });
     await writeCogFile(writer, tif);
+    bigtiff.set(tif, writer.result!.bigtiff);
     if (c.skip) {
       // What the reader must see where blocks never came: nodata.
       const { across } = writer.grid;
@@ -212,6 +214,8 @@ describe('COG writer against GDAL, rio-cogeo and rasterio', () => {
   for (const [n, c] of cases.entries()) {
     it(c.name, () => {
       const tif = join(dir, `${n}.tif`);
+      assert.equal(bigtiff.get(tif), false, 'classic TIFF: every offset fits in 32 bits');
+      assert.equal(readFileSync(tif).readUInt16LE(2), 42);
       const gdal = gdalByPath.get(tif);
       assert.ok(gdal, 'GDAL checked the file');
       assert.deepEqual(gdalProblems(gdal), [], `GDAL ${gdal.gdal_version}`);

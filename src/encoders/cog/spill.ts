@@ -73,27 +73,27 @@ export class SpillStore {
     if (this.file) return Promise.resolve(this.file);
     this.opening ??= (async () => {
       const dir = await mkdtemp(join(this.dir, 'earthmem-cog-'));
-      const path = join(dir, 'tiles');
+      let file: FileHandle;
       try {
-        const file = await open(path, 'w+');
-        if (this.closed) {
-          await file.close();
-          throw new Error('spill store closed');
-        }
-        // Move what memory held to the file, so reads have one place to look per key.
-        for (const [key, data] of this.memory) {
-          const at = this.end;
-          this.end += data.length;
-          this.onDisk.set(key, { at, length: data.length });
-          await writeAll(file, data, at);
-        }
-        this.memory.clear();
-        this.memoryUsed = 0;
-        this.file = file;
-        return file;
+        file = await open(join(dir, 'tiles'), 'w+');
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+      if (this.closed) {
+        await file.close();
+        throw new Error('spill store closed');
+      }
+      // Move what memory held to the file, so reads have one place to look per key.
+      for (const [key, data] of this.memory) {
+        const at = this.end;
+        this.end += data.length;
+        this.onDisk.set(key, { at, length: data.length });
+        await writeAll(file, data, at);
+      }
+      this.memory.clear();
+      this.memoryUsed = 0;
+      this.file = file;
+      return file;
     })();
     return this.opening;
   }
