@@ -2,10 +2,12 @@
  * `npm run build && node dist/benchmarks/cog.js [--size 10000] [--threads N]`: our COG writer
  * against GDAL's COG driver on the same float32 raster (DEFLATE, predictor 2, 256-px blocks,
  * overviews), in the same run. Both read the same raw file (page-cached); each runs in its own
- * process, so peak RSS is its own. Prints wall times, their ratio, peak RSS and output sizes.
+ * process, so peak RSS is its own. Prints wall and CPU times, their ratio, peak RSS and output
+ * sizes; ours runs twice, with libuv's default pool (4 threads) and with one thread.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, openSync, readSync, closeSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -85,13 +87,17 @@ execFileSync('cat', [raw], { stdio: ['ignore', 'ignore', 'inherit'] });
 
 const ours = join(work, 'ours.tif');
 const gdalOut = join(work, 'gdal.tif');
-const timed = (cmd: string, args: string[]) => {
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', cmd, ...args], { encoding: 'utf8' });
+const timed = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) => {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', cmd, ...args], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  const [seconds, kib] = r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
-  return { seconds: seconds!, maxRssKiB: kib!, stdout: r.stdout };
+  const [seconds, kib, user, sys] = r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { seconds: seconds!, maxRssKiB: kib!, cpu: user! + sys!, stdout: r.stdout };
 };
-const oursRun = timed(process.execPath, [process.argv[1]!, '--size', String(N), '--child', ours, '--resampling', values.resampling!]);
+const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ');
+const oursArgs = [process.argv[1]!, '--size', String(N), '--child', ours, '--resampling', values.resampling!];
+const oursRun = timed(process.execPath, oursArgs);
+// The same with one libuv thread: what compressing tiles in parallel buys.
+const oursOneThread = timed(process.execPath, oursArgs.map((a) => (a === ours ? ours + '.1.tif' : a)), { ...process.env, UV_THREADPOOL_SIZE: '1' });
 const gdalRun = timed('gdal_translate', ['-q', '-of', 'COG', '-co', 'COMPRESS=DEFLATE', '-co', 'PREDICTOR=2', '-co', 'BLOCKSIZE=256', vrt, gdalOut]);
 const gdalAvg = timed('gdal_translate', ['-q', '-of', 'COG', '-co', 'COMPRESS=DEFLATE', '-co', 'PREDICTOR=2', '-co', 'BLOCKSIZE=256', '-co', 'OVERVIEW_RESAMPLING=AVERAGE', vrt, gdalOut + '.avg.tif']);
 const validate = (p: string) =>
@@ -99,11 +105,13 @@ const validate = (p: string) =>
 const MiB = 1024 * 1024;
 const size = (p: string) => statSync(p).size;
 // Times so far are in variables; print after all runs.
-const row = (name: string, r: { seconds: number; maxRssKiB: number }, file: string) =>
-  `| ${name} | ${r.seconds.toFixed(2)} | ${(r.seconds / gdalRun.seconds).toFixed(2)} | ${(r.maxRssKiB / 1024).toFixed(0)} MiB | ${(size(file) / MiB).toFixed(1)} MiB (${((size(file) / size(gdalOut) - 1) * 100).toFixed(1)}%) | ${validate(file) ? 'valid' : 'INVALID'} |`;
+const row = (name: string, r: { seconds: number; maxRssKiB: number; cpu: number }, file: string) =>
+  `| ${name} | ${r.seconds.toFixed(2)} | ${(r.seconds / gdalRun.seconds).toFixed(2)} | ${r.cpu.toFixed(2)} | ${(r.maxRssKiB / 1024).toFixed(0)} MiB | ${(size(file) / MiB).toFixed(1)} MiB (${((size(file) / size(gdalOut) - 1) * 100).toFixed(1)}%) | ${validate(file) ? 'valid' : 'INVALID'} |`;
 console.log(`COG ${N} × ${N} float32 (${((N * N * 4) / MiB).toFixed(0)} MiB raw), DEFLATE level 6, predictor 2, 256-px blocks, overviews; ${process.version}, ${spawnSync('gdalinfo', ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? 'GDAL'}`);
-console.log('| writer | seconds | ratio to GDAL | peak RSS | output | GDAL validator |');
-console.log('|---|---:|---:|---:|---:|---|');
-console.log(row(`ours (overview_resampling ${values.resampling})`, oursRun, ours));
+console.log(`load average before: ${loadBefore}`);
+console.log('| writer | wall s | wall ratio to GDAL | CPU s (user+sys) | peak RSS | output (vs GDAL default) | GDAL validator |');
+console.log('|---|---:|---:|---:|---:|---:|---|');
+console.log(row(`ours (overview_resampling ${values.resampling}), libuv pool ${process.env.UV_THREADPOOL_SIZE ?? 4}`, oursRun, ours));
+console.log(row('ours, UV_THREADPOOL_SIZE=1', oursOneThread, ours + '.1.tif'));
 console.log(row('gdal_translate -of COG (default CUBIC overviews)', gdalRun, gdalOut));
 console.log(row('gdal_translate -of COG -co OVERVIEW_RESAMPLING=AVERAGE', gdalAvg, gdalOut + '.avg.tif'));

@@ -35,15 +35,15 @@ export const cogOptionsSchema = z
     predictor: z.union([z.literal(1), z.literal(2), z.literal(3)]).optional(),
     /** GDAL's default (cubic) is not offered: average is the closest smoothing filter. */
     overview_resampling: z.enum(['nearest', 'average']).default('average'),
-    /** Codec level: DEFLATE 1–9 (default 6), ZSTD 1–22 (default 9); not for LZW or NONE. */
-    level: z.number().int().optional(),
+    /** Codec level: DEFLATE 1–9 (default 6), ZSTD 1–22 (default 9); not for LZW or NONE (null = default). */
+    level: z.number().int().nullable().optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
     if (o.compression === 'NONE' && o.predictor !== undefined && o.predictor !== 1) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['predictor'], message: 'a predictor needs a compression (libtiff ignores it with NONE)' });
     }
-    if (o.level !== undefined) {
+    if (o.level !== undefined && o.level !== null) {
       if (o.compression !== 'DEFLATE' && o.compression !== 'ZSTD') {
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['level'], message: `${o.compression} has no level` });
       } else {

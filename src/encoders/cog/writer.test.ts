@@ -35,7 +35,9 @@ describe('COG writer: options', () => {
     assert.deepEqual(w.options, { overviews: true, compression: 'DEFLATE', blocksize: [256, 256], predictor: 2, overview_resampling: 'average', level: 6 });
     assert.equal(new CogWriter(scene, { compression: 'ZSTD' }).options.level, 9);
     assert.equal(new CogWriter(scene, { compression: 'NONE' }).options.predictor, 1);
-    assert.equal(new CogWriter(scene, { compression: 'LZW' }).options.level, null);
+    const lzw = new CogWriter(scene, { compression: 'LZW' }).options;
+    assert.equal(lzw.level, null);
+    assert.deepEqual(new CogWriter(scene, lzw).options, lzw, 'resolved options are accepted as they are');
   });
 
   it('rejects unknown keys, bad values and combinations GDAL refuses, as ConfigError', () => {
