@@ -15,7 +15,6 @@ export class SpillStore {
   private opening: Promise<FileHandle> | undefined;
   private end = 0;
   private closed = false;
-  bytes = 0;
 
   constructor(
     private readonly memoryBytes: number,
@@ -23,7 +22,6 @@ export class SpillStore {
   ) {}
 
   async put(key: number, data: Uint8Array): Promise<void> {
-    this.bytes += data.length;
     if (!this.file && !this.opening && this.memoryUsed + data.length <= this.memoryBytes) {
       this.memory.set(key, data);
       this.memoryUsed += data.length;
