@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import {
   feed,
@@ -20,6 +21,7 @@ import {
   type RasterioCase,
   type RasterioCheck,
 } from '../../../test/support/cog.js';
+import { referencePython } from '../../../test/support/python.js';
 import type { CogCompression, CogOptionsInput } from './config.js';
 import { DTYPES, type CogScene, type Dtype } from './scene.js';
 import { CogWriter } from './writer.js';
@@ -132,6 +134,21 @@ const extras: Case[] = [
     options: { level: 1, blocksize: 16 },
   },
   {
+    name: 'a three-pixel-wide column (3 × 700)',
+    scene: { width: 3, height: 700, dtype: 'int16', geotransform: utm.gt, crs: utm.crs, nodata: null },
+    options: { blocksize: 128 },
+  },
+  {
+    name: 'a one-pixel-high row (900 × 1), nearest',
+    scene: { width: 900, height: 1, dtype: 'uint8', geotransform: utm.gt, crs: utm.crs, nodata: 3 },
+    options: { overview_resampling: 'nearest' },
+  },
+  {
+    name: 'float32 nodata 0.1 (stored as float32 rounds it)',
+    scene: { width: 520, height: 530, dtype: 'float32', geotransform: utm.gt, crs: utm.crs, nodata: 0.1 },
+    options: { predictor: 3 },
+  },
+  {
     name: 'missing blocks filled with nodata',
     scene: { width: 600, height: 520, dtype: 'float32', geotransform: utm.gt, crs: utm.crs, nodata: -9999 },
     options: {},
@@ -209,6 +226,14 @@ describe('COG writer against GDAL, rio-cogeo and rasterio', () => {
     assert.equal(crsSeen.size, CRSES.length);
     const compared = [...gdalByPath.values()].filter((g) => g.gdal_cog_overviews !== undefined).length;
     assert.ok(compared >= matrix().length, `overview sizes compared with GDAL's COG driver for ${compared} files`);
+  });
+
+  it('passes `rio cogeo validate --strict` (the CLI itself, on a few files)', () => {
+    const rio = join(dirname(referencePython()), 'rio');
+    for (const n of [0, 17, cases.length - 1]) {
+      const out = execFileSync(rio, ['cogeo', 'validate', '--strict', join(dir, `${n}.tif`)], { encoding: 'utf8' });
+      assert.match(out, /is a valid cloud optimized GeoTIFF/);
+    }
   });
 
   for (const [n, c] of cases.entries()) {
