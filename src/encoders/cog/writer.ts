@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { ConfigError, EncodeError } from '../../core/errors.js';
 import { parseConfigValue } from '../../config/load.js';
 import { compressTile, COMPRESSION_CODE } from './codecs.js';
@@ -87,7 +86,8 @@ export class CogWriter {
     this.received = new Uint8Array(this.levels[0]!.blocksAcross * this.levels[0]!.blocksDown);
     this.pending = this.levels.map(() => new Map());
     this.spill = new SpillStore(settings.memoryBytes ?? 64 * 1024 * 1024, settings.tmpDir);
-    const pool = Number(process.env.UV_THREADPOOL_SIZE) || Math.min(4, Math.max(availableParallelism(), 4));
+    // libuv's pool runs the compressions: 4 threads unless UV_THREADPOOL_SIZE says otherwise.
+    const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
     this.maxInFlight = settings.maxInFlight ?? 2 * pool;
   }
 
