@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: bring up the real services the suite needs (idempotent, cached), export their
 // settings (`scripts/services env`), then run every compiled test file with node's test runner:
-// dist/test/** and each connector's own tests (dist/connectors/*/**.test.js), then the fault tests
+// dist/test/**, each connector's own tests (dist/connectors/*/**.test.js) and each format's own tests
+// (dist/src/**, e.g. dist/src/encoders/cog/*.test.js), then the fault tests
 // (dist/test/faults/**) on their own.
 // EARTHMEM_TEST_SERVICES="postgres kafka" limits the services; arguments filter test files.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -28,7 +29,7 @@ function testFiles(dir) {
 }
 
 const filter = process.argv.slice(2);
-const files = [...testFiles('dist/test'), ...testFiles('dist/connectors')].filter(
+const files = [...testFiles('dist/test'), ...testFiles('dist/connectors'), ...testFiles('dist/src')].filter(
   (f) => filter.length === 0 || filter.some((p) => f.includes(p)),
 );
 // Fault tests stop and restart shared services (the Kafka broker): they run after every other

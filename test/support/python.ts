@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-/** The reference-reader Python (pyarrow, duckdb, pyogrio) that `scripts/services up pyref` installs. */
+/** The reference-reader Python (pyarrow, duckdb, pyogrio, rasterio, rio-cogeo) that `scripts/services up pyref` installs. */
 export function referencePython(): string {
   const python = process.env.EARTHMEM_PYTHON ?? resolve('.services/venv/bin/python');
   if (!existsSync(python)) throw new Error(`reference Python not found at ${python}: run scripts/services up pyref`);
