@@ -11,6 +11,8 @@ import { scanPoint } from './scan.js';
 import { parseTimeUs } from './time.js';
 
 export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
+/** How deep `attrs` and a feature's other properties may nest (the kept object is level 1). */
+export const MAX_KEPT_DEPTH = 1000;
 
 export type ParseResult = { ok: true; record: ObservationRecord } | { ok: false; deadLetter: DeadLetter };
 
@@ -69,6 +71,7 @@ export function parseJsonRecord(payload: Uint8Array, position: SourcePosition): 
     return fail('not_an_object', 'a record must be a JSON object');
   }
   try {
+    hasEscapes = text.includes('\\u');
     const object = json as Record<string, unknown>;
     const record = object.type === 'Feature' ? vectorRecord(object, position, size) : pointRecord(object, position, size);
     return { ok: true, record };
@@ -116,18 +119,19 @@ function pointRecord(o: Record<string, unknown>, position: SourcePosition, size:
   let attrs: Record<string, unknown> | null = null;
   if (o.attrs !== undefined && o.attrs !== null) {
     if (typeof o.attrs !== 'object' || Array.isArray(o.attrs)) throw new Invalid('wrong_type', 'attrs: expected an object');
+    // A spread defines properties: a `__proto__` key stays data.
     attrs = { ...(o.attrs as Record<string, unknown>) };
   }
   // Fields outside the contract are kept in attrs, never dropped.
   for (const key of Object.keys(o)) {
-    if (!pointFields.has(key)) (attrs ??= {})[key] = o[key];
+    if (!pointFields.has(key)) keep((attrs ??= {}), key, o[key]);
   }
   return {
     kind: 'point',
     position,
     size,
-    id: optionalId(o.id, 'id'),
-    dataset: intern(requiredString(o, 'dataset')),
+    id: optionalLabel(o.id, 'id'),
+    dataset: intern(datasetName(o, 'dataset')),
     variable: intern(requiredString(o, 'variable')),
     timeUs: requiredTime(o.time, 'time'),
     lon,
@@ -137,7 +141,7 @@ function pointRecord(o: Record<string, unknown>, position: SourcePosition, size:
     quality: internOrNull(optionalLabel(o.quality, 'quality')),
     station: internOrNull(optionalString(o.station, 'station')),
     elevation: optionalNumber(o.elevation, 'elevation'),
-    attrs: attrs === null ? null : JSON.stringify(attrs),
+    attrs: attrs === null ? null : keptJson(attrs, 'attrs'),
   };
 }
 
@@ -149,19 +153,19 @@ function vectorRecord(o: Record<string, unknown>, position: SourcePosition, size
   const p = props as Record<string, unknown>;
   const { geometry, bbox } = checkGeometry(o.geometry);
   const rest: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(p)) if (k !== 'dataset' && k !== 'time' && k !== 'variable' && k !== 'value') rest[k] = v;
+  for (const [k, v] of Object.entries(p)) if (k !== 'dataset' && k !== 'time' && k !== 'variable' && k !== 'value') keep(rest, k, v);
   return {
     kind: 'vector',
     position,
     size,
-    id: optionalId(o.id, 'id'),
-    dataset: intern(requiredString(p, 'dataset', 'properties.')),
+    id: optionalLabel(o.id, 'id'),
+    dataset: intern(datasetName(p, 'dataset', 'properties.')),
     variable: optionalString(p.variable, 'properties.variable'),
     timeUs: requiredTime(p.time, 'properties.time'),
     value: optionalNumber(p.value, 'properties.value'),
     geometry,
     bbox,
-    properties: Object.keys(rest).length === 0 ? null : JSON.stringify(rest),
+    properties: Object.keys(rest).length === 0 ? null : keptJson(rest, 'properties'),
   };
 }
 
@@ -173,11 +177,14 @@ function checkGeometry(input: unknown): { geometry: GeoJsonGeometry; bbox: [numb
   if (input === undefined || input === null) throw new Invalid('missing_field', 'geometry: required');
   if (typeof input !== 'object' || Array.isArray(input)) throw new Invalid('bad_geometry', 'geometry: expected an object');
   const g = input as { type?: unknown; coordinates?: unknown };
-  const depth = typeof g.type === 'string' ? geometryDepth[g.type] : undefined;
+  // Own keys only: "constructor" or "__proto__" would find Object.prototype's members.
+  const depth = typeof g.type === 'string' && Object.hasOwn(geometryDepth, g.type) ? geometryDepth[g.type] : undefined;
   if (depth === undefined) {
     throw new Invalid('bad_geometry', `geometry.type: expected one of ${Object.keys(geometryDepth).join(', ')}`);
   }
   const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
+  const lines = g.type === 'LineString' || g.type === 'MultiLineString';
+  const rings = g.type === 'Polygon' || g.type === 'MultiPolygon';
   const walk = (value: unknown, level: number): void => {
     if (!Array.isArray(value)) throw new Invalid('bad_geometry', `geometry.coordinates: expected nested arrays for ${g.type}`);
     if (level === 0) {
@@ -194,9 +201,53 @@ function checkGeometry(input: unknown): { geometry: GeoJsonGeometry; bbox: [numb
     }
     if (value.length === 0) throw new Invalid('bad_geometry', `geometry.coordinates: empty ${g.type}`);
     for (const item of value) walk(item, level - 1);
+    // RFC 7946 3.1.4, 3.1.6: a line has two positions or more; a ring four or more, closed.
+    if (level === 1 && lines) {
+      if (value.length < 2) throw new Invalid('bad_geometry', `geometry.coordinates: a line of ${g.type} needs 2 positions or more`);
+    } else if (level === 1 && rings) {
+      if (value.length < 4) throw new Invalid('bad_geometry', `geometry.coordinates: a ring of ${g.type} needs 4 positions or more`);
+      if (!samePosition(value[0] as number[], value[value.length - 1] as number[])) {
+        throw new Invalid('bad_geometry', `geometry.coordinates: a ring of ${g.type} must end where it starts`);
+      }
+    }
   };
   walk(g.coordinates, depth);
   return { geometry: { type: g.type, coordinates: g.coordinates } as GeoJsonGeometry, bbox };
+}
+
+/**
+ * `object[key] = value`, except that a `__proto__` key becomes a property (assigning it would set
+ * the object's prototype, and JSON.stringify would then lose the field). Plain objects otherwise:
+ * null-prototype ones are dictionaries to V8, slower to fill and to stringify.
+ */
+function keep(object: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+  else object[key] = value;
+}
+
+function samePosition(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
+/**
+ * JSON text of a kept object (attrs, a feature's other properties). Checked first, so that what
+ * JSON.stringify would do wrong is a dead letter instead: a number JSON.parse made infinite
+ * (1e400) would become null, and nesting past MAX_KEPT_DEPTH would overflow its stack (a throw
+ * that would stop the pipeline).
+ */
+function keptJson(object: Record<string, unknown>, name: string): string {
+  const check = (value: unknown, depth: number): void => {
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new Invalid('non_finite_value', `${name}: a number beyond the range of a 64-bit float would be kept as null`);
+      return;
+    }
+    if (typeof value !== 'object' || value === null) return;
+    if (depth > MAX_KEPT_DEPTH) throw new Invalid('too_large', `${name}: nested more than ${MAX_KEPT_DEPTH} levels deep`);
+    if (Array.isArray(value)) for (const item of value) check(item, depth + 1);
+    else for (const key in value) check((value as Record<string, unknown>)[key], depth + 1);
+  };
+  check(object, 1);
+  return JSON.stringify(object);
 }
 
 function checkLonLat(lon: number, lat: number, prefix: string): void {
@@ -222,11 +273,22 @@ function internOrNull(value: string | null): string | null {
   return value === null ? null : intern(value);
 }
 
+/** A lone surrogate, which only a `\\u` escape can make (the bytes were UTF-8): UTF-8 (a Parquet string) cannot hold it. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+/** Whether the payload being validated has a `\\u` escape at all; set per payload (parsing is synchronous). */
+let hasEscapes = false;
+
+/** A string for a column: Unicode text, or the record is refused (the writer would turn it into U+FFFD). */
+function unicodeText(value: string, key: string): string {
+  if (hasEscapes && LONE_SURROGATE.test(value)) throw new Invalid('wrong_type', `${key}: not Unicode text (an escaped lone surrogate)`);
+  return value;
+}
+
 function requiredString(o: Record<string, unknown>, key: string, prefix = ''): string {
   const value = o[key];
   if (value === undefined || value === null) throw new Invalid('missing_field', `${prefix}${key}: required`);
   if (typeof value !== 'string' || value.length === 0) throw new Invalid('wrong_type', `${prefix}${key}: expected a non-empty string`);
-  return value;
+  return unicodeText(value, `${prefix}${key}`);
 }
 
 function requiredNumber(o: Record<string, unknown>, key: string): number {
@@ -240,28 +302,37 @@ function requiredNumber(o: Record<string, unknown>, key: string): number {
 function requiredTime(value: unknown, key: string): number {
   if (value === undefined || value === null) throw new Invalid('missing_field', `${key}: required`);
   const us = parseTimeUs(value);
-  if (us === undefined) throw new Invalid('bad_time', `${key}: expected RFC 3339 (2024-03-01T12:00:00Z) or epoch milliseconds`);
+  if (us === undefined) {
+    throw new Invalid('bad_time', `${key}: expected RFC 3339 (2024-03-01T12:00:00Z) or epoch milliseconds, from 1684-07-28 to 2255-06-05 (±2^53 µs)`);
+  }
   return us;
+}
+
+/** The dataset is a catalog column too: PostgreSQL text cannot hold U+0000 (the upsert would fail on every retry). */
+function datasetName(o: Record<string, unknown>, key: string, prefix = ''): string {
+  const value = requiredString(o, key, prefix);
+  if (value.includes('\u0000')) throw new Invalid('wrong_type', `${prefix}${key}: U+0000 cannot be part of a dataset name`);
+  return value;
 }
 
 function optionalString(value: unknown, key: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') throw new Invalid('wrong_type', `${key}: expected a string`);
-  return value;
+  return unicodeText(value, key);
 }
 
-function optionalId(value: unknown, key: string): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  if (typeof value !== 'string') throw new Invalid('wrong_type', `${key}: expected a string or a number`);
-  return value;
-}
-
+/** An id or a quality: a string, or a number kept as its shortest text. */
 function optionalLabel(value: unknown, key: string): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value === 'number' && Number.isFinite(value)) {
+    // 12345678901234567890 reaches us as 12345678901234567168: the digits the producer sent are gone.
+    if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
+      throw new Invalid('wrong_type', `${key}: an integer beyond ±2^53 loses digits as a JSON number; send it as a string`);
+    }
+    return String(value);
+  }
   if (typeof value !== 'string') throw new Invalid('wrong_type', `${key}: expected a string or a number`);
-  return value;
+  return unicodeText(value, key);
 }
 
 function optionalNumber(value: unknown, key: string): number | null {

@@ -299,5 +299,7 @@ function utcTimeUs(b: Uint8Array, start: number, end: number): number | undefine
     if (dayStarts.size >= 50_000) dayStarts.clear();
     dayStarts.set(date, dayMs);
   }
-  return (dayMs + ((hour * 60 + minute) * 60 + second) * 1000 + ms) * 1000;
+  const us = (dayMs + ((hour * 60 + minute) * 60 + second) * 1000 + ms) * 1000;
+  // Outside ±2^53 µs the product may be rounded: parseTimeUs refuses such times.
+  return Number.isSafeInteger(us) ? us : undefined;
 }

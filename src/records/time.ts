@@ -40,7 +40,9 @@ function fastUtc(s: string): number | undefined {
   const second = d(17) * 10 + d(18);
   if (hour > 23 || minute > 59 || second > 59) return undefined;
   const ms = n === 24 ? d(20) * 100 + d(21) * 10 + d(22) : 0;
-  return (dayMs + ((hour * 60 + minute) * 60 + second) * 1000 + ms) * 1000;
+  const us = (dayMs + ((hour * 60 + minute) * 60 + second) * 1000 + ms) * 1000;
+  // Outside ±2^53 µs the product may be rounded: parseRfc3339 refuses such times.
+  return Number.isSafeInteger(us) ? us : undefined;
 }
 
 function parseRfc3339(input: string): number | undefined {
@@ -60,12 +62,27 @@ function parseRfc3339(input: string): number | undefined {
     if (oh > 23 || om > 59) return undefined;
     offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
-  const ms = Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59)) - offsetMinutes * 60_000;
-  return ms * 1000 + fraction;
+  // Not Date.UTC: it reads years 0–99 as 1900–1999.
+  const seconds = (daysFromCivil(year, month, day) * 24 + hour) * 3600 + minute * 60 + Math.min(second, 59) - offsetMinutes * 60;
+  const us = seconds * 1_000_000 + fraction;
+  // Times are µs in a double, exact only within ±2^53 (1684-07-28T00:12:25.259009Z …
+  // 2255-06-05T23:47:34.740991Z), like epoch milliseconds; the catalog refuses to read others back.
+  return Number.isSafeInteger(us) ? us : undefined;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
 }
 
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 export function formatTimeUs(us: number): string {
