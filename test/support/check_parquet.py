@@ -5,6 +5,7 @@ its schema, GeoParquet `geo` metadata checks, row ids and how each column is sto
 compressed bytes); plus what DuckDB reads from all files together (it decodes every column).
 """
 import json
+import math
 import os
 import struct
 import sys
@@ -132,6 +133,9 @@ def main():
             "SELECT count(DISTINCT id), epoch_us(min(time)), epoch_us(max(time)), sum(value), sum(octet_length(geometry))"
             f" FROM read_parquet({json.dumps(paths)}, union_by_name=true)"
         ).fetchone()
+        # JSON has no NaN or Infinity (a sum of huge values overflows): those go as text.
+        if value_sum is not None and not math.isfinite(value_sum):
+            value_sum = str(value_sum)
         read = {"distinct_ids": ids, "time_min_us": tmin, "time_max_us": tmax, "value_sum": value_sum, "geometry_bytes": geometry_bytes}
     json.dump({"files": files, "duckdb_count": count, "duckdb_read": read}, sys.stdout)
 

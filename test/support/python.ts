@@ -25,7 +25,7 @@ export interface ParquetCheck {
   }[];
   duckdb_count: number;
   /** What DuckDB decoded from all files together (null for no files). */
-  duckdb_read: { distinct_ids: number; time_min_us: number; time_max_us: number; value_sum: number | null; geometry_bytes: number } | null;
+  duckdb_read: { distinct_ids: number; time_min_us: number; time_max_us: number; value_sum: number | string | null; geometry_bytes: number } | null;
 }
 
 /** Reads Parquet files with pyarrow and DuckDB (test/support/check_parquet.py). */
