@@ -5,13 +5,12 @@ const typeCodes: Record<GeoJsonGeometry['type'], number> = {
   Point: 1, LineString: 2, Polygon: 3, MultiPoint: 4, MultiLineString: 5, MultiPolygon: 6,
 };
 
-export function pointWkb(lon: number, lat: number, out = new Uint8Array(21), offset = 0): Uint8Array {
-  const view = new DataView(out.buffer, out.byteOffset + offset, 21);
-  view.setUint8(0, 1);
-  view.setUint32(1, 1, true);
-  view.setFloat64(5, lon, true);
-  view.setFloat64(13, lat, true);
-  return out;
+/** A 2D WKB point (21 bytes) at `offset` of `view`. */
+export function pointWkb(view: DataView, offset: number, lon: number, lat: number): void {
+  view.setUint8(offset, 1);
+  view.setUint32(offset + 1, 1, true);
+  view.setFloat64(offset + 5, lon, true);
+  view.setFloat64(offset + 13, lat, true);
 }
 
 export function hasZ(geometry: GeoJsonGeometry): boolean {

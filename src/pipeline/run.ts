@@ -102,7 +102,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     for (const name of TIERS) {
       const tierConfig = config.storage.tier_configs[name];
       if (tierConfig === undefined) continue;
-      const tier = await openTier(name, tierConfig, config.storage, options.env);
+      const tier = await openTier(name, tierConfig, config, options.env);
       opened.push({ close: () => closeTier(tier) });
       for (const note of tier.notes) log(note);
       tiers.set(name, tier);
