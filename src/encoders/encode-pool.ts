@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { EncodeError } from '../core/errors.js';
 import { columnBuffers, type BatchColumns } from './arrow/batch-table.js';
@@ -15,11 +14,6 @@ import type { ParquetOptions } from './parquet/geoparquet.js';
  * unref'd while idle, so an idle pool never keeps a process alive; the last lease's release
  * terminates them.
  */
-
-/** `batch.encode_workers` by default: a core is left to the main thread (parsing), at most 4 workers. */
-export function defaultEncodeWorkers(): number {
-  return Math.min(4, Math.max(1, availableParallelism() - 1));
-}
 
 export interface EncodePoolLimits {
   /** Jobs waiting for a worker; past it a job fails (retriable). Writers are bounded far below it. */
@@ -117,7 +111,10 @@ export class EncodePool {
     w.worker.on('message', (reply: EncodeReply) => this.settle(w, reply));
     // An uncaught error ends the worker: 'exit' follows and fails its job.
     w.worker.on('error', (error) => this.fail(w, new EncodeError(`encode worker ${w.threadId} failed`, { cause: error, retriable: true, context: { stage: 'encode' } })));
-    w.worker.on('messageerror', (error) => this.fail(w, new EncodeError('an encode worker reply could not be read', { cause: error, context: { stage: 'encode' } })));
+    w.worker.on('messageerror', (error) => {
+      this.fail(w, new EncodeError('an encode worker reply could not be read', { cause: error, context: { stage: 'encode' } }));
+      this.release(w);
+    });
     w.worker.on('exit', (code) => {
       this.fail(w, new EncodeError(this.closed ? 'the encode pool closed' : `encode worker ${w.threadId} exited with code ${code}`, { retriable: true, context: { stage: 'encode' } }));
       this.workers.delete(w);

