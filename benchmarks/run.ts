@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { FileSource } from '../connectors/local-file/source.js';
 import type { Batch } from '../src/core/batch.js';
 import type { PointRecord } from '../src/core/record.js';
-import { batchToTable } from '../src/encoders/arrow/batch-table.js';
+import { columnsToTable, packBatch } from '../src/encoders/arrow/batch-table.js';
 import { GeoParquetEncoder } from '../src/encoders/parquet/geoparquet.js';
 import { parseRecord } from '../src/records/parse.js';
 import { writeSample } from '../src/records/sample.js';
@@ -85,30 +85,33 @@ await timed('stage: classify + route (key path)', S, sampleBytes, () => {
   for (const r of sample) template.expand(r, classify(r));
 });
 const batch: Batch = { memoryType: 'ObservationMemory', tier: 'hot', dataset: 'x', kind: 'point', partitionPath: 'p', records: sample, bytes: sampleBytes, flushReason: 'rows' };
-await timed('stage: Arrow build (typed arrays)', S, sampleBytes, () => void batchToTable(batch));
+await timed('stage: pack columns (main thread)', S, sampleBytes, () => void packBatch(batch));
+const packed = packBatch(batch);
+await timed('stage: Arrow build from columns (typed arrays)', S, sampleBytes, () => void columnsToTable(packed));
 let parquetBytes = 0;
 const encoder = new GeoParquetEncoder({ compression: { algorithm: 'zstd', level: 'low' }, rowGroupSize: 65_536 });
-await timed('stage: Arrow + GeoParquet encode (zstd)', S, sampleBytes, async () => {
+await timed('stage: pack + Arrow + GeoParquet encode (zstd), in process', S, sampleBytes, async () => {
   parquetBytes = (await encoder.encode(batch)).bytes.byteLength;
 });
 rows[rows.length - 1]!.note = `${(sampleBytes / parquetBytes).toFixed(1)}× smaller than NDJSON`;
 
 // End to end in a child process, so its peak RSS is its own.
 const out = join(work, 'out');
-const endToEnd = (label: string, maxRows: number) => {
+const endToEnd = (label: string, maxRows: number, encodeWorkers?: number) => {
   rmSync(out, { recursive: true, force: true });
   const script = `
     import { loadConfigFile } from './dist/src/config/load.js';
     import { pipelineSchema } from './dist/src/pipeline/schema.js';
     import { runPipeline } from './dist/src/pipeline/run.js';
     const { config } = loadConfigFile('benchmarks/pipelines/file-geoparquet.yaml', pipelineSchema);
+    if (process.env.BENCH_ENCODE_WORKERS) config.batch.encode_workers = Number(process.env.BENCH_ENCODE_WORKERS);
     const t0 = performance.now();
     const s = await runPipeline(config);
     const seconds = (performance.now() - t0) / 1000;
-    console.log(JSON.stringify({ seconds, written: s.recordsWritten, bytes: s.bytesWritten, objects: s.objects, maxRssKiB: process.resourceUsage().maxRSS }));`;
+    console.log(JSON.stringify({ seconds, written: s.recordsWritten, bytes: s.bytesWritten, objects: s.objects, maxRssKiB: process.resourceUsage().maxRSS, encodeWorkers: config.batch.encode_workers }));`;
   const result = JSON.parse(
     execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      env: { ...process.env, BENCH_INPUT: input, BENCH_OUT: out, BENCH_MAX_ROWS: String(maxRows) },
+      env: { ...process.env, BENCH_INPUT: input, BENCH_OUT: out, BENCH_MAX_ROWS: String(maxRows), BENCH_ENCODE_WORKERS: encodeWorkers === undefined ? '' : String(encodeWorkers) },
       encoding: 'utf8',
     }),
   );
@@ -118,11 +121,12 @@ const endToEnd = (label: string, maxRows: number) => {
     seconds: result.seconds,
     records: N,
     bytes: inputBytes,
-    note: `${result.objects} objects, ${(result.bytes / MB).toFixed(2)} MB out, peak RSS ${(result.maxRssKiB / 1024).toFixed(0)} MiB`,
+    note: `${result.objects} objects, ${(result.bytes / MB).toFixed(2)} MB out, peak RSS ${(result.maxRssKiB / 1024).toFixed(0)} MiB, encode_workers ${result.encodeWorkers}`,
   });
   return result as { seconds: number; bytes: number; maxRssKiB: number };
 };
 const ours = endToEnd('end to end: file → GeoParquet(zstd) → local tier + catalog', 100_000);
+endToEnd('end to end, encoding on the main thread (encode_workers 0)', 100_000, 0);
 
 // The peer on the same NDJSON, in its own process too (benchmarks/peers/duckdb_copy.py).
 const duckOut = join(work, 'duckdb.parquet');

@@ -28,4 +28,6 @@ export interface Encoder {
   /** Same batch → same bytes: replays must write byte-identical objects. */
   encode(batch: Batch): Promise<EncodedObject>;
   decode(bytes: Uint8Array, base: Omit<SourcePosition, 'offset'>): DecodedObject;
+  /** Lets go of what encoding holds (a lease on the encode pool); the tier's close calls it. */
+  close(): Promise<void>;
 }

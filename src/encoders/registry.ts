@@ -7,6 +7,8 @@ export interface FormatOptions {
   compression: CompressionConfig;
   /** Parquet: rows per row group. */
   rowGroupSize: number;
+  /** Encode on the shared pool of this many workers (`batch.encode_workers`); 0: on the calling thread. */
+  encodeWorkers: number;
 }
 
 /**
@@ -14,9 +16,11 @@ export interface FormatOptions {
  * names its `format`; the writer, the mover and the read path ask here for the encoder of each
  * kind of record. Raster and array formats (COG, Zarr) register next to GeoParquet.
  */
+const geoParquet = async ({ compression, rowGroupSize, encodeWorkers }: FormatOptions): Promise<Encoder> =>
+  new (await import('./parquet/geoparquet.js')).GeoParquetEncoder({ compression, rowGroupSize }, encodeWorkers);
 const formats: Record<string, { kinds: readonly RecordKind[]; load(options: FormatOptions): Promise<Encoder> }> = {
-  parquet: { kinds: ['point', 'vector'], load: async (o) => new (await import('./parquet/geoparquet.js')).GeoParquetEncoder(o) },
-  geoparquet: { kinds: ['point', 'vector'], load: async (o) => new (await import('./parquet/geoparquet.js')).GeoParquetEncoder(o) },
+  parquet: { kinds: ['point', 'vector'], load: geoParquet },
+  geoparquet: { kinds: ['point', 'vector'], load: geoParquet },
 };
 
 export async function encoderFor(kind: RecordKind, format: string, options: FormatOptions): Promise<Encoder> {

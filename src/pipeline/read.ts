@@ -28,7 +28,7 @@ export async function openStorage(config: PipelineConfig, env: NodeJS.ProcessEnv
   try {
     for (const name of TIERS) {
       const tierConfig = config.storage.tier_configs[name];
-      if (tierConfig !== undefined) tiers.set(name, await openTier(name, tierConfig, config.storage, env));
+      if (tierConfig !== undefined) tiers.set(name, await openTier(name, tierConfig, config, env));
     }
   } catch (error) {
     await close().catch(() => undefined);

@@ -143,7 +143,7 @@ async function openPipeline(config: PipelineConfig, options: RunOptions, log: Lo
     for (const name of TIERS) {
       const tierConfig = config.storage.tier_configs[name];
       if (tierConfig === undefined) continue;
-      const tier = await openTier(name, tierConfig, config.storage, options.env);
+      const tier = await openTier(name, tierConfig, config, options.env);
       opened.push({ close: () => closeTier(tier) });
       for (const note of tier.notes) log(note);
       tiers.set(name, tier);

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { compression, duration, nonEmpty, size } from '../config/common.js';
 import { fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema } from '../../connectors/local-file/config.js';
@@ -227,6 +228,12 @@ export const pipelineSchema = z
         max_in_flight_bytes: size.default(64 * 1024 * 1024),
         /** Batches being encoded and written at once. */
         max_in_flight_batches: z.number().int().positive().max(64).default(2),
+        /**
+         * Worker threads that encode and compress objects (one pool per process, shared by the
+         * tiers); 0 encodes on the main thread. Default: the CPUs less one (the main thread
+         * parses), at least 1, at most 4.
+         */
+        encode_workers: z.number().int().min(0).max(32).default(() => Math.min(4, Math.max(1, availableParallelism() - 1))),
       })
       .strict()
       .default({}),

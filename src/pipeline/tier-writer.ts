@@ -57,7 +57,11 @@ function objectSink(backend: Backend, template: CompiledTemplate, encoder: Encod
     uri: (key) => backend.uri(key),
     read: async (key) => ({ kind: 'bytes', bytes: await backend.get(key) }),
     delete: (key) => backend.delete(key),
-    close: () => backend.close(),
+    close: async () => {
+      // Both, even when one fails.
+      const closed = await Promise.allSettled([backend.close(), encoder.close()]);
+      for (const c of closed) if (c.status === 'rejected') throw c.reason;
+    },
   };
 }
 
@@ -104,7 +108,8 @@ export function describeSink(sink: Sink): string {
  * Opens a tier's backends and stacks what its config asks for on each object backend, outermost
  * first: encryption (so nothing below sees plaintext) → retention (immutable) → cache → backend.
  */
-export async function openTier(name: TierName, config: TierConfig, storage: PipelineConfig['storage'], env: NodeJS.ProcessEnv = process.env): Promise<Tier> {
+export async function openTier(name: TierName, config: TierConfig, pipeline: Pick<PipelineConfig, 'storage' | 'batch'>, env: NodeJS.ProcessEnv = process.env): Promise<Tier> {
+  const { storage } = pipeline;
   const opened: { close(): Promise<void> }[] = [];
   const notes: string[] = [];
   const encrypt = config.encryption_enabled ?? storage.encryption_enabled;
@@ -128,7 +133,9 @@ export async function openTier(name: TierName, config: TierConfig, storage: Pipe
     const encoder = await encoderFor('point', 'format' in backendConfig ? backendConfig.format : 'parquet', {
       compression: config.compression,
       rowGroupSize: config.parquet.row_group_size,
+      encodeWorkers: pipeline.batch.encode_workers,
     });
+    opened.push(encoder);
     let backend: Backend = made.backend;
     if (config.cache_settings !== undefined) {
       const cache = await createCacheStore(config.cache_settings);
@@ -270,7 +277,8 @@ export async function storeBatch(
     bbox: manifest.bbox,
   });
   if (sink.kind === 'objects') {
-    const { bytes, schema } = await sink.encoder.encode(batch);
+    // Retriable: the encode worker died under it (the pool replaces it).
+    const { bytes, schema } = await withRetry(() => sink.encoder.encode(batch), retry);
     const key = objectKey(batch.memoryType, batch.partitionPath, provenance, sink.encoder.extension);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (!(await options.alreadyStored?.(key, sha256))) await put(sink.backend, key, bytes, sink.encoder.contentType, tier, retry, options.accessTier);

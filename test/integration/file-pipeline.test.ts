@@ -30,8 +30,9 @@ describe('file replay → tiered GeoParquet + SQLite catalog', () => {
   const dir = tempDir('spine');
   const input = join(dir, 'in.ndjson');
   const data = join(dir, 'out');
-  // Small batches so objects split on rows, bytes and the memory bound, not only at the end.
-  const config = demoConfig(input, data, (y) => y.replace('max_rows: 50000', 'max_rows: 3000\n  max_open_bytes: 2MiB'));
+  // Small batches so objects split on rows, bytes and the memory bound, not only at the end;
+  // encoded on a pool of two workers (the replay below encodes on the main thread).
+  const config = demoConfig(input, data, (y) => y.replace('max_rows: 50000', 'max_rows: 3000\n  max_open_bytes: 2MiB\n  encode_workers: 2'));
   const catalogPath = join(data, 'catalog.sqlite');
   const deadLetterPath = join(data, 'dead-letter.ndjson');
 
@@ -94,11 +95,11 @@ describe('file replay → tiered GeoParquet + SQLite catalog', () => {
     }
   });
 
-  it('running the same input again yields the same objects and catalog', async () => {
+  it('running the same input again, encoding on the main thread this time, yields the same objects and catalog', async () => {
     const catalog = new SqliteCatalog(catalogPath);
     const before = await catalog.list();
     const filesBefore = filesUnder(data);
-    await runPipeline(config);
+    await runPipeline({ ...config, batch: { ...config.batch, encode_workers: 0 } });
     const after = await catalog.list();
     await catalog.close();
     assert.deepEqual(after, before);

@@ -6,10 +6,10 @@ import type * as ParquetWasm from 'parquet-wasm/node';
 import { codecLevel } from '../../compression/levels.js';
 import type { Batch } from '../../core/batch.js';
 import { EncodeError } from '../../core/errors.js';
-import { recordBbox, type SourcePosition } from '../../core/record.js';
+import type { SourcePosition } from '../../core/record.js';
 import type { CompressionConfig } from '../../config/common.js';
-import { batchToTable } from '../arrow/batch-table.js';
-import { geoParquetTypeName } from '../wkb.js';
+import { columnsToTable, packBatch, type BatchColumns } from '../arrow/batch-table.js';
+import { leaseEncodePool, type EncodePoolLease } from '../encode-pool.js';
 import type { DecodedObject, EncodedObject, Encoder } from '../encoder.js';
 import { decodeGeoParquet } from './decode.js';
 import { ParquetCodec, recompressParquet, type PageCompressor } from './recompress.js';
@@ -109,26 +109,17 @@ export const CRS84 = {
 };
 
 /**
+ * The `geo` metadata of packed columns (their bbox and geometry types were gathered while packing).
  * No bbox `covering` column: rows are stored by time (features) or station (points, whose lon/lat
  * columns already prune), so a row group's bbox statistics would span the whole extent and prune
  * nothing, while the column added 38% (float32) to 74% (float64) to the sample features' bytes.
  */
-export function geoMetadata(batch: Batch): string {
-  const bbox = [Infinity, Infinity, -Infinity, -Infinity];
-  const types = new Set<string>();
-  for (const record of batch.records) {
-    const [a, b, c, d] = recordBbox(record);
-    if (a < bbox[0]!) bbox[0] = a;
-    if (b < bbox[1]!) bbox[1] = b;
-    if (c > bbox[2]!) bbox[2] = c;
-    if (d > bbox[3]!) bbox[3] = d;
-    types.add(record.kind === 'point' ? 'Point' : geoParquetTypeName(record.geometry));
-  }
+export function geoMetadata(columns: Pick<BatchColumns, 'bbox' | 'geometryTypes'>): string {
   return JSON.stringify({
     version: '1.1.0',
     primary_column: 'geometry',
     columns: {
-      geometry: { encoding: 'WKB', geometry_types: [...types].sort(), bbox, crs: CRS84, edges: 'planar' },
+      geometry: { encoding: 'WKB', geometry_types: [...columns.geometryTypes].sort(), bbox: columns.bbox, crs: CRS84, edges: 'planar' },
     },
   });
 }
@@ -140,24 +131,46 @@ export class GeoParquetEncoder implements Encoder {
   readonly codec: { name: string; level: number | null };
   /** For codecs with levels: the Parquet codec and the page compressor at this tier's level. */
   private readonly recompress: { codec: number; page: PageCompressor } | undefined;
+  /** The shared encode pool this encoder uses; none: it encodes on the calling thread. */
+  private readonly pool: EncodePoolLease | undefined;
 
-  constructor(private readonly options: ParquetOptions) {
+  /** `workers`: the size of the shared encode pool to use (`batch.encode_workers`); 0 encodes in process. */
+  constructor(private readonly options: ParquetOptions, workers = 0) {
     const { name, leveled } = parquetCodecs[options.compression.algorithm];
     const level = codecLevel(options.compression);
     // The level table and this one must agree, or the catalog would record a level not used.
     if ((leveled === undefined) !== (level === null)) throw new Error(`compression level table disagrees with the ${name} Parquet codec`);
     this.codec = { name, level };
     this.recompress = leveled === undefined || level === null ? undefined : { codec: leveled.codec, page: leveled.compressor(level) };
+    this.pool = workers > 0 ? leaseEncodePool(workers) : undefined;
   }
 
   async encode(batch: Batch): Promise<EncodedObject> {
+    try {
+      const columns = packBatch(batch);
+      return await (this.pool === undefined ? this.encodeColumns(columns) : this.pool.encode(columns, this.options));
+    } catch (cause) {
+      // A worker that died says so (retriable); anything else fails again on the same batch.
+      throw new EncodeError('GeoParquet encoding failed', {
+        cause,
+        retriable: cause instanceof EncodeError && cause.retriable,
+        context: { stage: 'encode', memory_type: batch.memoryType, dataset: batch.dataset },
+      });
+    }
+  }
+
+  /**
+   * Packed columns → GeoParquet bytes: the whole encode, which an encode worker
+   * (src/encoders/encode-worker.ts) runs as the calling thread does, so both give the same bytes.
+   */
+  async encodeColumns(columns: BatchColumns): Promise<EncodedObject> {
     const { wasm } = parquetCodecs[this.options.compression.algorithm];
     let wasmTable: ParquetWasm.Table | undefined;
     try {
       // `geo` goes both in the Parquet key-value metadata (GDAL, DuckDB) and in the Arrow schema
       // kept inside ARROW:schema (pyarrow and GeoPandas prefer that one).
-      const geo = geoMetadata(batch);
-      const arrow = batchToTable(batch, { geo });
+      const geo = geoMetadata(columns);
+      const arrow = columnsToTable(columns, { geo });
       const ipc = tableToIPC(arrow, 'stream');
       wasmTable = parquet.Table.fromIPCStream(ipc);
       let builder = new parquet.WriterPropertiesBuilder()
@@ -165,7 +178,7 @@ export class GeoParquetEncoder implements Encoder {
         .setMaxRowGroupSize(this.options.rowGroupSize)
         .setCreatedBy('earth-memory')
         .setKeyValueMetadata(new Map([['geo', geo]]));
-      for (const [column, encoding] of Object.entries(columnEncodings[batch.kind])) {
+      for (const [column, encoding] of Object.entries(columnEncodings[columns.kind])) {
         builder = builder.setColumnDictionaryEnabled(column, false).setColumnEncoding(column, encoding);
       }
       const props = builder.build();
@@ -174,12 +187,7 @@ export class GeoParquetEncoder implements Encoder {
       wasmTable = undefined;
       const written = parquet.writeParquet(table, props);
       const bytes = this.recompress === undefined ? written : await recompressParquet(written, this.recompress.codec, this.recompress.page);
-      return { bytes, rows: batch.records.length, schema: arrow.schema.fields.map((f) => f.name) };
-    } catch (cause) {
-      throw new EncodeError('GeoParquet encoding failed', {
-        cause,
-        context: { stage: 'encode', memory_type: batch.memoryType, dataset: batch.dataset },
-      });
+      return { bytes, rows: columns.length, schema: arrow.schema.fields.map((f) => f.name) };
     } finally {
       wasmTable?.free();
     }
@@ -187,5 +195,9 @@ export class GeoParquetEncoder implements Encoder {
 
   decode(bytes: Uint8Array, base: Omit<SourcePosition, 'offset'>): DecodedObject {
     return decodeGeoParquet(bytes, base);
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.release();
   }
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../../src/core/errors.js';
 import { parseConfigText } from '../../../src/config/load.js';
@@ -26,6 +27,15 @@ describe('pipeline file loading', () => {
     assert.equal(hot?.type === 'local_file' && hot.base_path, 'data/demo/hot');
     assert.equal(config.batch.max_age, 30_000);
     assert.equal(config.source.max_record_bytes, 64 * 1024);
+  });
+
+  it('batch.encode_workers: the CPUs less one by default (1 to 4), 0 to encode on the main thread', () => {
+    const workers = (text: string) => parseConfigText(text, 'p.yaml', pipelineSchema, {}).batch.encode_workers;
+    assert.equal(workers(demo), Math.min(4, Math.max(1, availableParallelism() - 1)));
+    assert.equal(workers(demo.replace('max_rows: 50000', 'max_rows: 50000\n  encode_workers: 0')), 0);
+    assert.equal(workers(demo.replace('max_rows: 50000', 'max_rows: 50000\n  encode_workers: 3')), 3);
+    const issues = issuesOf(demo.replace('max_rows: 50000', 'max_rows: 50000\n  encode_workers: -1'));
+    assert.deepEqual(issues.map((i) => i.path), ['batch.encode_workers']);
   });
 
   it('interpolates ${VAR} and ${VAR:-default}, typing unquoted values', () => {

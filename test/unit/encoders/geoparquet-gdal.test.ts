@@ -50,7 +50,11 @@ describe('GeoParquet read by GDAL', () => {
       for (const record of batch.records) {
         const [a, b, c, d] = recordBbox(record);
         bbox.splice(0, 4, Math.min(bbox[0]!, a), Math.min(bbox[1]!, b), Math.max(bbox[2]!, c), Math.max(bbox[3]!, d));
-        const bytes = record.kind === 'point' ? pointWkb(record.lon, record.lat) : geometryWkb(record.geometry);
+        let bytes: Uint8Array;
+        if (record.kind === 'point') {
+          bytes = new Uint8Array(21);
+          pointWkb(new DataView(bytes.buffer), 0, record.lon, record.lat);
+        } else bytes = geometryWkb(record.geometry);
         wkb.set(record.id!, Buffer.from(bytes).toString('hex'));
       }
       assert.deepEqual(file.total_bounds, bbox);
