@@ -1,6 +1,8 @@
 import type { SourcePosition } from './record.js';
 
 interface PartitionState {
+  source: string;
+  partition: number;
   /** Tracked offsets not yet committable, ascending; `head` indexes the first live one. */
   pending: number[];
   /** 1 where the pending offset at the same index is acked. */
@@ -26,11 +28,16 @@ export interface Committable {
  * is acked — the contiguous acked prefix. Nothing is acknowledged on receipt.
  */
 export class OffsetTracker {
-  private readonly partitions = new Map<string, PartitionState>();
-  private readonly dirty = new Set<string>();
+  /** By source, then partition: a lookup per record builds no key string (sources share one string). */
+  private readonly partitions = new Map<string, Map<number, PartitionState>>();
+  private readonly dirty = new Set<PartitionState>();
 
-  private static id(source: string, partition: number): string {
-    return `${partition}\u0000${source}`;
+  private state(source: string, partition: number): PartitionState | undefined {
+    return this.partitions.get(source)?.get(partition);
+  }
+
+  private *states(): Iterable<PartitionState> {
+    for (const bySource of this.partitions.values()) yield* bySource.values();
   }
 
   /**
@@ -38,11 +45,12 @@ export class OffsetTracker {
    * already tracked or committed (the caller drops it: it is already on its way or done).
    */
   track(position: SourcePosition): boolean {
-    const id = OffsetTracker.id(position.source, position.partition);
-    let state = this.partitions.get(id);
+    let state = this.state(position.source, position.partition);
     if (state === undefined) {
-      state = { pending: [], acked: [], head: 0, lastTracked: -1, commitOffset: -1 };
-      this.partitions.set(id, state);
+      state = { source: position.source, partition: position.partition, pending: [], acked: [], head: 0, lastTracked: -1, commitOffset: -1 };
+      let bySource = this.partitions.get(position.source);
+      if (bySource === undefined) this.partitions.set(position.source, (bySource = new Map()));
+      bySource.set(position.partition, state);
     }
     if (position.offset <= state.lastTracked) return false;
     state.lastTracked = position.offset;
@@ -53,8 +61,7 @@ export class OffsetTracker {
 
   /** Marks a tracked position durable. Acks for untracked (revoked) partitions are ignored. */
   ack(position: SourcePosition): void {
-    const id = OffsetTracker.id(position.source, position.partition);
-    const state = this.partitions.get(id);
+    const state = this.state(position.source, position.partition);
     if (state === undefined || position.offset > state.lastTracked) return;
     // Pending offsets ascend: binary search instead of hashing every offset.
     let lo = state.head;
@@ -80,7 +87,7 @@ export class OffsetTracker {
       state.acked = state.acked.slice(state.head);
       state.head = 0;
     }
-    if (advanced) this.dirty.add(id);
+    if (advanced) this.dirty.add(state);
   }
 
   ackAll(positions: Iterable<SourcePosition>): void {
@@ -90,31 +97,25 @@ export class OffsetTracker {
   /** Partitions whose committable offset moved since the last call. */
   takeCommittable(): Committable[] {
     const out: Committable[] = [];
-    for (const id of this.dirty) {
-      const state = this.partitions.get(id);
-      if (state === undefined) continue;
-      const sep = id.indexOf('\u0000');
-      out.push({ source: id.slice(sep + 1), partition: Number(id.slice(0, sep)), offset: state.commitOffset });
-    }
+    for (const state of this.dirty) out.push({ source: state.source, partition: state.partition, offset: state.commitOffset });
     this.dirty.clear();
     return out;
   }
 
   /** Next offset to commit for a partition, or undefined if nothing is committable yet. */
   committed(source: string, partition: number): number | undefined {
-    const state = this.partitions.get(OffsetTracker.id(source, partition));
+    const state = this.state(source, partition);
     return state === undefined || state.commitOffset < 0 ? undefined : state.commitOffset;
   }
 
   /** Per partition with records not yet acknowledged: the first of them and how many (for stall reports). */
   unacked(): { source: string; partition: number; firstOffset: number; count: number }[] {
     const out: { source: string; partition: number; firstOffset: number; count: number }[] = [];
-    for (const [id, state] of this.partitions) {
+    for (const state of this.states()) {
       let count = 0;
       for (let i = state.head; i < state.pending.length; i++) if (state.acked[i] === 0) count++;
       if (count === 0) continue;
-      const sep = id.indexOf('\u0000');
-      out.push({ source: id.slice(sep + 1), partition: Number(id.slice(0, sep)), firstOffset: state.pending[state.head]!, count });
+      out.push({ source: state.source, partition: state.partition, firstOffset: state.pending[state.head]!, count });
     }
     return out;
   }
@@ -122,14 +123,15 @@ export class OffsetTracker {
   /** Tracked records not yet acknowledged, across all partitions. */
   inFlight(): number {
     let n = 0;
-    for (const state of this.partitions.values()) n += state.pending.length - state.head;
+    for (const state of this.states()) n += state.pending.length - state.head;
     return n;
   }
 
   /** Forgets a partition (revoked in a rebalance): later acks for it are ignored. */
   revoke(source: string, partition: number): void {
-    const id = OffsetTracker.id(source, partition);
-    this.partitions.delete(id);
-    this.dirty.delete(id);
+    const state = this.state(source, partition);
+    if (state === undefined) return;
+    this.partitions.get(source)!.delete(partition);
+    this.dirty.delete(state);
   }
 }

@@ -1,5 +1,6 @@
 import type { Batch, FlushReason } from '../core/batch.js';
 import type { ObservationRecord } from '../core/record.js';
+import { TupleMemo } from './tuple-memo.js';
 
 export interface BatchLimits {
   maxRows: number;
@@ -33,10 +34,14 @@ interface OpenBatch extends Batch {
  * not part of it: an object keeps its identity when it moves to another tier.
  */
 export function batchIdOf(routed: Routed): string {
-  // Hot path (once per record): one template literal, no intermediate objects.
+  // Hot path (once per record): the id string is made once per distinct batch, not per record.
   const { record } = routed;
-  return `${routed.memoryType}\u0000${record.kind}\u0000${record.dataset}\u0000${routed.partitionPath}\u0000${record.position.partition}\u0000${record.position.source}`;
+  return batchIds.get(routed.memoryType, record.kind, record.dataset, routed.partitionPath, record.position.partition, record.position.source, idOf, routed, null);
 }
+
+const batchIds = new TupleMemo<string>();
+const idOf = (routed: Routed): string =>
+  batchIdOfRange({ memoryType: routed.memoryType, kind: routed.record.kind, dataset: routed.record.dataset, partitionPath: routed.partitionPath, partition: routed.record.position.partition, source: routed.record.position.source });
 
 /**
  * Groups records per (memory type, kind, dataset, partition path, source partition) and
