@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { objectLayoutShape, size } from '../../src/config/common.js';
+import { objectLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 const MiB = 1024 * 1024;
 /** Azure's largest block (service version 2019-12-12 and later). */
@@ -43,6 +43,7 @@ export const azureBlobBackendSchema = z
     /** Blocks uploaded at the same time; memory in flight is about this × block_size. */
     max_concurrent_blocks: z.number().int().min(1).max(64).default(4),
     ...objectLayoutShape,
+    ...retryShape,
   })
   .strict();
 export type AzureBlobBackendConfig = z.output<typeof azureBlobBackendSchema>;

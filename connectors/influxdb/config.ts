@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, nonEmpty } from '../../src/config/common.js';
+import { duration, nonEmpty, retryShape } from '../../src/config/common.js';
 
 /**
  * `type: influxdb` — the spec's InfluxDBStorage: point records as InfluxDB points (a record
@@ -32,6 +32,7 @@ export const influxdbBackendSchema = z
     batch_points: z.number().int().positive().default(5000),
     /** One HTTP request gives up after this long (a retriable error). */
     request_timeout: duration.default('30s'),
+    ...retryShape,
   })
   .strict();
 export type InfluxdbBackendConfig = z.output<typeof influxdbBackendSchema>;

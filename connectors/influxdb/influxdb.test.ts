@@ -121,7 +121,7 @@ describe('influxdb specifics', () => {
         withRetry(() => {
           attempts++;
           return denied.writeRecords(`${run}/denied`, { memoryType: 'TemperatureMemory', dataset: 'stations', records: samplePoints(1) });
-        }, { retries: 3, initialDelayMs: 20 }),
+        }, { maxElapsedMs: 10_000, initialBackoffMs: 20 }),
         (e: unknown) => {
           assert.ok(e instanceof AccessDeniedError, String(e));
           assert.ok(!e.describe().includes('wrong-password'));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, nonEmpty, size } from '../../src/config/common.js';
+import { duration, nonEmpty, retryShape, size } from '../../src/config/common.js';
 
 /** Connection settings shared by the Kafka source, the Kafka dead letter and `earthmem produce`. */
 export const kafkaConnectionShape = {
@@ -70,6 +70,8 @@ export const kafkaDeadLetterSchema = z
     type: z.literal('kafka'),
     ...kafkaConnectionShape,
     topic: nonEmpty,
+    /** How long a flush that fails is retried (the entries are kept and resent) before the run fails. */
+    ...retryShape,
   })
   .strict();
 export type KafkaDeadLetterConfig = z.output<typeof kafkaDeadLetterSchema>;

@@ -197,6 +197,9 @@ export class KafkaSource implements Source {
    */
   private setFetching(on: boolean): void {
     const topics = this.config.topics.map((topic) => ({ topic }));
+    // A pause (backpressure: a sink retrying through an outage) can last minutes: the stall
+    // check counts from the resume, not from the last batch before the pause.
+    if (on) this.lastFetchAt = Date.now();
     try {
       if (on) this.consumer.resume(topics);
       else this.consumer.pause(topics);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nonEmpty, objectLayoutShape, size } from '../../src/config/common.js';
+import { nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 /** `type: local_file` — LocalFileStorage: a folder on a local file system. */
 export const localFileBackendSchema = z
@@ -13,6 +13,7 @@ export const localFileBackendSchema = z
       .string()
       .regex(/^([r-][w-][x-]){3}$|^0?[0-7]{3}$/, 'expected rwxrwxrwx letters like "rw-r--r--" or octal like "0644"')
       .default('rw-r--r--'),
+    ...retryShape,
   })
   .strict();
 export type LocalFileBackendConfig = z.output<typeof localFileBackendSchema>;
@@ -35,6 +36,7 @@ export const localFileDeadLetterSchema = z
   .object({
     type: z.literal('local_file'),
     path: nonEmpty,
+    ...retryShape,
   })
   .strict();
 export type LocalFileDeadLetterConfig = z.output<typeof localFileDeadLetterSchema>;

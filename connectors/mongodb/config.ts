@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, nonEmpty, objectLayoutShape } from '../../src/config/common.js';
+import { duration, nonEmpty, objectLayoutShape, retryShape } from '../../src/config/common.js';
 
 /** How many members must acknowledge a write (MongoDB's `{w, j, wtimeout}`). */
 const writeConcernSchema = z
@@ -45,6 +45,7 @@ export const mongodbBackendSchema = z
     /** Most connections the driver opens to one server. */
     max_pool_size: z.number().int().positive().default(10),
     ...objectLayoutShape,
+    ...retryShape,
   })
   .strict();
 export type MongodbBackendConfig = z.output<typeof mongodbBackendSchema>;

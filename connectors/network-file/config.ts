@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { objectLayoutShape } from '../../src/config/common.js';
+import { objectLayoutShape, retryShape } from '../../src/config/common.js';
 
 /**
  * `type: network_file` — NetworkFileStorage: a network file system that the host has already
@@ -26,6 +26,7 @@ export const networkFileBackendSchema = z
       .regex(/^([r-][w-][x-]){3}$|^0?[0-7]{3}$/, 'expected rwxrwxrwx letters like "rw-r--r--" or octal like "0644"')
       .default('rw-r--r--'),
     ...objectLayoutShape,
+    ...retryShape,
   })
   .strict();
 export type NetworkFileBackendConfig = z.output<typeof networkFileBackendSchema>;

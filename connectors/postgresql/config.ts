@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nonEmpty, objectLayoutShape } from '../../src/config/common.js';
+import { nonEmpty, objectLayoutShape, retryShape } from '../../src/config/common.js';
 
 /**
  * The fields of PostgreSQLStorage and PostGISStorage (the spec's names, snake_case). Plain zod
@@ -41,6 +41,7 @@ const postgresqlShape = {
   /** Make sure the postgis_topology extension exists (for topologies built over the features table); records stay simple features. */
   topology: z.boolean().default(false),
   ...objectLayoutShape,
+  ...retryShape,
 };
 
 /** `type: postgresql` — PostgreSQLStorage: objects as chunked rows, records as rows with PostGIS geometry. */

@@ -43,7 +43,7 @@ const transientSqlStates = new Set(['40001', '40P01', '53300', '55P03', '57014',
 /** Class 28: invalid authorization (28P01 wrong password, 28000 no pg_hba entry / role). */
 const accessDeniedSqlStates = new Set(['28P01', '28000']);
 /** node-postgres reports a lost or timed-out connection as a plain Error without a code. */
-const lostConnection = /Connection terminated|timeout exceeded when trying to connect|Connection timeout|connection timeout/i;
+const lostConnection = /Connection terminated|timeout exceeded when trying to connect|Connection timeout|connection timeout|encountered a connection error and is not queryable/i;
 
 export function sqlStateOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

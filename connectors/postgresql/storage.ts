@@ -687,6 +687,12 @@ export class PostgreSQLStorage implements Backend, RecordStore {
     const client = await this.pool.connect();
     // A connection whose rollback failed is in an unknown state: the pool must discard it.
     let broken: Error | undefined;
+    // A server restart while the client is checked out is emitted as 'error' on the client (a
+    // crash without a listener); the statement under way fails, and the caller retries the write.
+    const onError = (error: Error) => {
+      broken ??= error;
+    };
+    client.on('error', onError);
     try {
       await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
       const result = await work(client);
@@ -698,6 +704,7 @@ export class PostgreSQLStorage implements Backend, RecordStore {
       });
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, nonEmpty, objectLayoutShape } from '../../src/config/common.js';
+import { duration, nonEmpty, objectLayoutShape, retryShape } from '../../src/config/common.js';
 
 /**
  * Where a Redis server is: `url`, or `host`/`port`/`db`. The two forms exclude each other; that
@@ -39,6 +39,7 @@ export const redisBackendSchema = z
     /** Objects and index entries expire this long after their last write (a bare number is seconds: the spec's 604800 = 7 days). */
     ttl: duration.optional(),
     ...objectLayoutShape,
+    ...retryShape,
   })
   .strict();
 export type RedisBackendConfig = z.output<typeof redisBackendSchema>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, nonEmpty, objectLayoutShape, size } from '../../src/config/common.js';
+import { duration, nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 const MiB = 1024 * 1024;
 
@@ -48,6 +48,7 @@ export const s3BackendSchema = z
     /** Per-request timeout, waiting for the response (a part upload counts as one request). */
     request_timeout: duration.default('120s'),
     ...objectLayoutShape,
+    ...retryShape,
   })
   .strict();
 export type S3BackendConfig = z.output<typeof s3BackendSchema>;

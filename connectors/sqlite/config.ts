@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, nonEmpty, objectLayoutShape } from '../../src/config/common.js';
+import { duration, nonEmpty, objectLayoutShape, retryShape } from '../../src/config/common.js';
 
 /**
  * `type: sqlite` — SQLiteStorage: one SQLite database file that keeps objects (chunked blobs)
@@ -24,6 +24,7 @@ export const sqliteBackendSchema = z
     busy_timeout: duration.default('5s'),
     /** Path of mod_spatialite; default: $SPATIALITE_MODULE, else `mod_spatialite` from the system library path. */
     spatialite_module: nonEmpty.optional(),
+    ...retryShape,
   })
   .strict();
 export type SqliteBackendConfig = z.output<typeof sqliteBackendSchema>;

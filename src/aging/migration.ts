@@ -1,15 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { AccessTier, Backend } from '../core/backend.js';
+import type { AccessTier } from '../core/backend.js';
 import type { Batch, ProvenanceRange } from '../core/batch.js';
 import { ArchivedObjectError, describeError, EarthMemoryError, MigrationError, NotFoundError, ObjectLockedError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
 import type { ObservationRecord } from '../core/record.js';
-import { withRetry, type RetryOptions } from '../core/retry.js';
+import { RetryNotices, withRetry, type RetryReport } from '../core/retry.js';
 import { objectIdOf, type CatalogEntry, type CatalogRow, type MigrationJobRecord, type MigrationJobState, type MigrationStep, type MigrationStepState, type MigrationWritten } from '../catalog/catalog.js';
 import { manifestDifferences, manifestOf, type Manifest } from '../core/manifest.js';
 import { rehydrateStored, type OpenedStorage } from '../pipeline/read.js';
 import type { TierName } from '../pipeline/schema.js';
-import { indexEntry, rowsDigest, sinkOf, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
+import { indexEntry, rowsDigest, sinkOf, sinkRetry, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
 import { objectKey } from '../stages/object-key.js';
 import { resolveTime, type MigrationJobSpec } from './job.js';
 import { Throttle } from './throttle.js';
@@ -64,7 +64,6 @@ export interface MigrationOptions {
   signal?: AbortSignal;
   log?: (line: string) => void;
   onProgress?: (status: MigrationStatus) => void;
-  retry?: Partial<RetryOptions>;
 }
 
 /** The steps each object goes through, in order, and where it ends for a job's options. */
@@ -219,7 +218,9 @@ export async function executeMigration(storage: OpenedStorage, spec: MigrationJo
   const source = storage.tiers.get(spec.source_tier)!;
   const destination = storage.tiers.get(spec.destination_tier)!;
   const throttle = spec.max_bytes_per_second === undefined ? undefined : new Throttle(spec.max_bytes_per_second);
-  const mover = new Mover(storage, jobSpec, source, destination, throttle, options.retry ?? {}, log);
+  // Each backend's calls retry under its own config's `retry`; the log says once what is retried.
+  const report: RetryReport = { notices: new RetryNotices(log), ...(options.signal === undefined ? {} : { signal: options.signal }) };
+  const mover = new Mover(storage, jobSpec, source, destination, throttle, report, log);
 
   await catalog.setMigrationJobState(id, 'running');
   // What moves as one: an object, or the objects of a compaction group.
@@ -355,7 +356,7 @@ class Mover {
     private readonly source: Tier,
     private readonly destination: Tier,
     private readonly throttle: Throttle | undefined,
-    private readonly retry: Partial<RetryOptions>,
+    private readonly retry: RetryReport,
     private readonly log: (line: string) => void,
   ) {}
 
@@ -399,7 +400,7 @@ class Mover {
       if (state === 'verified') {
         // Verified online: now into the archive tier the destination writes to (idempotent on a resume).
         const archive = offlineDestination(to);
-        if (archive !== undefined) await withRetry(() => archive.setAccessTier(written!.key, archive.defaultAccessTier), this.retry);
+        if (archive !== undefined) await withRetry(() => archive.setAccessTier(written!.key, archive.defaultAccessTier), sinkRetry(to, this.retry));
       }
       if (state === 'verified' && rank(target) >= rank('switched')) {
         const { createdAt: _c, updatedAt: _u, lastAccessedAt: _l, accessCount: _a, tierSince: _t, ...identity } = present[0]!;
@@ -431,7 +432,7 @@ class Mover {
           if (s.state === 'source_deleted' || s.state === 'retained') continue;
           try {
             // A move that only re-encoded in place would delete its own copy.
-            if (!(s.sourceTier === this.destination.name && s.sourceKey === written!.key)) await withRetry(() => from.delete(s.sourceKey), this.retry);
+            if (!(s.sourceTier === this.destination.name && s.sourceKey === written!.key)) await withRetry(() => from.delete(s.sourceKey), sinkRetry(from, this.retry));
             await catalog.updateMigrationStep(this.spec.id, s.sourceTier, s.sourceKey, 'source_deleted');
           } catch (error) {
             if (!(error instanceof ObjectLockedError)) throw error;
@@ -494,7 +495,7 @@ class Mover {
   /** Writes the object at the destination, re-encoded to its format and codec unless they match. */
   private async copy(row: CatalogRow, from: Sink, to: Sink): Promise<MigrationWritten | undefined> {
     if (to.kind === 'objects' && from.kind === 'objects' && to.encoder.format === row.format && to.encoder.codec.name === row.codec && to.encoder.codec.level === row.codecLevel) {
-      return this.rawCopy(row, from.backend, to);
+      return this.rawCopy(row, from, to);
     }
     return this.oneInMemory(async () => {
       const records = await this.readRecords(row, from);
@@ -532,16 +533,17 @@ class Mover {
   }
 
   /** The same bytes to the destination, streamed in chunks: bounded memory whatever the object's size. */
-  private async rawCopy(row: CatalogRow, from: Backend, to: Extract<Sink, { kind: 'objects' }>): Promise<MigrationWritten | undefined> {
+  private async rawCopy(row: CatalogRow, source: Extract<Sink, { kind: 'objects' }>, to: Extract<Sink, { kind: 'objects' }>): Promise<MigrationWritten | undefined> {
     const key = objectKey(row.memoryType, row.partitionPath, row.provenance, to.encoder.extension);
     const digest = createHash('sha256');
     const throttle = this.throttle;
-    const retry = this.retry;
+    const from = source.backend;
+    const readRetry = sinkRetry(source, this.retry);
     async function* chunks(): AsyncIterable<Uint8Array> {
       for (let offset = 0; offset < row.bytes; offset += COPY_CHUNK_BYTES) {
         const length = Math.min(COPY_CHUNK_BYTES, row.bytes - offset);
         await throttle?.take(length);
-        const chunk = await withRetry(() => from.getRange(row.key, offset, length), retry);
+        const chunk = await withRetry(() => from.getRange(row.key, offset, length), readRetry);
         digest.update(chunk);
         yield chunk;
         // The put has taken a chunk and not finished: a crash here interrupts it midway.
@@ -550,7 +552,8 @@ class Mover {
     }
     try {
       const staging = offlineDestination(to) ? { accessTier: 'hot' as const } : {};
-      await withRetry(() => to.backend.put(key, chunks(), { contentType: to.encoder.contentType, ...staging }), { ...retry, retries: 0 });
+      // A streamed body cannot be sent twice: no retry of the put itself (each chunk's read retries; a rerun resumes).
+      await withRetry(() => to.backend.put(key, chunks(), { contentType: to.encoder.contentType, ...staging }), sinkRetry(to, this.retry, { maxElapsedMs: 0 }));
     } catch (error) {
       if (error instanceof ArchivedObjectError) return this.rehydrate(row, error);
       throw error;
@@ -566,8 +569,8 @@ class Mover {
 
   private async readRecords(row: CatalogRow, from: Sink): Promise<ObservationRecord[] | undefined> {
     try {
-      if (from.kind === 'records') return await withRetry(() => from.store.readRecords(row.key), this.retry);
-      const bytes = await withRetry(() => from.backend.get(row.key), this.retry);
+      if (from.kind === 'records') return await withRetry(() => from.store.readRecords(row.key), sinkRetry(from, this.retry));
+      const bytes = await withRetry(() => from.backend.get(row.key), sinkRetry(from, this.retry));
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       if (sha256 !== row.sha256) throw new MigrationError(`the source ${row.key} reads back with sha256 ${sha256}, not the catalogued ${row.sha256}`);
       // Files keep no per-record source offsets: rows made from an object (objects → rows) get the
@@ -611,7 +614,7 @@ class Mover {
     const digest = createHash('sha256');
     try {
       for (let offset = 0; offset < written.bytes; offset += COPY_CHUNK_BYTES) {
-        digest.update(await withRetry(() => to.backend.getRange(written.key, offset, Math.min(COPY_CHUNK_BYTES, written.bytes - offset)), this.retry));
+        digest.update(await withRetry(() => to.backend.getRange(written.key, offset, Math.min(COPY_CHUNK_BYTES, written.bytes - offset)), sinkRetry(to, this.retry)));
       }
     } catch (error) {
       if (error instanceof NotFoundError) this.fail(written, 'it is missing');
@@ -625,10 +628,10 @@ class Mover {
     let actual: Manifest;
     try {
       if (to.kind === 'records') {
-        const records = await withRetry(() => to.store.readRecords(written.key), this.retry);
+        const records = await withRetry(() => to.store.readRecords(written.key), sinkRetry(to, this.retry));
         actual = manifestOf(records, [], [{ key: written.key, bytes: written.bytes, sha256: rowsDigest(records) }]);
       } else {
-        const bytes = await withRetry(() => to.backend.get(written.key), this.retry);
+        const bytes = await withRetry(() => to.backend.get(written.key), sinkRetry(to, this.retry));
         const sha256 = createHash('sha256').update(bytes).digest('hex');
         if (sha256 !== written.sha256) this.fail(written, `sha256 ${sha256}, expected ${written.sha256}`);
         const decoded = to.encoder.decode(bytes, { source: written.key, partition: 0 });

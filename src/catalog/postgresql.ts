@@ -640,6 +640,13 @@ export class PostgresCatalog implements Catalog {
     const client = await this.pool.connect();
     // A connection whose rollback failed is in an unknown state: the pool must discard it.
     let broken: Error | undefined;
+    // The server going away while the client is checked out (a restart between two statements)
+    // is emitted as 'error' on the client, which would crash the process without a listener; the
+    // statement under way fails anyway, and the caller retries the whole transaction.
+    const onError = (error: Error) => {
+      broken ??= error;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
       const result = await work(client);
@@ -651,6 +658,7 @@ export class PostgresCatalog implements Catalog {
       });
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
@@ -715,8 +723,9 @@ function isTransient(error: unknown): boolean {
   if (typeof code === 'string' && transientNetworkCodes.has(code)) return true;
   // Happy eyeballs (several addresses for one host name) fails with every attempt's error.
   if (error instanceof AggregateError) return error.errors.some(isTransient);
-  // pg reports connect timeouts and connections lost mid-query as plain Errors without a code.
-  return /timeout|Connection terminated/i.test(error.message);
+  // pg reports connect timeouts, connections lost mid-query and queries on a client whose
+  // connection already broke (a server restart) as plain Errors without a code.
+  return /timeout|Connection terminated|encountered a connection error and is not queryable/i.test(error.message);
 }
 
 function catalogFailure(message: string, cause: unknown, context: ErrorContext = {}): EarthMemoryError {

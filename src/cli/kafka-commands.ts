@@ -108,8 +108,8 @@ export async function replayCommand(config: PipelineConfig, file: string, args: 
   const total = [...stop].reduce((n, [k, s]) => n + Math.max(0, s - (start.get(k) ?? 0)), 0);
   process.stderr.write(`replaying ${total.toLocaleString('en-US')} messages of ${source.topics.join(', ')} with group ${groupId}\n`);
   const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort());
-  process.once('SIGTERM', () => controller.abort());
+  process.once('SIGINT', () => controller.abort('draining after SIGINT'));
+  process.once('SIGTERM', () => controller.abort('draining after SIGTERM'));
   const tty = process.stderr.isTTY === true;
   const summary = await runPipeline(config, {
     source: new KafkaSource(source, { log, replay: { groupId, start, stop } }),

@@ -97,7 +97,7 @@ async function run(config: PipelineConfig): Promise<number> {
       process.exit(130);
     }
     process.stderr.write(`\n${name}: draining (flushing open batches, committing)…\n`);
-    controller.abort();
+    controller.abort(`draining after ${name}`);
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));

@@ -57,3 +57,32 @@ export const objectLayoutShape = {
   /** A named layout (year/month/dataset, sensor/year/month, hierarchical) or a {token} template. */
   file_organization: z.string().default('year/month/dataset'),
 };
+
+/**
+ * `retry:` of every backend, record store, index, catalog and dead-letter sink: how long a call
+ * that fails with a retriable error (connection refused or reset, timeout, 429, 5xx, a restarting
+ * database) is retried, with exponential backoff and jitter, before the run fails. Errors that
+ * are not retriable (bad credentials, a missing bucket, invalid data) fail at once whatever this
+ * says. While a sink retries, reading waits (batch.max_in_flight_bytes), so memory stays bounded.
+ */
+export const retryPolicy = z
+  .object({
+    /** The first wait after a failure. */
+    initial_backoff: duration.default('100ms'),
+    /** Waits double up to this. */
+    max_backoff: duration.default('10s'),
+    /** Give up once this much time has passed since the first attempt; 0 = no retry. Ten minutes ride out a server restart or failover. */
+    max_elapsed: duration.default('10m'),
+  })
+  .strict()
+  .superRefine((retry, ctx) => {
+    if (retry.initial_backoff <= 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['initial_backoff'], message: 'must be longer than 0' });
+    if (retry.max_backoff < retry.initial_backoff) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['max_backoff'], message: 'must be at least initial_backoff' });
+    }
+  })
+  .default({});
+export type RetryPolicyConfig = z.output<typeof retryPolicy>;
+
+/** The `retry` key, spread into each connector's schema next to its own keys. */
+export const retryShape = { retry: retryPolicy };

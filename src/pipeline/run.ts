@@ -8,7 +8,7 @@ import type { Batch } from '../core/batch.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import { describeError, FencedError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
-import { withRetry } from '../core/retry.js';
+import { retryOptions, retryPolicyOf, RetryNotices, withRetry, type RetryOptions } from '../core/retry.js';
 import type { DeadLetter, DeadLetterReason, ObservationRecord } from '../core/record.js';
 import type { RawChunk, Source, SourceHooks, SourcePartitionRef } from '../core/source.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
@@ -21,7 +21,7 @@ import { AckLedger, type Admitted, type Held, type Settlement } from './ack-ledg
 import { createCatalog, createDeadLetterSink, createSource } from './connectors.js';
 import { ObjectSizeReport } from './object-sizes.js';
 import { TIERS, type PipelineConfig, type TierName } from './schema.js';
-import { closeTier, describeSink, openTier, sinkOf, writeBatch, type Tier } from './tier-writer.js';
+import { catalogTarget, closeTier, describeSink, openTier, sinkOf, writeBatch, type Tier } from './tier-writer.js';
 
 export interface PipelineStats {
   recordsRead: number;
@@ -99,10 +99,12 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       ledger: new AckLedger({ maxBytes: config.batch.max_in_flight_bytes, commit: (offsets) => opened.source.commit(offsets) }),
       coverage: new CoverageIndex(),
       claims: new Map(),
+      revoked: new Map(),
       revocations: new Subject(),
       gauges: { openRecords: 0, writesInFlight: 0, deadLettersBuffered: 0, deadLettersFlushing: 0 },
       signal: options.signal ?? new AbortController().signal,
       log,
+      notices: new RetryNotices(log),
     };
     const tally = new Tally(opened.tiers, started);
     opened.source.attach?.(partitionHooks(run));
@@ -166,11 +168,20 @@ interface Run {
   coverage: CoverageIndex;
   /** Ownership of shared partitions: writes carry the claim and are refused once another worker claims. */
   claims: Map<string, PartitionClaim>;
+  /** Per owned partition: aborted when it is taken away, so writes of its batches stop retrying (the new owner re-reads them). */
+  revoked: Map<string, AbortController>;
   /** Partitions taken away, as events into the batching. */
   revocations: Subject<readonly SourcePartitionRef[]>;
   gauges: Gauges;
   signal: AbortSignal;
   log: Log;
+  /** Retries of every connector, told once per outage (not per attempt) in the run log. */
+  notices: RetryNotices;
+}
+
+/** withRetry's options for the catalog: its config's policy, the run's log and signal. */
+function catalogRetry(run: Run): Partial<RetryOptions> {
+  return retryOptions(catalogTarget(run.opened.catalog), retryPolicyOf(run.config.catalog.retry), run);
 }
 
 /** Where unacknowledged records wait, for the stall report. */
@@ -206,11 +217,12 @@ function partitionHooks(run: Run): SourceHooks {
   const workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   return {
     async assigned(partitions) {
+      // A catalog restarting during a rebalance is waited for like any catalog call; the partitions' records wait meanwhile.
       if (source.shared) {
-        for (const claim of await catalog.claimPartitions(workerId, partitions)) run.claims.set(partitionKey(claim), claim);
+        for (const claim of await withRetry(() => catalog.claimPartitions(workerId, partitions), catalogRetry(run))) run.claims.set(partitionKey(claim), claim);
       }
       for (const p of partitions) {
-        const ranges = await catalog.coverage(p.source, p.partition, p.startOffset ?? 0);
+        const ranges = await withRetry(() => catalog.coverage(p.source, p.partition, p.startOffset ?? 0), catalogRetry(run));
         run.coverage.load(p.source, p.partition, ranges, batchIdOfRange);
         if (ranges.length > 0) run.log(`${p.source}[${p.partition}]: ${ranges.length} catalogued objects at or after offset ${p.startOffset ?? 0}`);
       }
@@ -218,6 +230,8 @@ function partitionHooks(run: Run): SourceHooks {
     async revoked(partitions) {
       for (const p of partitions) {
         run.claims.delete(partitionKey(p));
+        run.revoked.get(partitionKey(p))?.abort('its partition was revoked; the new owner re-reads it');
+        run.revoked.delete(partitionKey(p));
         run.coverage.drop(p.source, p.partition);
       }
       run.ledger.revoke(partitions);
@@ -261,7 +275,8 @@ function flow(run: Run, tally: Tally): Observable<Outcome> {
   );
   const written$ = batched$.pipe(
     filter((e): e is Extract<BatchEvent, { kind: 'flushed' }> => e.kind === 'flushed'),
-    mergeMap((e) => write(run, e.batch), config.batch.max_in_flight_batches),
+    map((e) => ticketOf(run, e.batch)),
+    mergeMap((ticket) => write(run, ticket), config.batch.max_in_flight_batches),
   );
   const released$ = batched$.pipe(
     filter((e): e is Exclude<BatchEvent, { kind: 'flushed' }> => e.kind !== 'flushed'),
@@ -322,25 +337,41 @@ function classify(chunk: RawChunk, routing: Routing): Classified {
   return { routed, deadLetters, held };
 }
 
+/**
+ * A flushed batch with what it was read under: its partition's claim (shared sources) and
+ * revocation signal, taken when it is flushed, before it waits for a write slot. A batch whose
+ * partition is taken away while it waits or is written is dropped, even if the partition comes
+ * back meanwhile (a consumer restart): its records are read again under the new assignment.
+ */
+interface Ticket {
+  batch: Batch;
+  claim: PartitionClaim | undefined;
+  revoked: AbortSignal;
+}
+
+function ticketOf(run: Run, batch: Batch): Ticket {
+  const key = partitionKey(batch.records[0]!.position);
+  let revoked = run.revoked.get(key);
+  if (revoked === undefined) run.revoked.set(key, (revoked = new AbortController()));
+  return { batch, claim: run.claims.get(key), revoked: revoked.signal };
+}
+
 /** Writes a batch to its tier and catalog, fenced by the partition's claim when the source is shared. */
-async function write(run: Run, batch: Batch): Promise<Outcome> {
+async function write(run: Run, { batch, claim, revoked }: Ticket): Promise<Outcome> {
   const { catalog, source, tiers } = run.opened;
   const fenced: Outcome = { kind: 'fenced', batch, held: batch.records, durable: false };
-  let fence: PartitionClaim[] = [];
-  if (source.shared) {
-    const claim = run.claims.get(partitionKey(batch.records[0]!.position));
-    if (claim === undefined) return fenced; // revoked while queued
-    fence = [claim];
-  }
+  if (revoked.aborted || (source.shared && claim === undefined)) return fenced; // revoked while queued
   run.gauges.writesInFlight++;
   try {
-    const entry = await writeBatch(batch, tiers.get(batch.tier as TierName)!, catalog, fence, {
-      signal: run.signal,
-      onRetry: (error, attempt, delayMs) => run.log(`retry ${attempt} in ${delayMs} ms: ${describeError(error)}`),
+    const entry = await writeBatch(batch, tiers.get(batch.tier as TierName)!, catalog, claim === undefined ? [] : [claim], {
+      catalog: retryPolicyOf(run.config.catalog.retry),
+      notices: run.notices,
+      // A drain stops the retries, and so does a revocation: the partition's new owner re-reads the batch.
+      signal: AbortSignal.any([run.signal, revoked]),
     });
     return { kind: 'written', batch, entry, held: batch.records, durable: true };
   } catch (error) {
-    if (!(error instanceof FencedError)) throw error;
+    if (!(error instanceof FencedError) && !revoked.aborted) throw error;
     run.log(`${describeError(error)}: batch of ${batch.records.length} records dropped; the new owner re-reads them`);
     return fenced;
   } finally {
@@ -348,19 +379,14 @@ async function write(run: Run, batch: Batch): Promise<Outcome> {
   }
 }
 
-/** Dead letters are acknowledged only once the sink has them durably; a flush that keeps failing fails the run. */
+/** Dead letters are acknowledged only once the sink has them durably; a flush that keeps failing past dead_letter.retry fails the run. */
 async function flushDeadLetters(run: Run, entries: DeadLetter[]): Promise<Outcome> {
   const sink = run.opened.deadLetterSink;
   run.gauges.deadLettersBuffered -= entries.length;
   run.gauges.deadLettersFlushing = entries.length;
   for (const entry of entries) sink.write(entry);
   // The sink keeps what it could not send, so a retry resends it (e.g. across a broker restart).
-  await withRetry(() => sink.flush(), {
-    retries: 30,
-    initialDelayMs: 200,
-    maxDelayMs: 5_000,
-    onRetry: (error, attempt) => run.log(`dead letter flush retry ${attempt}: ${describeError(error)}`),
-  });
+  await withRetry(() => sink.flush(), retryOptions(`dead letter ${run.config.dead_letter.type}`, retryPolicyOf(run.config.dead_letter.retry), run));
   run.gauges.deadLettersFlushing = 0;
   return { kind: 'dead-lettered', entries, held: entries.map(heldOf), durable: true };
 }
@@ -393,7 +419,8 @@ function watch(run: Run, tally: Tally, options: RunOptions): Observable<never> {
         `pipeline waiting ${Math.round(stallReportMs / 1000)} s with no acknowledgement: unacknowledged ${partitions}; ` +
           `open batches ${gauges.openRecords} records; writes in flight ${gauges.writesInFlight}; ` +
           `dead letters buffered ${gauges.deadLettersBuffered}, flushing ${gauges.deadLettersFlushing}; ` +
-          `in-flight bytes ${ledger.heldBytes} of ${ledger.maxBytes}`,
+          `in-flight bytes ${ledger.heldBytes} of ${ledger.maxBytes}` +
+          (run.notices.current().length > 0 ? `; retrying ${run.notices.current().join(', ')}` : ''),
       );
     }),
   );

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { compression, duration, nonEmpty, size } from '../config/common.js';
+import { compression, duration, nonEmpty, retryShape, size } from '../config/common.js';
 import { fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema } from '../../connectors/local-file/config.js';
 import { kafkaDeadLetterSchema, kafkaSourceSchema } from '../../connectors/kafka/config.js';
 import { networkFileBackendSchema } from '../../connectors/network-file/config.js';
@@ -251,7 +251,7 @@ export const pipelineSchema = z
       .strict(),
     catalog: z.discriminatedUnion('type', [
       /** Embedded; one worker. */
-      z.object({ type: z.literal('sqlite'), path: nonEmpty }).strict(),
+      z.object({ type: z.literal('sqlite'), path: nonEmpty, ...retryShape }).strict(),
       /** Shared by several workers (a consumer group). */
       z
         .object({
@@ -259,6 +259,7 @@ export const pipelineSchema = z
           connection_string: nonEmpty,
           schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'expected a lower-case SQL identifier').default('earthmem'),
           max_connections: z.number().int().positive().default(10),
+          ...retryShape,
         })
         .strict(),
     ]),

@@ -6,7 +6,7 @@ import type { ObjectIndex } from '../core/object-index.js';
 import { manifestOf, type Manifest } from '../core/manifest.js';
 import type { ObservationRecord } from '../core/record.js';
 import type { RecordStore } from '../core/record-store.js';
-import { withRetry, type RetryOptions } from '../core/retry.js';
+import { defaultRetry, retryOptions, retryPolicyOf, withRetry, type RetryOptions, type RetryPolicy, type RetryReport } from '../core/retry.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import type { Encoder } from '../encoders/encoder.js';
 import { encoderFor } from '../encoders/registry.js';
@@ -30,6 +30,10 @@ interface TierStoreBase {
   readonly type: string;
   readonly location: string;
   readonly template: CompiledTemplate;
+  /** The backend config's `retry`: how long its calls are retried. */
+  readonly retry: RetryPolicy;
+  /** What the run log calls it while retrying: `s3 tier warm`, `postgresql tier hot vector_backend`. */
+  readonly target: string;
   uri(key: string): string;
   read(key: string): Promise<StoredContent>;
   /** Deleting a missing key is not an error. */
@@ -49,9 +53,15 @@ export type Sink =
     })
   | (TierStoreBase & { kind: 'records'; store: RecordStore });
 
-function objectSink(backend: Backend, template: CompiledTemplate, encoder: Encoder, immutable: boolean): Sink {
+interface SinkIdentity {
+  template: CompiledTemplate;
+  retry: RetryPolicy;
+  target: string;
+}
+
+function objectSink(backend: Backend, id: SinkIdentity, encoder: Encoder, immutable: boolean): Sink {
   return {
-    kind: 'objects', backend, template, encoder, immutable,
+    kind: 'objects', backend, encoder, immutable, ...id,
     type: backend.type,
     location: backend.location,
     uri: (key) => backend.uri(key),
@@ -65,9 +75,9 @@ function objectSink(backend: Backend, template: CompiledTemplate, encoder: Encod
   };
 }
 
-function recordSink(store: RecordStore, template: CompiledTemplate): Sink {
+function recordSink(store: RecordStore, id: SinkIdentity): Sink {
   return {
-    kind: 'records', store, template,
+    kind: 'records', store, ...id,
     type: store.type,
     location: store.location,
     uri: (key) => store.uri(key),
@@ -85,6 +95,8 @@ export interface Tier {
   vector?: Sink;
   raster?: OpenedBackend;
   index?: ObjectIndex;
+  /** index_backend's `retry`. */
+  indexRetry: RetryPolicy;
   /** Where the tier keeps its data, for people. */
   location: string;
   /** Notes for the run log (e.g. what encryption does not cover). */
@@ -118,16 +130,20 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
   const sink = async (role: string, backendConfig: BackendConfig): Promise<Sink> => {
     const made = await createBackend(backendConfig);
     opened.push(made.kind === 'objects' ? made.backend : made.store);
-    const template = compileTemplate('file_organization' in backendConfig ? backendConfig.file_organization : DEFAULT_LAYOUT);
+    const id: SinkIdentity = {
+      template: compileTemplate('file_organization' in backendConfig ? backendConfig.file_organization : DEFAULT_LAYOUT),
+      retry: retryPolicyOf(backendConfig.retry),
+      target: `${backendConfig.type} tier ${name}${role === 'primary_backend' ? '' : ` ${role}`}`,
+    };
     if (made.kind === 'records') {
       const { store } = made;
       if (encrypt) notes.push(`tier ${name} ${role}: encryption_enabled covers objects only; ${store.type} rows stay queryable in the database (use its encryption at rest)`);
       if (config.cache_settings !== undefined) {
         const cache = await createCacheStore(config.cache_settings);
         opened.push(cache);
-        return recordSink(new CachedRecordStore(store, cache, { prefetching: config.cache_settings.prefetching }), template);
+        return recordSink(new CachedRecordStore(store, cache, { prefetching: config.cache_settings.prefetching }), id);
       }
-      return recordSink(store, template);
+      return recordSink(store, id);
     }
     // The format registry gives the encoder of the backend's `format` (GeoParquet stores points and features alike).
     const encoder = await encoderFor('point', 'format' in backendConfig ? backendConfig.format : 'parquet', {
@@ -152,7 +168,7 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
       backend = retention;
     }
     if (key !== undefined) backend = new EncryptedBackend(backend, key);
-    return objectSink(backend, template, encoder, policy?.immutable ?? false);
+    return objectSink(backend, id, encoder, policy?.immutable ?? false);
   };
 
   try {
@@ -175,6 +191,7 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
       ...(vector === undefined ? {} : { vector }),
       ...(raster === undefined ? {} : { raster }),
       ...(index === undefined ? {} : { index }),
+      indexRetry: config.index_backend === undefined ? defaultRetry : retryPolicyOf(config.index_backend.retry),
       location: primary.location,
       notes,
     };
@@ -199,41 +216,59 @@ export async function closeTier(tier: Tier): Promise<void> {
   if (errors.length > 0) throw errors[0];
 }
 
+/** How a write retries: each call under its connector's policy, reported and cut short as `report` says. */
+export interface WriteRetry extends RetryReport {
+  /** The catalog config's `retry`. */
+  catalog: RetryPolicy;
+}
+
+/** What the run log calls the catalog while retrying it. */
+export const catalogTarget = (catalog: Catalog) => `catalog ${catalog.type}`;
+
 /**
  * Batch → encoded object (or rows) → durable write → catalog row → index entry. Only after all
  * of them is the batch done (the caller acks its positions). Retriable failures are retried with
- * backoff; the key is deterministic, so a retry or a replay overwrites the same object or rows.
- * When the object has meanwhile moved to another tier, the entry returned names that tier.
+ * backoff, each call under its own connector's `retry` policy; the key is deterministic and the
+ * catalog upsert idempotent, so a retry (a whole transaction again, after a cut connection) or a
+ * replay overwrites the same object, rows and catalog row. When the object has meanwhile moved
+ * to another tier, the entry returned names that tier.
  */
 export async function writeBatch(
   batch: Batch,
   tier: Tier,
   catalog: Catalog,
   fence: readonly PartitionClaim[] = [],
-  retry: Partial<RetryOptions> = {},
+  retry: WriteRetry = { catalog: defaultRetry },
 ): Promise<CatalogEntry> {
   const sink = sinkOf(tier, batch.kind);
+  const catalogRetry = retryOptions(catalogTarget(catalog), retry.catalog, retry);
   const { entry } = await storeBatch(batch, tier, batchProvenance(batch.records), {
     retry,
     // A replay of an immutable tier finds the same bytes already there: nothing to write.
     alreadyStored:
       sink.kind === 'objects' && sink.immutable
-        ? async (key, sha256) => (await withRetry(() => catalog.list({ tier: tier.name, key }), retry)).some((r) => r.sha256 === sha256)
+        ? async (key, sha256) => (await withRetry(() => catalog.list({ tier: tier.name, key }), catalogRetry)).some((r) => r.sha256 === sha256)
         : undefined,
   });
-  const superseded = await withRetry(() => catalog.upsert([entry], fence), retry);
+  const superseded = await withRetry(() => catalog.upsert([entry], fence), catalogRetry);
   if (superseded.length > 0) {
     // A migration moved this object to another tier while it was being rebuilt here: its records
     // are durable there, and this copy is not catalogued. Remove it now rather than leave it to gc.
-    await withRetry(() => sink.delete(entry.key), retry);
+    await withRetry(() => sink.delete(entry.key), retryOptions(sink.target, sink.retry, retry));
     return { ...entry, tier: superseded[0]!.tier };
   }
   await indexEntry(tier, entry, retry);
   return entry;
 }
 
+/** withRetry's options for calls to `sink`: its policy, with `override` on top (e.g. no retry for a body that cannot be replayed). */
+export function sinkRetry(sink: Sink, report: RetryReport = {}, override: Partial<RetryPolicy> = {}): Partial<RetryOptions> {
+  return retryOptions(sink.target, { ...sink.retry, ...override }, report);
+}
+
 export interface StoreOptions {
-  retry?: Partial<RetryOptions>;
+  /** How the sink's retries are reported and cut short; the policy is the sink's. */
+  retry?: RetryReport;
   /** Put the content hash (ids) in the manifest: the mover compares it after a move. */
   contentHash?: boolean;
   /** True when the object with these bytes is already stored under `key` (immutable tiers: no rewrite). */
@@ -253,7 +288,7 @@ export async function storeBatch(
   provenance: readonly ProvenanceRange[],
   options: StoreOptions = {},
 ): Promise<{ entry: CatalogEntry; manifest: Manifest }> {
-  const retry = options.retry ?? {};
+  const report = options.retry ?? {};
   const sink = sinkOf(tier, batch.kind);
   const identity = {
     tier: tier.name,
@@ -281,13 +316,13 @@ export async function storeBatch(
     const { bytes, schema } = await withRetry(() => sink.encoder.encode(batch), retry);
     const key = objectKey(batch.memoryType, batch.partitionPath, provenance, sink.encoder.extension);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    if (!(await options.alreadyStored?.(key, sha256))) await put(sink.backend, key, bytes, sink.encoder.contentType, tier, retry, options.accessTier);
+    if (!(await options.alreadyStored?.(key, sha256))) await put(sink, key, bytes, tier, sinkRetry(sink, report), options.accessTier);
     const manifest = manifestOf(batch.records, schema, [{ key, bytes: bytes.byteLength, sha256 }], options.contentHash ?? false);
     const { format, codec } = sink.encoder;
     return { entry: entryOf(manifest, { backend: sink.backend.type, uri: sink.backend.uri(key), format, codec: codec.name, codecLevel: codec.level }), manifest };
   }
   const key = objectKey(batch.memoryType, batch.partitionPath, provenance, '.rows');
-  const result = await withRetry(() => sink.store.writeRecords(key, { memoryType: batch.memoryType, dataset: batch.dataset, records: batch.records }), retry).catch(
+  const result = await withRetry(() => sink.store.writeRecords(key, { memoryType: batch.memoryType, dataset: batch.dataset, records: batch.records }), sinkRetry(sink, report)).catch(
     (cause: unknown) => Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`writing rows of ${key} failed`, { cause, context: { stage: 'sink', connector: sink.store.type, key, tier: tier.name } })),
   );
   const manifest = manifestOf(batch.records, [], [{ key, bytes: result.bytes, sha256: rowsDigest(batch.records) }], options.contentHash ?? false);
@@ -302,16 +337,18 @@ export function rowsDigest(records: readonly ObservationRecord[]): string {
 }
 
 /** Adds a catalogued object to its tier's index_backend, if the tier has one. */
-export async function indexEntry(tier: Tier, entry: CatalogEntry, retry: Partial<RetryOptions> = {}): Promise<void> {
+export async function indexEntry(tier: Tier, entry: CatalogEntry, report: RetryReport = {}): Promise<void> {
   if (tier.index === undefined) return;
   const index = tier.index;
   await withRetry(
     () => index.add({ key: entry.key, tier: entry.tier, memoryType: entry.memoryType, dataset: entry.dataset, bbox: entry.bbox, minTimeUs: entry.timeMinUs, maxTimeUs: entry.timeMaxUs, uri: entry.uri, bytes: entry.bytes }),
-    retry,
+    retryOptions(`redis index of tier ${tier.name}`, tier.indexRetry, report),
   );
 }
 
-async function put(backend: Backend, key: string, bytes: Uint8Array, contentType: string, tier: Tier, retry: Partial<RetryOptions>, accessTier?: AccessTier): Promise<void> {
+async function put(sink: Extract<Sink, { kind: 'objects' }>, key: string, bytes: Uint8Array, tier: Tier, retry: Partial<RetryOptions>, accessTier?: AccessTier): Promise<void> {
+  const { backend } = sink;
+  const contentType = sink.encoder.contentType;
   try {
     await withRetry(() => backend.put(key, bytes, accessTier === undefined ? { contentType } : { contentType, accessTier }), retry);
   } catch (cause) {

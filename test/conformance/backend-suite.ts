@@ -168,17 +168,19 @@ export function backendConformance(subject: BackendSubject): void {
     });
 
     if (subject.openUnreachable) {
-      it('retries with backoff when the server is down, then fails with a clear retriable error', { timeout: 120_000 }, async () => {
+      it('retries with backoff while the server is down, until max_elapsed, then fails with a clear retriable error', { timeout: 120_000 }, async () => {
         const dead = await subject.openUnreachable!(run);
         const delays: number[] = [];
+        let gaveUpAfter: number | undefined;
         const started = Date.now();
         try {
           await assert.rejects(
             withRetry(() => dead.put(k('down.txt'), text('x')), {
-              retries: 3,
-              initialDelayMs: 50,
-              maxDelayMs: 200,
+              maxElapsedMs: 1_000,
+              initialBackoffMs: 50,
+              maxBackoffMs: 200,
               onRetry: (_e, _attempt, delayMs) => delays.push(delayMs),
+              onGiveUp: (_e, _attempts, elapsedMs) => (gaveUpAfter = elapsedMs),
             }),
             (error: unknown) => {
               assert.ok(error instanceof StorageError, `expected StorageError, got ${String(error)}`);
@@ -191,7 +193,10 @@ export function backendConformance(subject: BackendSubject): void {
         } finally {
           await dead.close();
         }
-        assert.equal(delays.length, 3, 'three retries before giving up');
+        // Time-bounded: as many attempts as fit in max_elapsed, waits growing up to max_backoff.
+        assert.ok(delays.length >= 3, `retried ${delays.length} times in 1 s`);
+        assert.ok(delays.every((d) => d <= 200), `waits ${delays.join(', ')} ms stay under max_backoff`);
+        assert.ok(gaveUpAfter !== undefined && gaveUpAfter >= 1_000, `gave up after ${gaveUpAfter} ms, not before max_elapsed`);
         assert.ok(Date.now() - started >= delays.reduce((a, b) => a + b, 0));
       });
     }
@@ -207,7 +212,7 @@ export function backendConformance(subject: BackendSubject): void {
                 attempts++;
                 return denied.put(k('denied.txt'), text('x'));
               },
-              { retries: 3, initialDelayMs: 50 },
+              { maxElapsedMs: 10_000, initialBackoffMs: 50 },
             ),
             (error: unknown) => {
               assert.ok(error instanceof AccessDeniedError, `expected AccessDeniedError, got ${String(error)}`);

@@ -12,6 +12,7 @@ import { badRecords, writeSample } from '../../src/records/sample.js';
 import { tempDir } from './fixtures.js';
 import { brokers, catalogRows, createTopic, databaseUrl, deadLetters, lag, produceWithKcat, waitFor, type Worker } from './kafka.js';
 import { checkParquet } from './python.js';
+import type { CatalogRow } from '../../src/catalog/catalog.js';
 
 const POINTS = 200_000;
 const FEATURES = 500;
@@ -76,23 +77,56 @@ export async function stop(...workers: Worker[]): Promise<void> {
   }
 }
 
-/** Every valid record exactly once through the catalog (read by pyarrow/DuckDB); every bad one dead-lettered. */
-export async function assertExactlyOnce(s: ReturnType<typeof scenario>): Promise<void> {
+/** What an outcome check counted, for a test's closing figures. */
+export interface ExactlyOnceFigures {
+  /** Records produced: valid ones and bad copies. */
+  recordsIn: number;
+  /** Rows in the catalog (each valid record once when nothing is duplicated). */
+  written: number;
+  /** Valid records found in no object. */
+  lost: number;
+  /** Valid records found in more than one object or row. */
+  duplicated: number;
+  /** Distinct bad records in the dead-letter topic. */
+  deadLettered: number;
+}
+
+/**
+ * Every valid record exactly once through the catalog (read by pyarrow/DuckDB); every bad one
+ * dead-lettered. `localPath` gives the file of a row's object (default: its uri, a local file; an
+ * object store's objects are fetched by the caller).
+ */
+export async function assertExactlyOnce(
+  s: ReturnType<typeof scenario>,
+  localPath: (row: CatalogRow) => Promise<string> = async (row) => row.uri,
+): Promise<ExactlyOnceFigures> {
   const rows = await catalogRows(s.env.EARTHMEM_CATALOG_SCHEMA);
-  assert.equal(rows.reduce((n, r) => n + r.rows, 0), VALID, 'rows in the catalog');
-  const check = checkParquet(rows.map((r) => r.uri));
-  assert.equal(check.duckdb_count, VALID);
+  const paths = new Map<CatalogRow, string>();
+  for (const row of rows) paths.set(row, await localPath(row));
+  const check = checkParquet(rows.map((r) => paths.get(r)!));
   const ids = check.files.flatMap((f) => f.ids as string[]).sort();
+  const counts = new Map<string, number>();
+  for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const dead = deadLetters(s.env.EARTHMEM_DEAD_LETTER_TOPIC);
+  const distinct = new Map(dead.map((d) => [`${d.partition}:${d.offset}`, d.reason]));
+  const figures: ExactlyOnceFigures = {
+    recordsIn: VALID + expectedReasons.length * BAD_COPIES,
+    written: rows.reduce((n, r) => n + r.rows, 0),
+    lost: expectedIds.filter((id) => !counts.has(id)).length,
+    duplicated: [...counts.values()].reduce((n, c) => n + c - 1, 0),
+    deadLettered: distinct.size,
+  };
+  assert.equal(figures.written, VALID, 'rows in the catalog');
+  assert.equal(check.duckdb_count, VALID);
   assert.deepEqual(ids, expectedIds, 'every valid record exactly once');
   for (const f of check.files) assert.deepEqual(f.problems, [], f.path);
   for (const row of rows) {
-    assert.equal(createHash('sha256').update(readFileSync(row.uri)).digest('hex'), row.sha256, row.key);
+    assert.equal(createHash('sha256').update(readFileSync(paths.get(row)!)).digest('hex'), row.sha256, row.key);
     assert.equal(row.provenance.length, 1, 'one source partition per object');
   }
   // At least once: a crash may dead-letter a record twice, never zero times.
-  const dead = deadLetters(s.env.EARTHMEM_DEAD_LETTER_TOPIC);
-  const distinct = new Map(dead.map((d) => [`${d.partition}:${d.offset}`, d.reason]));
   assert.deepEqual([...distinct.values()].sort(), expectedReasons.flatMap((r) => Array(BAD_COPIES).fill(r)).sort());
+  return figures;
 }
 
 export type Scenario = ReturnType<typeof scenario>;
