@@ -313,7 +313,7 @@ export async function storeBatch(
   });
   if (sink.kind === 'objects') {
     // Retriable: the encode worker died under it (the pool replaces it).
-    const { bytes, schema } = await withRetry(() => sink.encoder.encode(batch), retry);
+    const { bytes, schema } = await withRetry(() => sink.encoder.encode(batch), sinkRetry(sink, report));
     const key = objectKey(batch.memoryType, batch.partitionPath, provenance, sink.encoder.extension);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (!(await options.alreadyStored?.(key, sha256))) await put(sink, key, bytes, tier, sinkRetry(sink, report), options.accessTier);
