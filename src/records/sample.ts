@@ -28,7 +28,8 @@ const variables = [
 ];
 const datasets = ['noaa-isd', 'era5-land'];
 
-function rng(seed: number): () => number {
+/** A small deterministic generator (mulberry32): the same seed gives the same sample, and the same test data. */
+export function seededRandom(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
@@ -64,7 +65,7 @@ export function badRecords(startMs: number): { reason: string; line: string }[] 
 }
 
 export async function writeSample(path: string, options: SampleOptions): Promise<{ lines: number; valid: number; bad: number }> {
-  const random = rng(options.seed ?? 42);
+  const random = seededRandom(options.seed ?? 42);
   const startMs = Date.parse(options.start ?? '2024-03-01T00:00:00Z');
   const spanMs = (options.days ?? 35) * 86_400_000;
   const stations = Array.from({ length: options.stations ?? 60 }, (_, i) => ({

@@ -5,6 +5,7 @@
  * around max_record_bytes. A case carries only its bytes and a tag for the report: what it should
  * become is the oracle's business (oracle.ts), never the generator's.
  */
+import { seededRandom } from '../../src/records/sample.js';
 import fc from 'fast-check';
 
 export interface FuzzCase {
@@ -28,14 +29,7 @@ function fuzzCase(c: FuzzCase): FuzzCase {
 
 /** A small PRNG for spelling choices (whitespace, escapes) that need not shrink. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return { next, pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]! };
 }
 type Rng = ReturnType<typeof prng>;

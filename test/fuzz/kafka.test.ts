@@ -6,14 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { parseConfigText } from '../../src/config/load.js';
 import { pipelineSchema } from '../../src/pipeline/schema.js';
-import { tempDir } from '../support/fixtures.js';
-import { stop } from '../support/kafka-scenario.js';
-import { brokers, catalogRows, createTopic, databaseUrl, lag, startWorker, waitFor, type Worker } from '../support/kafka.js';
+import { scenario, stop } from '../support/kafka-scenario.js';
+import { brokers, catalogRows, createTopic, lag, startWorker, waitFor, type Worker } from '../support/kafka.js';
 import { checkParquet } from '../support/python.js';
 import type { ClassifyRules } from './oracle.js';
 import { asExpected, assertSameRecords, expectedFate, localTiers, readBack, recordKey, sampleCases, seeded, storedGeometry, tally, type Fate } from './support.js';
@@ -23,17 +21,7 @@ const CASES = Number(process.env.FUZZ_KAFKA_CASES ?? 1_000);
 const SEND_BYTES = 512 * 1024;
 
 describe('fuzz: hostile message values through the Kafka source', () => {
-  const id = `fuzz-${Date.now()}`;
-  const env = {
-    KAFKA_BROKERS: brokers(),
-    DATABASE_URL: databaseUrl(),
-    EARTHMEM_TOPIC: `obs-${id}`,
-    EARTHMEM_GROUP: `group-${id}`,
-    EARTHMEM_CATALOG_SCHEMA: `t_${id.replace(/[^a-z0-9]/gi, '_').toLowerCase()}`,
-    EARTHMEM_DATA: join(tempDir('fuzz-kafka'), 'out'),
-    EARTHMEM_DEAD_LETTER_TOPIC: `dlq-${id}`,
-    EARTHMEM_MAX_AGE: '1s',
-  };
+  const env = { ...scenario('fuzz-kafka').env, EARTHMEM_MAX_AGE: '1s' };
   const kafka = new Kafka({ brokers: brokers().split(','), clientId: 'earthmem-fuzz', logLevel: logLevel.NOTHING });
   const workers: Worker[] = [];
   after(() => stop(...workers));
@@ -75,7 +63,7 @@ describe('fuzz: hostile message values through the Kafka source', () => {
       await stop(worker);
 
       const deadIndexes = fates.flatMap((f, i) => (f.dead ? [i] : []));
-      const consumer = kafka.consumer({ groupId: `read-${id}` });
+      const consumer = kafka.consumer({ groupId: `read-${env.EARTHMEM_GROUP}` });
       await consumer.connect();
       await consumer.subscribe({ topic: env.EARTHMEM_DEAD_LETTER_TOPIC, fromBeginning: true });
       const dead = new Map<number, { value: Buffer; reason: string; message: string; where: string }>();

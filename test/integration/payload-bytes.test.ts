@@ -11,7 +11,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { SqliteCatalog } from '../../src/catalog/sqlite.js';
 import { runPipeline } from '../../src/pipeline/run.js';
 import { demoConfig, tempDir } from '../support/fixtures.js';
-import { stop } from '../support/kafka-scenario.js';
+import { scenario, stop } from '../support/kafka-scenario.js';
 import { brokers, catalogRows, createTopic, lag, startWorker, waitFor } from '../support/kafka.js';
 import { checkParquet } from '../support/python.js';
 
@@ -72,17 +72,7 @@ describe('payloads are bytes, from the source to the dead letter', () => {
   });
 
   describe('from Kafka', () => {
-    const id = `payload-bytes-${Date.now()}`;
-    const env = {
-      KAFKA_BROKERS: brokers(),
-      DATABASE_URL: process.env.DATABASE_URL!,
-      EARTHMEM_TOPIC: `obs-${id}`,
-      EARTHMEM_GROUP: `group-${id}`,
-      EARTHMEM_CATALOG_SCHEMA: `t_${id.replace(/[^a-z0-9]/gi, '_').toLowerCase()}`,
-      EARTHMEM_DATA: join(tempDir('payload-bytes-kafka'), 'out'),
-      EARTHMEM_DEAD_LETTER_TOPIC: `dlq-${id}`,
-      EARTHMEM_MAX_AGE: '1s',
-    };
+    const env = { ...scenario('payload-bytes-kafka').env, EARTHMEM_MAX_AGE: '1s' };
     const kafka = new Kafka({ brokers: brokers().split(','), clientId: 'earthmem-test', logLevel: logLevel.NOTHING });
     const workers: ReturnType<typeof startWorker>[] = [];
     after(() => stop(...workers));
@@ -104,7 +94,7 @@ describe('payloads are bytes, from the source to the dead letter', () => {
       const check = checkParquet(rows.map((r) => r.uri));
       assert.deepEqual(check.files.flatMap((f) => f.ids).sort(), ['bom', 'crlf', 'escaped', 'plain', 'zürich']);
 
-      const consumer = kafka.consumer({ groupId: `read-${id}` });
+      const consumer = kafka.consumer({ groupId: `read-${env.EARTHMEM_GROUP}` });
       await consumer.connect();
       await consumer.subscribe({ topic: env.EARTHMEM_DEAD_LETTER_TOPIC, fromBeginning: true });
       const dead: { value: Buffer; reason: string; offset: number }[] = [];

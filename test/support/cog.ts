@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { seededRandom } from '../../src/records/sample.js';
 import { createWriteStream, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -91,16 +92,7 @@ export async function writeCogFile(writer: CogWriter, path: string): Promise<voi
 }
 
 /** A small deterministic PRNG (mulberry32), so tests make the same pixels every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = seededRandom;
 
 export function shuffled<T>(items: T[], random: () => number): T[] {
   const out = [...items];

@@ -1,17 +1,9 @@
 import type { Batch } from '../../src/core/batch.js';
+import { seededRandom } from '../../src/records/sample.js';
 import type { GeoJsonGeometry, ObservationRecord, PointRecord, VectorRecord } from '../../src/core/record.js';
 
 /** Seeded random batches for property tests of the encoders: nulls, unicode, repeated times, shuffled offsets. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const random = seededRandom;
 
 const texts = ['noaa-isd', 'era5-land', 'Zürich', '東京都', 'ウェザー', 'café', '🌋 volcano', 'a'.repeat(40), '', 'Ω≈ç√'];
 

@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseJsonRecord, parseRecord } from '../../../src/records/parse.js';
+import { seededRandom } from '../../../src/records/sample.js';
 import { scanPoint } from '../../../src/records/scan.js';
 
 const at = { source: 'in.ndjson', partition: 0, offset: 3 };
 
 /** A small deterministic generator (mulberry32), so a failure names its seed. */
 function random(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   return { next, int, pick };
