@@ -9,8 +9,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { MemoryCodex } from '../../src/codex/memory-codex.js';
-import { catalogRows, killWorkers, startWorker, waitFor } from '../support/kafka.js';
+import { catalogRows, killWorkers, startWorker, waitFor, type Worker } from '../support/kafka.js';
 import { assertExactlyOnce, drained, loadTopic, scenario, stop } from '../support/kafka-scenario.js';
+
+/**
+ * The group has already committed everything when the first worker is killed late: the lag is 0 at
+ * once, and a SIGTERM sent while the restarted worker still loads its modules (no handler yet)
+ * would end it by the signal. Wait until it has joined the group and been assigned partitions.
+ */
+const joined = (worker: Worker) => waitFor('the restarted worker to join the group', async () => /kafka group \S+: assigned /.test(worker.output()), 60_000);
 
 describe('Kafka ingest while a MigrationJob moves the same partitions', () => {
   afterEach(killWorkers);
@@ -34,6 +41,7 @@ describe('Kafka ingest while a MigrationJob moves the same partitions', () => {
     worker.child.kill('SIGKILL');
     await worker.exited;
     worker = startWorker('pipelines/kafka.yaml', s.env);
+    await joined(worker);
     await drained(s, worker);
     moving = false;
     await mover;
@@ -67,6 +75,7 @@ aging:
     worker.child.kill('SIGKILL');
     await worker.exited;
     worker = startWorker(pipeline, s.env);
+    await joined(worker);
     await drained(s, worker);
     // Let the stream age what the last batches wrote, then drain.
     await waitFor('hot to empty', async () => (await catalogRows(s.env.EARTHMEM_CATALOG_SCHEMA)).filter((r) => r.tier === 'hot' && r.memoryType === 'TemperatureMemory').length === 0);
