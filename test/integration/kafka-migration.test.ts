@@ -9,15 +9,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { MemoryCodex } from '../../src/codex/memory-codex.js';
-import { catalogRows, killWorkers, startWorker, waitFor, type Worker } from '../support/kafka.js';
-import { assertExactlyOnce, drained, loadTopic, scenario, stop } from '../support/kafka-scenario.js';
+import { catalogRows, killWorkers, startWorker, waitFor } from '../support/kafka.js';
+import { assertExactlyOnce, drained, joined, loadTopic, scenario, stop } from '../support/kafka-scenario.js';
 
-/**
- * The group has already committed everything when the first worker is killed late: the lag is 0 at
- * once, and a SIGTERM sent while the restarted worker still loads its modules (no handler yet)
- * would end it by the signal. Wait until it has joined the group and been assigned partitions.
- */
-const joined = (worker: Worker) => waitFor('the restarted worker to join the group', async () => /kafka group \S+: assigned /.test(worker.output()), 60_000);
 
 describe('Kafka ingest while a MigrationJob moves the same partitions', () => {
   afterEach(killWorkers);

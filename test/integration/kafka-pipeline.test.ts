@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { catalogRows, killWorkers, startWorker, waitFor, type Worker } from '../support/kafka.js';
-import { VALID, assertExactlyOnce, drained, loadTopic, scenario, stop } from '../support/kafka-scenario.js';
+import { VALID, assertExactlyOnce, drained, joined, loadTopic, scenario, stop } from '../support/kafka-scenario.js';
 
 describe('Kafka → tiered GeoParquet, end-to-end acknowledgements (real broker, kcat producer, PostgreSQL catalog)', () => {
   const shared = scenario('two');
@@ -43,6 +43,7 @@ describe('Kafka → tiered GeoParquet, end-to-end acknowledgements (real broker,
     a.child.kill('SIGKILL');
     await a.exited;
     const a2 = startWorker('pipelines/kafka.yaml', s.env);
+    await joined(a2);
     await drained(s, b, a2);
     await stop(b, a2);
     await assertExactlyOnce(s);

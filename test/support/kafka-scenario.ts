@@ -69,6 +69,15 @@ export async function drained(s: ReturnType<typeof scenario>, ...workers: Worker
   }
 }
 
+/**
+ * Waits until a (re)started worker has joined its group and been assigned partitions. When the
+ * group has already committed everything, the lag is 0 at once, and a SIGTERM sent while the
+ * worker still loads its modules (no handler yet) would end it by the signal, not by a drain.
+ */
+export async function joined(...workers: Worker[]): Promise<void> {
+  for (const w of workers) await waitFor('the worker to join its group', async () => /kafka group \S+: assigned /.test(w.output()), 60_000);
+}
+
 export async function stop(...workers: Worker[]): Promise<void> {
   for (const w of workers) w.child.kill('SIGTERM');
   for (const w of workers) {
