@@ -13,6 +13,7 @@ import type { DeadLetter, DeadLetterReason, ObservationRecord } from '../core/re
 import type { RawChunk, Source, SourceHooks, SourcePartitionRef } from '../core/source.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import { parseRecord } from '../records/parse.js';
+import { decodeRasterChunk, type PayloadResult } from '../records/raster.js';
 import { batchRecords, type BatchEvent } from '../stages/batch-operator.js';
 import { batchIdOfRange, type Routed } from '../stages/batcher.js';
 import { compileClassifier, DEAD_LETTER } from '../stages/classify.js';
@@ -253,10 +254,17 @@ function flow(run: Run, tally: Tally): Observable<Outcome> {
     routeOf: (memoryType) => opened.tiers.get(config.routing.memory_types[memoryType] ?? config.routing.default)!,
     maxRecordBytes: config.source.max_record_bytes,
   };
-  const admit = (fresh: RawChunk): Classified => {
-    tally.read(fresh);
-    return classify(fresh, routing);
-  };
+  // The source's config says what a payload is; raster envelopes are decoded (asynchronously) before classify.
+  const admit =
+    opened.source.payloadFormat === 'raster_tile'
+      ? async (fresh: RawChunk): Promise<Classified> => {
+          tally.read(fresh);
+          return classify(fresh, routing, await decodeRasterChunk(fresh.payloads, fresh.positions, { maxTileBytes: routing.maxRecordBytes }));
+        }
+      : (fresh: RawChunk): Classified => {
+          tally.read(fresh);
+          return classify(fresh, routing);
+        };
   const classified$ = from(ledger.intake(opened.source.chunks(run.signal), admit, run.signal)).pipe(share());
   const batched$ = classified$.pipe(
     map((c) => c.routed),
@@ -303,14 +311,14 @@ interface Routing {
 }
 
 /** The one place payloads are parsed: a chunk's records routed to their tier, and its dead letters. */
-function classify(chunk: RawChunk, routing: Routing): Classified {
+function classify(chunk: RawChunk, routing: Routing, decoded?: PayloadResult[]): Classified {
   const routed: Routed[] = [];
   const deadLetters: DeadLetter[] = [];
   const held: Held[] = [];
   for (let i = 0; i < chunk.payloads.length; i++) {
     const payload = chunk.payloads[i]!;
     const position = chunk.positions[i]!;
-    const parsed = parseRecord(payload, position, routing.maxRecordBytes);
+    const parsed = decoded === undefined ? parseRecord(payload, position, routing.maxRecordBytes) : decoded[i]!;
     if (!parsed.ok) {
       deadLetters.push(parsed.deadLetter);
       held.push(heldOf(parsed.deadLetter));
@@ -318,6 +326,13 @@ function classify(chunk: RawChunk, routing: Routing): Classified {
     }
     const record = parsed.record;
     if (chunk.keys) record.key = chunk.keys[i] ?? null;
+    if (record.kind === 'raster') {
+      // Decoded and validated; routing them to a raster sink (scene assembly, COG) is wt-raster-cog's part.
+      const entry: DeadLetter = { reason: 'unclassified', message: `raster tile of scene ${record.scene.sceneId}: no raster sink in this build`, position, payload };
+      deadLetters.push(entry);
+      held.push(heldOf(entry));
+      continue;
+    }
     const memoryType = routing.classify(record);
     if (memoryType === DEAD_LETTER) {
       const entry: DeadLetter = {
