@@ -162,7 +162,13 @@ export function timeFromName(file: string, pattern: RegExp): string {
   const name = basename(file);
   const match = pattern.exec(name);
   if (!match || match[1] === undefined) throw fail(file, `time_pattern ${pattern.source} does not match the file name ${name} (its first group gives the time)`);
-  const text = match[1];
+  const time = rfc3339Time(match[1]);
+  if (time === undefined) throw fail(file, `"${match[1]}" (time_pattern's first group) is not an RFC 3339 date-time, extended or basic`);
+  return time;
+}
+
+/** An RFC 3339 date-time, extended or basic, in the extended form; undefined when it is neither. */
+export function rfc3339Time(text: string): string | undefined {
   const basic = /^(\d{4})(\d{2})(\d{2})[Tt](\d{2})(\d{2})(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$/.exec(text);
   if (basic) {
     const [, y, mo, d, h, mi, s, fraction, zone] = basic;
@@ -170,5 +176,5 @@ export function timeFromName(file: string, pattern: RegExp): string {
     const extended = `${y}-${mo}-${d}T${h}:${mi}:${s}${fraction ?? ''}${offset}`;
     if (parseTimeUs(extended) !== undefined) return extended;
   } else if (/^\d{4}-\d{2}-\d{2}[Tt ]/.test(text) && parseTimeUs(text) !== undefined) return text;
-  throw fail(file, `"${text}" (time_pattern's first group) is not an RFC 3339 date-time, extended or basic`);
+  return undefined;
 }
