@@ -298,3 +298,31 @@ describe('CRS to WGS 84, against GDAL/PROJ', () => {
     assert.ok(minLon < 6 && maxLon > 12);
   });
 });
+
+describe('raster-tile.md', () => {
+  it('the worked example decodes to what the spec says', async () => {
+    const md = readFileSync(resolve('src/records/schemas/raster-tile.md'), 'utf8');
+    const dump = md.split('## Worked example')[1]!.split('```')[1]!;
+    const bytes = Buffer.from(dump.trim().split('\n').map((line) => line.slice(5, 52).replace(/ /g, '')).join(''), 'hex');
+    assert.equal(bytes.length, 256);
+    const record = ok(await decodeRasterTile(bytes, at));
+    assert.deepEqual([...new Uint16Array(new Uint8Array(record.pixels).buffer)], [1, 258]);
+    assert.deepEqual(record.bbox, [10, 49.5, 11, 50]);
+  });
+
+  it('an envelope a Python producer writes by the spec (struct + zlib) decodes', async () => {
+    const script = [
+      'import json, struct, sys, zlib',
+      'h = json.dumps({"dataset": "d", "variable": "v", "time": "2026-01-15T10:30:00+01:00", "crs": "EPSG:3857", "scene_id": "s",',
+      '  "scene_width": 3, "scene_height": 2, "bbox": [0, 0, 300, 200], "x": 0, "y": 0, "width": 3, "height": 2, "dtype": "float64",',
+      '  "nodata": "nan", "compression": "deflate"}).encode()',
+      'pixels = struct.pack("<6d", 1.5, 2.5, float("nan"), -4, 5, 6)',
+      'sys.stdout.buffer.write(struct.pack("<4sB3xI", b"EMRT", 1, len(h)) + h + zlib.compress(pixels))',
+    ].join('\n');
+    const bytes = execFileSync(gdalPython(), ['-c', script]);
+    const record = ok(await decodeRasterTile(new Uint8Array(bytes), at));
+    assert.deepEqual([...new Float64Array(new Uint8Array(record.pixels).buffer)], [1.5, 2.5, NaN, -4, 5, 6]);
+    assert.deepEqual(record.scene.geotransform, [0, 100, 0, 200, 0, -100]);
+    assert.equal(record.timeUs, Date.parse('2026-01-15T09:30:00Z') * 1000);
+  });
+});
