@@ -177,7 +177,7 @@ export async function decodeRasterTile(payload: Uint8Array, position: SourcePosi
 
   const bands = h.bands ?? 1;
   const expected = h.width * h.height * bands * DTYPE_BYTES[h.dtype];
-  if (expected > maxTileBytes) return fail('too_large', `tile pixels are ${expected} bytes, over max_tile_bytes ${maxTileBytes}`);
+  if (expected > maxTileBytes) return fail('too_large', `tile pixels are ${expected} bytes, over max_record_bytes ${maxTileBytes}`);
   const body = payload.subarray(RASTER_PREFIX_BYTES + headerLength);
   const pixels = await decompress(body, h.compression ?? 'none', expected);
   if (pixels instanceof HeaderInvalid) return fail(pixels.reason, pixels.message);
