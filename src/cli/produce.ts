@@ -235,8 +235,17 @@ async function produce(options: ProduceOptions): Promise<{ sent: number; unkeyed
       for await (const messages of options.raster ? rasterMessages(options.raster) : ndjsonMessages(file, keyField)) {
         for (const { key, value } of messages) {
           if (keyField !== undefined && key === null) unkeyed++;
+          const bytes = value.length + (key === null ? 0 : Buffer.byteLength(key)) + RECORD_OVERHEAD_BYTES;
+          // Large messages (raster tiles) go alone rather than push a batch past the broker's limit.
+          if (batch.length > 0 && batchBytes + bytes > MAX_BATCH_BYTES) {
+            submit(batch);
+            batch = [];
+            batchBytes = 0;
+            while (queued.length >= MAX_QUEUED_BATCHES) await queued.shift();
+            if (failure !== undefined) break reading;
+          }
           batch.push({ key, value });
-          batchBytes += value.length + (key === null ? 0 : Buffer.byteLength(key)) + RECORD_OVERHEAD_BYTES;
+          batchBytes += bytes;
           if (batch.length < options.batchSize && batchBytes < MAX_BATCH_BYTES) continue;
           submit(batch);
           batch = [];
@@ -248,7 +257,11 @@ async function produce(options: ProduceOptions): Promise<{ sent: number; unkeyed
     }
     if (batch.length > 0 && failure === undefined) submit(batch);
     await tail;
-    if (failure !== undefined) throw toStorageError(failure, context, `sending to topic ${topic}`);
+    if (failure !== undefined) {
+      const tooLarge = options.raster && (failure as { type?: string }).type === 'MESSAGE_TOO_LARGE';
+      // A tile is one message: it must fit the broker's message.max.bytes (1 MiB by default).
+      throw toStorageError(failure, context, tooLarge ? `sending to topic ${topic} (a tile envelope is over the broker's message.max.bytes: use a smaller --tile-size or --compression zstd)` : `sending to topic ${topic}`);
+    }
     return { sent, unkeyed, seconds: seconds() };
   } finally {
     if (progress) {

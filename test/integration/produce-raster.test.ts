@@ -104,6 +104,16 @@ describe('earthmem produce --raster', () => {
     });
   }
 
+  it('tiles of 640 KB go one per request: two in one batch would pass the broker\'s 1 MiB limit', { timeout: 120_000 }, async () => {
+    const topic = `earthmem-test-raster-big-${run}`;
+    await createTopic(topic, 1);
+    const result = cli(['produce', '--raster', tif, '--topic', topic, '--dataset', 'd', '--variable', 'v', '--time', '2026-01-15T10:30:00Z', '--tile-size', '400', '--compression', 'none']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /sent 4 tiles/);
+    const messages = await consume(topic, 4);
+    assert.equal(Math.max(...messages.map((m) => m.value.length)) > 640_000, true);
+  });
+
   it('usage: --raster needs --dataset, --variable, a valid --time; --key-field is refused', () => {
     const base = ['produce', '--raster', tif, '--topic', 'x'];
     assert.match(cli([...base, '--variable', 'v', '--time', '2026-01-15T00:00:00Z']).stderr, /--raster needs --dataset/);
