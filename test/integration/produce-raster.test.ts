@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
@@ -112,6 +112,33 @@ describe('earthmem produce --raster', () => {
     assert.match(result.stdout, /sent 4 tiles/);
     const messages = await consume(topic, 4);
     assert.equal(Math.max(...messages.map((m) => m.value.length)) > 640_000, true);
+  });
+
+  it('a Kafka source with format raster_tile decodes the tiles in the parse stage; a bad envelope is dead-lettered with its bytes', { timeout: 180_000 }, async () => {
+    const topic = `earthmem-test-raster-pipeline-${run}`;
+    await createTopic(topic, 2);
+    assert.equal(cli(['produce', '--raster', tif, '--topic', topic, '--dataset', 'd', '--variable', 'v', '--time', '2026-01-15T10:30:00Z', '--tile-size', '256', '--compression', 'deflate']).status, 0);
+    const bad = Buffer.concat([Buffer.from('EMRT\x02\0\0\0\x03\0\0\0', 'latin1'), Buffer.from([0xff, 0xfe, 0x00])]);
+    const kafka = new Kafka({ brokers: brokers().split(','), clientId: 'earthmem-test', logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ key: 'bad', value: bad }] });
+    await producer.disconnect();
+    const data = join(dir, 'kafka-out');
+    const yaml = readFileSync('pipelines/demo.yaml', 'utf8')
+      .replace(/source:\n(  .*\n)+/, `source:\n  type: kafka\n  brokers: \${KAFKA_BROKERS}\n  topics: [${topic}]\n  group_id: ${topic}-g\n  format: raster_tile\n  max_record_bytes: 1MiB\n`)
+      .replaceAll('${EARTHMEM_DATA:-data/demo}', data);
+    const pipeline = join(dir, 'raster-kafka.yaml');
+    writeFileSync(pipeline, yaml);
+    const replay = cli(['replay', pipeline, '--from-beginning']);
+    assert.equal(replay.status, 0, replay.stderr);
+    const letters = readFileSync(join(data, 'dead-letter.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    assert.equal(letters.length, 7);
+    // Decoded tiles have no raster sink until the COG routing lands: unclassified, naming their scene.
+    assert.equal(letters.filter((l) => l.reason === 'unclassified' && /scene T33_scene/.test(l.message!)).length, 6);
+    const envelope = letters.find((l) => l.reason === 'bad_envelope')!;
+    assert.match(envelope.message!, /version 2/);
+    assert.equal(Buffer.compare(Buffer.from(envelope.payload_base64!, 'base64'), bad), 0);
   });
 
   it('usage: --raster needs --dataset, --variable, a valid --time; --key-field is refused', () => {
