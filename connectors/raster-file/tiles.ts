@@ -8,7 +8,7 @@ import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
 import { SourceError } from '../../src/core/errors.js';
 import type { RasterDtype } from '../../src/core/raster.js';
 import { parseTimeUs } from '../../src/records/time.js';
-import { encodeRasterTile, type RasterCompression, type RasterTileHeader } from '../../src/records/raster.js';
+import { DTYPE_BYTES, encodeRasterTile, type RasterCompression, type RasterTileHeader } from '../../src/records/raster.js';
 
 export interface TileOptions {
   dataset: string;
@@ -64,19 +64,35 @@ export async function* geotiffTiles(file: string, options: TileOptions, fromInde
     const size = options.tileSize;
     const across = Math.ceil(scene.width / size);
     const down = Math.ceil(scene.height / size);
+    const pixelBytes = scene.bands * DTYPE_BYTES[scene.dtype];
+    const read = async (x: number, y: number, width: number, height: number): Promise<Uint8Array> => {
+      try {
+        const data = (await image.readRasters({ window: [x, y, x + width, y + height], interleave: true })) as unknown as ArrayBufferView;
+        // Typed arrays are in the platform's order; the envelope is little-endian, as x86 and ARM are.
+        return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      } catch (cause) {
+        throw fail(file, `reading pixels ${width}×${height} at (${x}, ${y}) failed: ${(cause as Error).message}`, cause);
+      }
+    };
+    // A stripped file's row of tiles is read at once when it fits ROW_READ_BYTES: each strip is then
+    // decoded once, not once per tile across (4.6× faster on a 4096² float32 file of 1-row strips).
+    // A tiled file is read tile by tile: geotiff.js assembles small windows of its blocks faster.
+    const rowReads = !image.isTiled && scene.width * Math.min(size, scene.height) * pixelBytes <= ROW_READ_BYTES;
+    let row: { y: number; pixels: Uint8Array } | undefined;
     for (let index = Math.max(1, fromIndex); index <= across * down; index++) {
       const x = ((index - 1) % across) * size;
       const y = Math.floor((index - 1) / across) * size;
       const width = Math.min(size, scene.width - x);
       const height = Math.min(size, scene.height - y);
-      let data: ArrayBufferView;
-      try {
-        data = (await image.readRasters({ window: [x, y, x + width, y + height], interleave: true })) as unknown as ArrayBufferView;
-      } catch (cause) {
-        throw fail(file, `reading pixels ${width}×${height} at (${x}, ${y}) failed: ${(cause as Error).message}`, cause);
+      let pixels: Uint8Array;
+      if (rowReads) {
+        if (row?.y !== y) row = { y, pixels: await read(0, y, scene.width, height) };
+        pixels = new Uint8Array(width * height * pixelBytes);
+        const stride = scene.width * pixelBytes;
+        for (let r = 0; r < height; r++) pixels.set(row.pixels.subarray(r * stride + x * pixelBytes, r * stride + (x + width) * pixelBytes), r * width * pixelBytes);
+      } else {
+        pixels = await read(x, y, width, height);
       }
-      // Typed arrays are in the platform's order; the envelope is little-endian, as x86 and ARM are.
-      const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       const header: RasterTileHeader = {
         dataset: options.dataset,
         variable: options.variable,
@@ -97,6 +113,9 @@ export async function* geotiffTiles(file: string, options: TileOptions, fromInde
     await tiff.close();
   }
 }
+
+/** The most a row of tiles may take to be read in one go (else tile by tile). */
+const ROW_READ_BYTES = 64 * 1024 * 1024;
 
 const DTYPES: Record<string, RasterDtype> = {
   '1/8': 'uint8', '2/8': 'int8', '1/16': 'uint16', '2/16': 'int16',
