@@ -47,10 +47,10 @@ export function defaultSceneId(file: string): string {
 }
 
 /**
- * The tiles of `file`, from tile `fromIndex` on (1-based), in row-major order; edge tiles are
- * smaller. One tile's pixels are in memory at a time.
+ * The tiles of `file` in row-major order; edge tiles are smaller. One tile's pixels (or, for a
+ * stripped file, one row of tiles, at most ROW_READ_BYTES) are in memory at a time.
  */
-export async function* geotiffTiles(file: string, options: TileOptions, fromIndex = 1): AsyncGenerator<Tile> {
+export async function* geotiffTiles(file: string, options: TileOptions): AsyncGenerator<Tile> {
   let tiff: GeoTIFF;
   try {
     tiff = await fromFile(file);
@@ -79,7 +79,7 @@ export async function* geotiffTiles(file: string, options: TileOptions, fromInde
     // A tiled file is read tile by tile: geotiff.js assembles small windows of its blocks faster.
     const rowReads = !image.isTiled && scene.width * Math.min(size, scene.height) * pixelBytes <= ROW_READ_BYTES;
     let row: { y: number; pixels: Uint8Array } | undefined;
-    for (let index = Math.max(1, fromIndex); index <= across * down; index++) {
+    for (let index = 1; index <= across * down; index++) {
       const x = ((index - 1) % across) * size;
       const y = Math.floor((index - 1) / across) * size;
       const width = Math.min(size, scene.width - x);
