@@ -7,6 +7,7 @@ import {
 import type { Batch } from '../core/batch.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import { describeError, FencedError } from '../core/errors.js';
+import { failpoint } from '../core/failpoint.js';
 import { redact } from '../core/redact.js';
 import { retryOptions, retryPolicyOf, RetryNotices, withRetry, type RetryOptions } from '../core/retry.js';
 import type { DeadLetter, DeadLetterReason, ObservationRecord } from '../core/record.js';
@@ -184,6 +185,10 @@ function catalogRetry(run: Run): Partial<RetryOptions> {
   return retryOptions(catalogTarget(run.opened.catalog), retryPolicyOf(run.config.catalog.retry), run);
 }
 
+function deadLetterRetry(run: Run): Partial<RetryOptions> {
+  return retryOptions(`dead letter ${run.config.dead_letter.type}`, retryPolicyOf(run.config.dead_letter.retry), run);
+}
+
 /** Where unacknowledged records wait, for the stall report. */
 interface Gauges {
   openRecords: number;
@@ -226,6 +231,8 @@ function partitionHooks(run: Run): SourceHooks {
         run.coverage.load(p.source, p.partition, ranges, batchIdOfRange);
         if (ranges.length > 0) run.log(`${p.source}[${p.partition}]: ${ranges.length} catalogued objects at or after offset ${p.startOffset ?? 0}`);
       }
+      // Dead letters are exactly once like objects: the sink learns which positions it already holds.
+      await withRetry(() => run.opened.deadLetterSink.assigned(partitions), deadLetterRetry(run));
     },
     async revoked(partitions) {
       for (const p of partitions) {
@@ -386,7 +393,9 @@ async function flushDeadLetters(run: Run, entries: DeadLetter[]): Promise<Outcom
   run.gauges.deadLettersFlushing = entries.length;
   for (const entry of entries) sink.write(entry);
   // The sink keeps what it could not send, so a retry resends it (e.g. across a broker restart).
-  await withRetry(() => sink.flush(), retryOptions(`dead letter ${run.config.dead_letter.type}`, retryPolicyOf(run.config.dead_letter.retry), run));
+  await withRetry(() => sink.flush(), deadLetterRetry(run));
+  // A crash here (durable, not yet acknowledged) redelivers these records: the kill -9 tests' point.
+  failpoint('dead_letter.flushed');
   run.gauges.deadLettersFlushing = 0;
   return { kind: 'dead-lettered', entries, held: entries.map(heldOf), durable: true };
 }

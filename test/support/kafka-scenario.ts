@@ -133,8 +133,9 @@ export async function assertExactlyOnce(
     assert.equal(createHash('sha256').update(readFileSync(paths.get(row)!)).digest('hex'), row.sha256, row.key);
     assert.equal(row.provenance.length, 1, 'one source partition per object');
   }
-  // At least once: a crash may dead-letter a record twice, never zero times.
+  // Exactly once, by source position: a crash and redelivery do not dead-letter a record twice.
   assert.deepEqual([...distinct.values()].sort(), expectedReasons.flatMap((r) => Array(BAD_COPIES).fill(r)).sort());
+  assert.equal(dead.length, distinct.size, `dead letters by position, each once: ${dead.length} messages for ${distinct.size} positions`);
   return figures;
 }
 
