@@ -91,7 +91,9 @@ export function fetcher(s: Scenario, pipelineFile: string): { localPath: (row: C
 }
 
 export interface OutageFigures extends ExactlyOnceFigures {
-  service: Service;
+  service: string;
+  /** The run's topic, catalog schema and folders, for a test's own checks afterwards. */
+  scenario: Scenario;
   downSeconds: number;
   /** From the server answering again to the worker's first `recovered after` line. */
   recoverSeconds: number;
@@ -112,7 +114,8 @@ export interface OutageFigures extends ExactlyOnceFigures {
 
 export interface OutageRun {
   name: string;
-  service: Service;
+  /** A shared server stopped and started by scripts/services, or an outage of the test's own making (a disk filled, a server of its own). */
+  service: Service | { label: string; down(): void | Promise<void>; up(): void | Promise<void> };
   downMs: number;
   /** The tiers' backends; default: the local folders of kafka.yaml. */
   backendOf?: (tier: string, s: Scenario) => Record<string, unknown>;
@@ -134,15 +137,17 @@ export async function rideOutOutage(run: OutageRun): Promise<OutageFigures> {
   await waitFor('some objects to be written', async () => (await catalogRows(s.env.EARTHMEM_CATALOG_SCHEMA).catch(() => [])).length >= 2);
   const mark = w.output().length;
   let upAt: number;
-  services('down', run.service);
+  const outage = typeof run.service === 'string' ? { down: () => services('down', run.service as Service), up: () => services('up', run.service as Service) } : run.service;
+  const label = typeof run.service === 'string' ? run.service : run.service.label;
+  await outage.down();
   try {
     await new Promise((r) => setTimeout(r, run.downMs));
   } finally {
-    services('up', run.service);
+    await outage.up();
     upAt = Date.now();
   }
   const during = () => w.output().slice(mark);
-  await waitFor(`the worker to recover from the ${run.service} outage`, async () => /recovered after/.test(during()), 120_000).catch((error: Error) => {
+  await waitFor(`the worker to recover from the ${label} outage`, async () => /recovered after/.test(during()), 120_000).catch((error: Error) => {
     throw new Error(`${error.message}; the worker said since the outage:\n${tail(during())}`);
   });
   const recoverSeconds = (Date.now() - upAt) / 1000;
@@ -186,7 +191,8 @@ export async function rideOutOutage(run: OutageRun): Promise<OutageFigures> {
   assert.ok(peakInFlightBytes <= 3 * MAX_IN_FLIGHT_BYTES, `in-flight bytes ${peakInFlightBytes} stay near the budget ${MAX_IN_FLIGHT_BYTES}`);
   return {
     ...figures!,
-    service: run.service,
+    service: label,
+    scenario: s,
     downSeconds: run.downMs / 1000,
     recoverSeconds,
     retriedSeconds,
