@@ -12,7 +12,9 @@ import type { LocalFileDeadLetterConfig } from './config.js';
  * Appends dead letters as NDJSON; `flush` writes and fsyncs before their records are acked.
  * Exactly once by source position: `assigned` reads the file for the positions it already holds
  * from each partition's start offset on, and `flush` skips those (a crashed run's dead letters
- * are not appended again when their records are redelivered).
+ * are not appended again when their records are redelivered). The file holds whole lines only: a
+ * failed or torn append is cut back. One process writes a file (workers sharing a Kafka group
+ * each get their own path, or share a Kafka dead-letter topic).
  */
 export class LocalFileDeadLetterSink implements DeadLetterSink {
   readonly location: string;
@@ -67,6 +69,7 @@ export class LocalFileDeadLetterSink implements DeadLetterSink {
       let entries = this.durable.fresh(this.pending);
       this.pending = [];
       if (entries.length === 0) return;
+      let before: number | undefined;
       try {
         if (this.uncertain) {
           // A failed append may have written some lines (a full disk): those are not written twice.
@@ -76,14 +79,18 @@ export class LocalFileDeadLetterSink implements DeadLetterSink {
         }
         this.handle ??= openForAppend(this.location);
         const handle = await this.handle;
+        before = (await handle.stat()).size;
         await handle.appendFile(entries.map((e) => deadLetterLine(e)).join(''));
         await handle.sync();
       } catch (cause) {
-        // Keep them for the next flush: a dead letter is never dropped. A failed open is tried again.
+        // Keep them for the next flush: a dead letter is never dropped. A failed append (a full
+        // disk) may have written part of its lines: cut back to where it started, so the file
+        // holds whole lines only; if even that fails, the next flush reads the file back first.
         this.pending = entries.concat(this.pending);
-        this.uncertain = true;
         const handle = this.handle;
         this.handle = undefined;
+        const cut = before === undefined ? false : await handle!.then((h) => h.truncate(before).then(() => h.sync())).then(() => true, () => false);
+        this.uncertain = before !== undefined && !cut;
         void handle?.then((h) => h.close()).catch(() => undefined);
         throw new StorageError(`dead letter write to ${this.location} failed`, {
           cause,
@@ -104,16 +111,30 @@ export class LocalFileDeadLetterSink implements DeadLetterSink {
   }
 }
 
-/** Opens the file for appending; a torn last line (a crash mid-append, never acked) is ended, so the next line stays whole. */
+/**
+ * Opens the file for appending. A torn last line (a crash mid-append: its records were never
+ * acknowledged, and are dead-lettered again) is cut off, so the file holds whole lines only.
+ */
 async function openForAppend(path: string): Promise<FileHandle> {
   await mkdir(dirname(path), { recursive: true });
   const handle = await open(path, 'a+');
   try {
     const { size } = await handle.stat();
-    if (size > 0) {
-      const last = Buffer.alloc(1);
-      await handle.read(last, 0, 1, size - 1);
-      if (last[0] !== 0x0a) await handle.appendFile('\n');
+    let end = size;
+    const tail = Buffer.alloc(64 * 1024);
+    while (end > 0) {
+      const from = Math.max(0, end - tail.length);
+      const { bytesRead } = await handle.read(tail, 0, end - from, from);
+      const newline = tail.subarray(0, bytesRead).lastIndexOf(0x0a);
+      if (newline >= 0) {
+        end = from + newline + 1;
+        break;
+      }
+      end = from;
+    }
+    if (end < size) {
+      await handle.truncate(end);
+      await handle.sync();
     }
     return handle;
   } catch (error) {

@@ -59,8 +59,9 @@ const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
  * `pipelines/kafka.yaml` with every tier's primary backend replaced by `backendOf(tier)` (same
  * file_organization), when given, and a small in-flight budget. Written into the scenario's folder.
  */
-export function outagePipeline(s: Scenario, backendOf?: (tier: string) => Record<string, unknown>): string {
+export function outagePipeline(s: Scenario, backendOf?: (tier: string) => Record<string, unknown>, deadLetter?: Record<string, unknown>): string {
   const pipeline = parse(readFileSync('pipelines/kafka.yaml', 'utf8')) as Record<string, any>;
+  if (deadLetter !== undefined) pipeline.dead_letter = deadLetter;
   pipeline.batch = { ...pipeline.batch, max_in_flight_bytes: MAX_IN_FLIGHT_BYTES, max_open_bytes: MAX_IN_FLIGHT_BYTES / 2 };
   for (const [tier, config] of Object.entries<Record<string, any>>(pipeline.storage.tier_configs)) {
     if (backendOf !== undefined) config.primary_backend = { ...backendOf(tier), file_organization: config.primary_backend.file_organization };
@@ -119,6 +120,8 @@ export interface OutageRun {
   downMs: number;
   /** The tiers' backends; default: the local folders of kafka.yaml. */
   backendOf?: (tier: string, s: Scenario) => Record<string, unknown>;
+  /** The dead letter; default: kafka.yaml's topic. A `local_file` one is read back from its path. */
+  deadLetter?: (s: Scenario) => Record<string, unknown>;
   /** The retry targets the outage must show in the run log (`s3 tier`, `catalog postgresql`). */
   target: RegExp;
 }
@@ -131,7 +134,8 @@ export interface OutageRun {
 export async function rideOutOutage(run: OutageRun): Promise<OutageFigures> {
   const started = Date.now();
   const s = scenario(run.name);
-  const pipelineFile = outagePipeline(s, run.backendOf && ((tier) => run.backendOf!(tier, s)));
+  const deadLetter = run.deadLetter?.(s);
+  const pipelineFile = outagePipeline(s, run.backendOf && ((tier) => run.backendOf!(tier, s)), deadLetter);
   await loadTopic(s);
   const w: Worker = startWorker(pipelineFile, s.env);
   await waitFor('some objects to be written', async () => (await catalogRows(s.env.EARTHMEM_CATALOG_SCHEMA).catch(() => [])).length >= 2);
@@ -161,7 +165,7 @@ export async function rideOutOutage(run: OutageRun): Promise<OutageFigures> {
   const fetch = run.backendOf === undefined ? undefined : fetcher(s, pipelineFile);
   let figures: ExactlyOnceFigures;
   try {
-    figures = await assertExactlyOnce(s, fetch?.localPath);
+    figures = await assertExactlyOnce(s, fetch?.localPath, deadLetter?.type === 'local_file' ? String(deadLetter.path) : undefined);
   } finally {
     await fetch?.close();
   }
