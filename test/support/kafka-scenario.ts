@@ -108,7 +108,7 @@ export interface ExactlyOnceFigures {
 export async function assertExactlyOnce(
   s: ReturnType<typeof scenario>,
   localPath: (row: CatalogRow) => Promise<string> = async (row) => row.uri,
-  deadLetterFile?: string,
+  deadLetter: () => DeadLetterEntry[] = () => deadLetters(s.env.EARTHMEM_DEAD_LETTER_TOPIC),
 ): Promise<ExactlyOnceFigures> {
   const rows = await catalogRows(s.env.EARTHMEM_CATALOG_SCHEMA);
   const paths = new Map<CatalogRow, string>();
@@ -117,7 +117,7 @@ export async function assertExactlyOnce(
   const ids = check.files.flatMap((f) => f.ids as string[]).sort();
   const counts = new Map<string, number>();
   for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
-  const dead = deadLetterFile === undefined ? deadLetters(s.env.EARTHMEM_DEAD_LETTER_TOPIC) : deadLetterLines(deadLetterFile);
+  const dead = deadLetter();
   const distinct = new Map(dead.map((d) => [`${d.partition}:${d.offset}`, d.reason]));
   const figures: ExactlyOnceFigures = {
     recordsIn: VALID + expectedReasons.length * BAD_COPIES,
@@ -143,10 +143,16 @@ export async function assertExactlyOnce(
 export type Scenario = ReturnType<typeof scenario>;
 
 /** The entries of a dead-letter file (`dead_letter: {type: local_file}`), as `deadLetters` gives a topic's. */
-export function deadLetterLines(file: string): { reason: string; offset: number; partition: number }[] {
+export interface DeadLetterEntry {
+  reason: string;
+  offset: number;
+  partition: number;
+}
+
+export function deadLetterLines(file: string): DeadLetterEntry[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((l) => l.length > 0)
-    .map((l) => JSON.parse(l) as { reason: string; offset: number; partition: number });
+    .map((l) => JSON.parse(l) as DeadLetterEntry);
 }

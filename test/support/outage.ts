@@ -15,7 +15,7 @@ import { parseConfigText } from '../../src/config/load.js';
 import { openStorage, readStored } from '../../src/pipeline/read.js';
 import { pipelineSchema } from '../../src/pipeline/schema.js';
 import { catalogRows, startWorker, waitFor, type Worker } from './kafka.js';
-import { assertExactlyOnce, drained, loadTopic, scenario, stop, type ExactlyOnceFigures, type Scenario } from './kafka-scenario.js';
+import { assertExactlyOnce, drained, loadTopic, scenario, stop, type DeadLetterEntry, type ExactlyOnceFigures, type Scenario } from './kafka-scenario.js';
 
 export type Service = 's3' | 'gcs' | 'azurite' | 'postgres';
 
@@ -120,8 +120,8 @@ export interface OutageRun {
   downMs: number;
   /** The tiers' backends; default: the local folders of kafka.yaml. */
   backendOf?: (tier: string, s: Scenario) => Record<string, unknown>;
-  /** The dead letter; default: kafka.yaml's topic. A `local_file` one is read back from its path. */
-  deadLetter?: (s: Scenario) => Record<string, unknown>;
+  /** The dead letter, and how to read it back; default: kafka.yaml's topic on the shared broker. */
+  deadLetter?: (s: Scenario) => { config: Record<string, unknown>; read: () => DeadLetterEntry[] };
   /** The retry targets the outage must show in the run log (`s3 tier`, `catalog postgresql`). */
   target: RegExp;
 }
@@ -135,7 +135,7 @@ export async function rideOutOutage(run: OutageRun): Promise<OutageFigures> {
   const started = Date.now();
   const s = scenario(run.name);
   const deadLetter = run.deadLetter?.(s);
-  const pipelineFile = outagePipeline(s, run.backendOf && ((tier) => run.backendOf!(tier, s)), deadLetter);
+  const pipelineFile = outagePipeline(s, run.backendOf && ((tier) => run.backendOf!(tier, s)), deadLetter?.config);
   await loadTopic(s);
   const w: Worker = startWorker(pipelineFile, s.env);
   await waitFor('some objects to be written', async () => (await catalogRows(s.env.EARTHMEM_CATALOG_SCHEMA).catch(() => [])).length >= 2);
@@ -152,7 +152,8 @@ export async function rideOutOutage(run: OutageRun): Promise<OutageFigures> {
   }
   const during = () => w.output().slice(mark);
   await waitFor(`the worker to recover from the ${label} outage`, async () => /recovered after/.test(during()), 120_000).catch((error: Error) => {
-    throw new Error(`${error.message}; the worker said since the outage:\n${tail(during())}`);
+    writeFileSync(join(s.dir, 'worker.log'), w.output());
+    throw new Error(`${error.message}; the worker said since the outage (whole log ${join(s.dir, 'worker.log')}):\n${tail(during())}`);
   });
   const recoverSeconds = (Date.now() - upAt) / 1000;
   await drained(s, w);
@@ -165,7 +166,7 @@ export async function rideOutOutage(run: OutageRun): Promise<OutageFigures> {
   const fetch = run.backendOf === undefined ? undefined : fetcher(s, pipelineFile);
   let figures: ExactlyOnceFigures;
   try {
-    figures = await assertExactlyOnce(s, fetch?.localPath, deadLetter?.type === 'local_file' ? String(deadLetter.path) : undefined);
+    figures = await assertExactlyOnce(s, fetch?.localPath, deadLetter?.read);
   } finally {
     await fetch?.close();
   }
