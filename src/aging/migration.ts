@@ -425,7 +425,10 @@ class Mover {
         state = 'switched';
         failpoint('migration.switched');
         await indexEntry(this.destination, destination, this.retry);
-        for (const r of present) await this.source.index?.remove(r.key);
+        for (const r of present) {
+          this.source.indexBacklog?.forget(r.key);
+          await this.source.index?.remove(r.key);
+        }
       }
       if (state === 'switched' && target === 'source_deleted') {
         for (const s of unit) {

@@ -59,9 +59,15 @@ const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
  * `pipelines/kafka.yaml` with every tier's primary backend replaced by `backendOf(tier)` (same
  * file_organization), when given, and a small in-flight budget. Written into the scenario's folder.
  */
-export function outagePipeline(s: Scenario, backendOf?: (tier: string) => Record<string, unknown>, deadLetter?: Record<string, unknown>): string {
+export function outagePipeline(
+  s: Scenario,
+  backendOf?: (tier: string) => Record<string, unknown>,
+  deadLetter?: Record<string, unknown>,
+  edit?: (pipeline: Record<string, any>) => void,
+): string {
   const pipeline = parse(readFileSync('pipelines/kafka.yaml', 'utf8')) as Record<string, any>;
   if (deadLetter !== undefined) pipeline.dead_letter = deadLetter;
+  edit?.(pipeline);
   pipeline.batch = { ...pipeline.batch, max_in_flight_bytes: MAX_IN_FLIGHT_BYTES, max_open_bytes: MAX_IN_FLIGHT_BYTES / 2 };
   for (const [tier, config] of Object.entries<Record<string, any>>(pipeline.storage.tier_configs)) {
     if (backendOf !== undefined) config.primary_backend = { ...backendOf(tier), file_organization: config.primary_backend.file_organization };
@@ -122,6 +128,8 @@ export interface OutageRun {
   backendOf?: (tier: string, s: Scenario) => Record<string, unknown>;
   /** The dead letter, and how to read it back; default: kafka.yaml's topic on the shared broker. */
   deadLetter?: (s: Scenario) => { config: Record<string, unknown>; read: () => DeadLetterEntry[] };
+  /** Any other change to the pipeline (an index_backend, a cache). */
+  edit?: (pipeline: Record<string, any>, s: Scenario) => void;
   /** The retry targets the outage must show in the run log (`s3 tier`, `catalog postgresql`). */
   target: RegExp;
 }
@@ -135,7 +143,7 @@ export async function rideOutOutage(run: OutageRun): Promise<OutageFigures> {
   const started = Date.now();
   const s = scenario(run.name);
   const deadLetter = run.deadLetter?.(s);
-  const pipelineFile = outagePipeline(s, run.backendOf && ((tier) => run.backendOf!(tier, s)), deadLetter?.config);
+  const pipelineFile = outagePipeline(s, run.backendOf && ((tier) => run.backendOf!(tier, s)), deadLetter?.config, run.edit && ((p) => run.edit!(p, s)));
   await loadTopic(s);
   const w: Worker = startWorker(pipelineFile, s.env);
   await waitFor('some objects to be written', async () => (await catalogRows(s.env.EARTHMEM_CATALOG_SCHEMA).catch(() => [])).length >= 2);
