@@ -37,6 +37,8 @@ describe('fault: Redis (index and cache) down mid-stream', () => {
     await start();
     let scenario: Scenario | undefined;
     let readAround: string | undefined;
+    let rowsAtKill = 0;
+    let rowsAtRestart = 0;
     const figures = await rideOutOutage({
       name: 'redis-down',
       service: {
@@ -45,10 +47,15 @@ describe('fault: Redis (index and cache) down mid-stream', () => {
           const gone = new Promise((r) => redis!.once('exit', r));
           redis!.kill('SIGKILL');
           await gone;
+          rowsAtKill = (await catalogRows(scenario!.env.EARTHMEM_CATALOG_SCHEMA)).length;
           readAround = await getDuringOutage(scenario!);
         },
-        up: start,
+        up: async () => {
+          rowsAtRestart = (await catalogRows(scenario!.env.EARTHMEM_CATALOG_SCHEMA)).length;
+          await start();
+        },
       },
+      stalls: false,
       downMs: 40_000,
       target: /^redis index of tier hot/,
       edit: (pipeline, s) => {
@@ -58,7 +65,8 @@ describe('fault: Redis (index and cache) down mid-stream', () => {
       },
     });
     t.diagnostic(describeFigures(figures));
-    t.diagnostic(`while Redis was down: ${readAround}`);
+    t.diagnostic(`while Redis was down: ${readAround}; catalogued objects ${rowsAtKill} → ${rowsAtRestart}`);
+    assert.ok(rowsAtRestart > rowsAtKill, `ingest went on while Redis was down: ${rowsAtKill} → ${rowsAtRestart} catalogued objects`);
 
     // The index caught up: every catalogued object of the tier is in it.
     const rows = (await catalogRows(figures.scenario.env.EARTHMEM_CATALOG_SCHEMA)).filter((r) => r.tier === 'hot');
