@@ -92,7 +92,8 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
   const started = Date.now();
   // Every line the run logs (its own, the source's, kafkajs's) reaches the caller with secrets masked.
   const log = options.log === undefined ? () => undefined : (line: string) => options.log!(redact(line));
-  const opened = await openPipeline(config, options, log);
+  const notices = new RetryNotices(log);
+  const opened = await openPipeline(config, options, log, notices);
   try {
     const run: Run = {
       config,
@@ -105,7 +106,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       gauges: { openRecords: 0, writesInFlight: 0, deadLettersBuffered: 0, deadLettersFlushing: 0 },
       signal: options.signal ?? new AbortController().signal,
       log,
-      notices: new RetryNotices(log),
+      notices,
     };
     const tally = new Tally(opened.tiers, started);
     opened.source.attach?.(partitionHooks(run));
@@ -129,8 +130,13 @@ interface Opened {
   close(): Promise<void>;
 }
 
-/** Opens the catalog, the dead-letter sink, the tiers and the source; if one fails, closes what is open. */
-async function openPipeline(config: PipelineConfig, options: RunOptions, log: Log): Promise<Opened> {
+/**
+ * Opens the catalog, the dead-letter sink, the tiers and the source; if one fails, closes what is
+ * open. A catalog or tier unreachable at start (a retriable error) is waited for under its own
+ * `retry` policy, told in the run log like any outage, rather than failing the run at once.
+ */
+async function openPipeline(config: PipelineConfig, options: RunOptions, log: Log, notices: RetryNotices): Promise<Opened> {
+  const report = { notices, ...(options.signal === undefined ? {} : { signal: options.signal }) };
   const opened: { close(): Promise<void> }[] = [];
   const close = async () => {
     for (const resource of opened.reverse()) {
@@ -138,7 +144,7 @@ async function openPipeline(config: PipelineConfig, options: RunOptions, log: Lo
     }
   };
   try {
-    const catalog = await createCatalog(config.catalog);
+    const catalog = await withRetry(() => createCatalog(config.catalog), retryOptions(`catalog ${config.catalog.type}`, retryPolicyOf(config.catalog.retry), report));
     opened.push(catalog);
     const deadLetterSink = await createDeadLetterSink(config.dead_letter, log);
     opened.push(deadLetterSink);
@@ -146,7 +152,8 @@ async function openPipeline(config: PipelineConfig, options: RunOptions, log: Lo
     for (const name of TIERS) {
       const tierConfig = config.storage.tier_configs[name];
       if (tierConfig === undefined) continue;
-      const tier = await openTier(name, tierConfig, config, options.env);
+      const backend = tierConfig.primary_backend;
+      const tier = await withRetry(() => openTier(name, tierConfig, config, options.env), retryOptions(`${backend.type} tier ${name}`, retryPolicyOf(backend.retry), report));
       opened.push({ close: () => closeTier(tier) });
       for (const note of tier.notes) log(note);
       tiers.set(name, tier);
