@@ -13,6 +13,7 @@ import { writeSample } from '../../src/records/sample.js';
 import { tempDir } from '../support/fixtures.js';
 import { deadLetters, killWorkers, startWorker } from '../support/kafka.js';
 import { assertExactlyOnce, drained, joined, loadTopic, scenario, stop } from '../support/kafka-scenario.js';
+import { peakRssMiB } from '../support/outage.js';
 import { checkParquet } from '../support/python.js';
 
 describe('fault: dead letters exactly once across a kill -9', () => {
@@ -32,13 +33,14 @@ describe('fault: dead letters exactly once across a kill -9', () => {
     const a2 = startWorker('pipelines/kafka.yaml', s.env);
     await joined(a2);
     await drained(s, b, a2);
+    const peak = Math.max(peakRssMiB(b.child.pid!), peakRssMiB(a2.child.pid!));
     await stop(b, a2);
     const figures = await assertExactlyOnce(s);
     const messages = deadLetters(s.env.EARTHMEM_DEAD_LETTER_TOPIC).length;
     console.log(
       `dead letters once (Kafka): records in ${figures.recordsIn}, written ${figures.written}, lost ${figures.lost}, duplicated ${figures.duplicated}; ` +
         `dead-lettered ${figures.deadLettered} positions in ${messages} messages (${beforeRestart} before the kill); ` +
-        `drained ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill, ${((Date.now() - started) / 1000).toFixed(1)} s in all`,
+        `peak RSS ${peak} MiB; drained ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill, ${((Date.now() - started) / 1000).toFixed(1)} s in all`,
     );
   });
 
