@@ -6,7 +6,9 @@ import { declareCapabilities, type Backend, type Body, type ObjectStat } from '.
 import { NotFoundError, StorageError } from '../../src/core/errors.js';
 import { parsePermissions, type LocalFileBackendConfig } from './config.js';
 
-const retriableCodes = new Set(['EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'EINTR', 'ETIMEDOUT', 'ESTALE', 'EIO']);
+/** Errors that may clear by themselves: a full disk or quota is retried (space may be freed) with the tier's retry policy. */
+const retriableCodes = new Set(['EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'EINTR', 'ETIMEDOUT', 'ESTALE', 'EIO', 'ENOSPC', 'EDQUOT']);
+const fullCodes = new Set(['ENOSPC', 'EDQUOT']);
 
 /**
  * LocalFileStorage: objects are files under `base_path`. Writes are atomic and durable:
@@ -170,7 +172,8 @@ export class LocalFileStorage implements Backend {
     const code = (cause as NodeJS.ErrnoException).code ?? '';
     const context = { connector: this.type, key, operation };
     if (code === 'ENOENT' && operation !== 'put') return new NotFoundError(key, { cause, context });
-    return new StorageError(`local_file ${operation} failed (${code || 'error'})`, {
+    const where = fullCodes.has(code) ? `: no space left under ${this.root}` : '';
+    return new StorageError(`local_file ${operation} failed (${code || 'error'}${where})`, {
       cause,
       retriable: retriableCodes.has(code),
       context,

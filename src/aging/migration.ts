@@ -5,6 +5,7 @@ import { ArchivedObjectError, describeError, EarthMemoryError, MigrationError, N
 import { failpoint } from '../core/failpoint.js';
 import type { ObservationRecord } from '../core/record.js';
 import { RetryNotices, withRetry, type RetryReport } from '../core/retry.js';
+import { retryingCatalog } from '../catalog/retrying.js';
 import { objectIdOf, type CatalogEntry, type CatalogRow, type MigrationJobRecord, type MigrationJobState, type MigrationStep, type MigrationStepState, type MigrationWritten } from '../catalog/catalog.js';
 import { manifestDifferences, manifestOf, type Manifest } from '../core/manifest.js';
 import { rehydrateStored, type OpenedStorage } from '../pipeline/read.js';
@@ -186,9 +187,12 @@ function checkTiers(storage: OpenedStorage, spec: MigrationJobSpec): void {
  * each object through copy → verify → switch → delete-source, journaling every step in the catalog,
  * so a crash at any point resumes to the same end with nothing lost, shown twice or left behind.
  */
-export async function executeMigration(storage: OpenedStorage, spec: MigrationJobSpec, options: MigrationOptions = {}): Promise<MigrationStatus> {
-  checkTiers(storage, spec);
+export async function executeMigration(opened: OpenedStorage, spec: MigrationJobSpec, options: MigrationOptions = {}): Promise<MigrationStatus> {
+  checkTiers(opened, spec);
   const log = options.log ?? (() => undefined);
+  // Every catalog call of the job waits out a catalog outage under catalog.retry, like the copies do under their backends'.
+  const report: RetryReport = { notices: new RetryNotices(log), ...(options.signal === undefined ? {} : { signal: options.signal }) };
+  const storage: OpenedStorage = { ...opened, catalog: retryingCatalog(opened.catalog, opened.catalogRetry, report) };
   const nowMs = options.now ?? Date.now();
   const id = spec.id ?? defaultJobId(spec, nowMs);
   const { catalog } = storage;
@@ -219,7 +223,6 @@ export async function executeMigration(storage: OpenedStorage, spec: MigrationJo
   const destination = storage.tiers.get(spec.destination_tier)!;
   const throttle = spec.max_bytes_per_second === undefined ? undefined : new Throttle(spec.max_bytes_per_second);
   // Each backend's calls retry under its own config's `retry`; the log says once what is retried.
-  const report: RetryReport = { notices: new RetryNotices(log), ...(options.signal === undefined ? {} : { signal: options.signal }) };
   const mover = new Mover(storage, jobSpec, source, destination, throttle, report, log);
 
   await catalog.setMigrationJobState(id, 'running');
@@ -425,7 +428,10 @@ class Mover {
         state = 'switched';
         failpoint('migration.switched');
         await indexEntry(this.destination, destination, this.retry);
-        for (const r of present) await this.source.index?.remove(r.key);
+        for (const r of present) {
+          this.source.indexBacklog?.forget(r.key);
+          await this.source.index?.remove(r.key);
+        }
       }
       if (state === 'switched' && target === 'source_deleted') {
         for (const s of unit) {

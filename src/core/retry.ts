@@ -136,7 +136,8 @@ export class RetryNotices {
   private readonly outages = new Map<string, Outage>();
 
   constructor(
-    private readonly log: (line: string) => void,
+    /** The run log, also for what the retried callers say around their retries. */
+    readonly log: (line: string) => void,
     private readonly reminderMs = 30_000,
   ) {}
 

@@ -1,4 +1,5 @@
 import { ConfigError, NotFoundError, StorageError } from '../core/errors.js';
+import { retryPolicyOf, type RetryPolicy } from '../core/retry.js';
 import type { Catalog, CatalogRow } from '../catalog/catalog.js';
 import { AccessRecorder } from '../catalog/access-recorder.js';
 import { createCatalog } from './connectors.js';
@@ -13,6 +14,8 @@ export interface OpenedStorage {
   catalog: Catalog;
   /** Reads through this storage, counted for access-based criteria (coalesced catalog writes). */
   accesses: AccessRecorder;
+  /** The catalog config's `retry`, for jobs that retry their catalog calls (retryingCatalog). */
+  catalogRetry: RetryPolicy;
   close(): Promise<void>;
 }
 
@@ -34,7 +37,7 @@ export async function openStorage(config: PipelineConfig, env: NodeJS.ProcessEnv
     await close().catch(() => undefined);
     throw error;
   }
-  return { tiers, catalog, accesses, close };
+  return { tiers, catalog, accesses, catalogRetry: retryPolicyOf(config.catalog.retry), close };
 }
 
 

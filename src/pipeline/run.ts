@@ -7,6 +7,7 @@ import {
 import type { Batch } from '../core/batch.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import { describeError, FencedError } from '../core/errors.js';
+import { failpoint } from '../core/failpoint.js';
 import { redact } from '../core/redact.js';
 import { retryOptions, retryPolicyOf, RetryNotices, withRetry, type RetryOptions } from '../core/retry.js';
 import type { DeadLetter, DeadLetterReason, ObservationRecord } from '../core/record.js';
@@ -92,7 +93,8 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
   const started = Date.now();
   // Every line the run logs (its own, the source's, kafkajs's) reaches the caller with secrets masked.
   const log = options.log === undefined ? () => undefined : (line: string) => options.log!(redact(line));
-  const opened = await openPipeline(config, options, log);
+  const notices = new RetryNotices(log);
+  const opened = await openPipeline(config, options, log, notices);
   try {
     const run: Run = {
       config,
@@ -105,7 +107,7 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
       gauges: { openRecords: 0, writesInFlight: 0, deadLettersBuffered: 0, deadLettersFlushing: 0 },
       signal: options.signal ?? new AbortController().signal,
       log,
-      notices: new RetryNotices(log),
+      notices,
     };
     const tally = new Tally(opened.tiers, started);
     opened.source.attach?.(partitionHooks(run));
@@ -129,8 +131,13 @@ interface Opened {
   close(): Promise<void>;
 }
 
-/** Opens the catalog, the dead-letter sink, the tiers and the source; if one fails, closes what is open. */
-async function openPipeline(config: PipelineConfig, options: RunOptions, log: Log): Promise<Opened> {
+/**
+ * Opens the catalog, the dead-letter sink, the tiers and the source; if one fails, closes what is
+ * open. A catalog or tier unreachable at start (a retriable error) is waited for under its own
+ * `retry` policy, told in the run log like any outage, rather than failing the run at once.
+ */
+async function openPipeline(config: PipelineConfig, options: RunOptions, log: Log, notices: RetryNotices): Promise<Opened> {
+  const report = { notices, ...(options.signal === undefined ? {} : { signal: options.signal }) };
   const opened: { close(): Promise<void> }[] = [];
   const close = async () => {
     for (const resource of opened.reverse()) {
@@ -138,7 +145,7 @@ async function openPipeline(config: PipelineConfig, options: RunOptions, log: Lo
     }
   };
   try {
-    const catalog = await createCatalog(config.catalog);
+    const catalog = await withRetry(() => createCatalog(config.catalog), retryOptions(`catalog ${config.catalog.type}`, retryPolicyOf(config.catalog.retry), report));
     opened.push(catalog);
     const deadLetterSink = await createDeadLetterSink(config.dead_letter, log);
     opened.push(deadLetterSink);
@@ -146,7 +153,8 @@ async function openPipeline(config: PipelineConfig, options: RunOptions, log: Lo
     for (const name of TIERS) {
       const tierConfig = config.storage.tier_configs[name];
       if (tierConfig === undefined) continue;
-      const tier = await openTier(name, tierConfig, config, options.env);
+      const backend = tierConfig.primary_backend;
+      const tier = await withRetry(() => openTier(name, tierConfig, config, options.env), retryOptions(`${backend.type} tier ${name}`, retryPolicyOf(backend.retry), report));
       opened.push({ close: () => closeTier(tier) });
       for (const note of tier.notes) log(note);
       tiers.set(name, tier);
@@ -183,6 +191,10 @@ interface Run {
 /** withRetry's options for the catalog: its config's policy, the run's log and signal. */
 function catalogRetry(run: Run): Partial<RetryOptions> {
   return retryOptions(catalogTarget(run.opened.catalog), retryPolicyOf(run.config.catalog.retry), run);
+}
+
+function deadLetterRetry(run: Run): Partial<RetryOptions> {
+  return retryOptions(`dead letter ${run.config.dead_letter.type}`, retryPolicyOf(run.config.dead_letter.retry), run);
 }
 
 /** Where unacknowledged records wait, for the stall report. */
@@ -227,6 +239,8 @@ function partitionHooks(run: Run): SourceHooks {
         run.coverage.load(p.source, p.partition, ranges, batchIdOfRange);
         if (ranges.length > 0) run.log(`${p.source}[${p.partition}]: ${ranges.length} catalogued objects at or after offset ${p.startOffset ?? 0}`);
       }
+      // Dead letters are exactly once like objects: the sink learns which positions it already holds.
+      await withRetry(() => run.opened.deadLetterSink.assigned(partitions), deadLetterRetry(run));
     },
     async revoked(partitions) {
       for (const p of partitions) {
@@ -414,7 +428,9 @@ async function flushDeadLetters(run: Run, entries: DeadLetter[]): Promise<Outcom
   run.gauges.deadLettersFlushing = entries.length;
   for (const entry of entries) sink.write(entry);
   // The sink keeps what it could not send, so a retry resends it (e.g. across a broker restart).
-  await withRetry(() => sink.flush(), retryOptions(`dead letter ${run.config.dead_letter.type}`, retryPolicyOf(run.config.dead_letter.retry), run));
+  await withRetry(() => sink.flush(), deadLetterRetry(run));
+  // A crash here (durable, not yet acknowledged) redelivers these records: the kill -9 tests' point.
+  failpoint('dead_letter.flushed');
   run.gauges.deadLettersFlushing = 0;
   return { kind: 'dead-lettered', entries, held: entries.map(heldOf), durable: true };
 }

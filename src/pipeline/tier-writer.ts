@@ -3,6 +3,7 @@ import type { AccessTier, Backend } from '../core/backend.js';
 import { batchProvenance, type Batch, type ProvenanceRange } from '../core/batch.js';
 import { EarthMemoryError, StorageError } from '../core/errors.js';
 import type { ObjectIndex } from '../core/object-index.js';
+import { IndexBacklog } from './index-backlog.js';
 import { manifestOf, type Manifest } from '../core/manifest.js';
 import type { ObservationRecord } from '../core/record.js';
 import type { RecordStore } from '../core/record-store.js';
@@ -95,8 +96,8 @@ export interface Tier {
   vector?: Sink;
   raster?: OpenedBackend;
   index?: ObjectIndex;
-  /** index_backend's `retry`. */
-  indexRetry: RetryPolicy;
+  /** Feeds `index` without holding up ingest while it is down. */
+  indexBacklog?: IndexBacklog;
   /** Where the tier keeps its data, for people. */
   location: string;
   /** Notes for the run log (e.g. what encryption does not cover). */
@@ -190,8 +191,7 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
       primary,
       ...(vector === undefined ? {} : { vector }),
       ...(raster === undefined ? {} : { raster }),
-      ...(index === undefined ? {} : { index }),
-      indexRetry: config.index_backend === undefined ? defaultRetry : retryPolicyOf(config.index_backend.retry),
+      ...(index === undefined ? {} : { index, indexBacklog: new IndexBacklog(index, `redis index of tier ${name}`, retryPolicyOf(config.index_backend!.retry)) }),
       location: primary.location,
       notes,
     };
@@ -210,6 +210,7 @@ export async function closeTier(tier: Tier): Promise<void> {
     closers.push(sink);
   }
   if (tier.raster) closers.push(tier.raster.kind === 'objects' ? tier.raster.backend : tier.raster.store);
+  tier.indexBacklog?.close();
   if (tier.index) closers.push(tier.index);
   const errors: unknown[] = [];
   for (const c of closers) await c.close().catch((e: unknown) => errors.push(e));
@@ -336,13 +337,11 @@ export function rowsDigest(records: readonly ObservationRecord[]): string {
   return digest.digest('hex');
 }
 
-/** Adds a catalogued object to its tier's index_backend, if the tier has one. */
+/** Adds a catalogued object to its tier's index_backend, if the tier has one; while the index is down the entry waits in its backlog (IndexBacklog). */
 export async function indexEntry(tier: Tier, entry: CatalogEntry, report: RetryReport = {}): Promise<void> {
-  if (tier.index === undefined) return;
-  const index = tier.index;
-  await withRetry(
-    () => index.add({ key: entry.key, tier: entry.tier, memoryType: entry.memoryType, dataset: entry.dataset, bbox: entry.bbox, minTimeUs: entry.timeMinUs, maxTimeUs: entry.timeMaxUs, uri: entry.uri, bytes: entry.bytes }),
-    retryOptions(`redis index of tier ${tier.name}`, tier.indexRetry, report),
+  await tier.indexBacklog?.add(
+    { key: entry.key, tier: entry.tier, memoryType: entry.memoryType, dataset: entry.dataset, bbox: entry.bbox, minTimeUs: entry.timeMinUs, maxTimeUs: entry.timeMaxUs, uri: entry.uri, bytes: entry.bytes },
+    report,
   );
 }
 

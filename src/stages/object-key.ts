@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { TupleMemo } from './tuple-memo.js';
 import type { ProvenanceRange } from '../core/batch.js';
+import { StorageError } from '../core/errors.js';
 import type { ObservationRecord } from '../core/record.js';
 
 /**
@@ -118,7 +119,23 @@ function literal(text: string): string {
   return text;
 }
 
+/** A segment an expanded template can make: sanitized values and literal text. */
+const SAFE_SEGMENT = /^[A-Za-z0-9._=%~-]+$/;
+
+/**
+ * The key of an object: memory type, partition path, a hash of both and of the provenance. The
+ * partition path is an expanded template's, but a copy's key (a migration) takes it from the
+ * catalog row: one that could leave the tier (`..`, empty or unsafe segments) is refused.
+ */
 export function objectKey(memoryType: string, partitionPath: string, provenance: readonly ProvenanceRange[], extension: string): string {
+  for (const segment of partitionPath.split('/')) {
+    if (!SAFE_SEGMENT.test(segment) || /^\.+$/.test(segment)) {
+      throw new StorageError(`partition path ${JSON.stringify(partitionPath)} has an unsafe segment ${JSON.stringify(segment)}: an object key stays inside its tier`, {
+        context: { stage: 'key', memory_type: memoryType },
+      });
+    }
+  }
+  if (!/^[A-Za-z0-9._%~-]*$/.test(extension)) throw new StorageError(`unsafe object key extension ${JSON.stringify(extension)}`, { context: { stage: 'key' } });
   const hash = createHash('sha256')
     .update(JSON.stringify([memoryType, partitionPath, provenance]))
     .digest('hex')

@@ -1,5 +1,10 @@
 import type { Backend, Body, ObjectStat, PutOptions } from '../core/backend.js';
+import { EarthMemoryError } from '../core/errors.js';
 import { WrappedBackend } from './wrapped-backend.js';
+
+/** Keys owed an invalidation while the cache is down, at most (then writes wait for the cache). */
+const MAX_UNSETTLED = 10_000;
+const SETTLE_INTERVAL_MS = 1_000;
 import type { CacheStats, CacheStore } from './cache-store.js';
 
 export interface CachedBackendOptions {
@@ -30,6 +35,9 @@ interface PendingRead {
  * with `prefetching` replace it (write-allocate). The cache evicts by its policy (LRU/LFU) when
  * its bytes exceed its `maxBytes`. `stat` and `list` always ask the backend.
  *
+ * The cache is an aid, never the truth: while it is down, reads go to the backend and writes
+ * succeed, and a key written meanwhile is read around the cache until its stale copy is deleted.
+ *
  * A read that started before a write to the same key finishes is not cached (in this process;
  * between workers sharing a Redis cache, a read racing another worker's write can leave the old
  * bytes cached until the next write or eviction).
@@ -43,6 +51,9 @@ export class CachedBackend extends WrappedBackend {
   private prefetchSkipped = 0;
   private cacheErrors = 0;
   private readonly prefetching: boolean;
+  /** Keys written while the cache was down: their cached copy may be old, so reads go around it. */
+  private readonly unsettled = new Set<string>();
+  private settleAfter = 0;
 
   constructor(
     inner: Backend,
@@ -61,14 +72,13 @@ export class CachedBackend extends WrappedBackend {
       const stat = await this.inner.put(key, capture && !(body instanceof Uint8Array) ? capture.tee(body) : body, options);
       this.invalidatePendingReads(key);
       const written = body instanceof Uint8Array ? (body.byteLength <= this.cache.maxBytes ? body : undefined) : capture?.bytes();
-      // A failure here fails the put: the cache must not keep serving the old bytes.
-      if (capture && written) await this.cache.set(key, written);
-      else await this.cache.delete(key);
+      await this.invalidate(key, () => (capture && written ? this.cache.set(key, written).then(() => undefined) : this.cache.delete(key)));
       return stat;
     });
   }
 
   override async get(key: string): Promise<Uint8Array> {
+    if (!(await this.trusted(key))) return this.inner.get(key);
     const cached = await this.fromCache('get', key, () => this.cache.get(key));
     if (cached) {
       this.schedulePrefetch(key);
@@ -80,7 +90,7 @@ export class CachedBackend extends WrappedBackend {
   }
 
   override async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
-    if (length > 0) {
+    if (length > 0 && (await this.trusted(key))) {
       const cached = await this.fromCache('getRange', key, () => this.cache.getRange(key, offset, length));
       if (cached) return cached;
     }
@@ -92,7 +102,7 @@ export class CachedBackend extends WrappedBackend {
       this.invalidatePendingReads(key);
       await this.inner.delete(key);
       this.invalidatePendingReads(key);
-      await this.cache.delete(key);
+      await this.invalidate(key, () => this.cache.delete(key));
     });
   }
 
@@ -121,7 +131,7 @@ export class CachedBackend extends WrappedBackend {
     try {
       const bytes = await this.inner.get(key);
       let cached = false;
-      if (!read.stale && bytes.byteLength <= this.cache.maxBytes) {
+      if (!read.stale && !this.unsettled.has(key) && bytes.byteLength <= this.cache.maxBytes) {
         cached = await this.cache.set(key, bytes).catch((error: unknown) => (this.report(error, 'set', key), false));
       }
       return { bytes, cached };
@@ -129,6 +139,43 @@ export class CachedBackend extends WrappedBackend {
       reads.delete(read);
       if (reads.size === 0) this.pendingReads.delete(key);
     }
+  }
+
+  /**
+   * Runs the cache's part of a write. The backend already has the new bytes, so when the cache is
+   * down (a retriable failure) the write succeeds anyway and the key is owed an invalidation:
+   * reads of it go around the cache until `trusted` has deleted its cached copy. At most
+   * MAX_UNSETTLED keys are owed; beyond that the write fails (and is retried by its caller).
+   */
+  private async invalidate(key: string, update: () => Promise<void>): Promise<void> {
+    try {
+      await update();
+      this.unsettled.delete(key);
+    } catch (error) {
+      if (!(error instanceof EarthMemoryError && error.retriable) || this.unsettled.size >= MAX_UNSETTLED) throw error;
+      this.unsettled.add(key);
+      this.report(error, 'invalidate', key);
+    }
+  }
+
+  /**
+   * False while the key's cached copy may be older than the backend's (its invalidation is
+   * owed). Owed invalidations are settled first, at most once a second while the cache fails.
+   */
+  private async trusted(key: string): Promise<boolean> {
+    if (this.unsettled.size === 0) return true;
+    if (Date.now() >= this.settleAfter) {
+      this.settleAfter = Date.now() + SETTLE_INTERVAL_MS;
+      try {
+        for (const owed of [...this.unsettled]) {
+          await this.cache.delete(owed);
+          this.unsettled.delete(owed);
+        }
+      } catch (error) {
+        this.report(error, 'invalidate', key);
+      }
+    }
+    return !this.unsettled.has(key);
   }
 
   private serialized<T>(key: string, write: () => Promise<T>): Promise<T> {

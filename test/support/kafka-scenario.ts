@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { badRecords, writeSample } from '../../src/records/sample.js';
 import { tempDir } from './fixtures.js';
@@ -108,6 +108,7 @@ export interface ExactlyOnceFigures {
 export async function assertExactlyOnce(
   s: ReturnType<typeof scenario>,
   localPath: (row: CatalogRow) => Promise<string> = async (row) => row.uri,
+  deadLetter: () => DeadLetterEntry[] = () => deadLetters(s.env.EARTHMEM_DEAD_LETTER_TOPIC),
 ): Promise<ExactlyOnceFigures> {
   const rows = await catalogRows(s.env.EARTHMEM_CATALOG_SCHEMA);
   const paths = new Map<CatalogRow, string>();
@@ -116,7 +117,7 @@ export async function assertExactlyOnce(
   const ids = check.files.flatMap((f) => f.ids as string[]).sort();
   const counts = new Map<string, number>();
   for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
-  const dead = deadLetters(s.env.EARTHMEM_DEAD_LETTER_TOPIC);
+  const dead = deadLetter();
   const distinct = new Map(dead.map((d) => [`${d.partition}:${d.offset}`, d.reason]));
   const figures: ExactlyOnceFigures = {
     recordsIn: VALID + expectedReasons.length * BAD_COPIES,
@@ -133,9 +134,25 @@ export async function assertExactlyOnce(
     assert.equal(createHash('sha256').update(readFileSync(paths.get(row)!)).digest('hex'), row.sha256, row.key);
     assert.equal(row.provenance.length, 1, 'one source partition per object');
   }
-  // At least once: a crash may dead-letter a record twice, never zero times.
+  // Exactly once, by source position: a crash and redelivery do not dead-letter a record twice.
   assert.deepEqual([...distinct.values()].sort(), expectedReasons.flatMap((r) => Array(BAD_COPIES).fill(r)).sort());
+  assert.equal(dead.length, distinct.size, `dead letters by position, each once: ${dead.length} messages for ${distinct.size} positions`);
   return figures;
 }
 
 export type Scenario = ReturnType<typeof scenario>;
+
+/** The entries of a dead-letter file (`dead_letter: {type: local_file}`), as `deadLetters` gives a topic's. */
+export interface DeadLetterEntry {
+  reason: string;
+  offset: number;
+  partition: number;
+}
+
+export function deadLetterLines(file: string): DeadLetterEntry[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as DeadLetterEntry);
+}

@@ -126,8 +126,8 @@ export async function catalogRows(schema: string): Promise<CatalogRow[]> {
 }
 
 /** Dead-letter messages: the `earthmem.reason` and `earthmem.offset` headers, read by kcat. */
-export function deadLetters(topic: string): { reason: string; offset: number; partition: number }[] {
-  const out = execFileSync(kcat(), ['-b', brokers(), '-C', '-t', topic, '-e', '-q', '-o', 'beginning', '-f', '%h\n'], { encoding: 'utf8' });
+export function deadLetters(topic: string, on: string = brokers()): { reason: string; offset: number; partition: number }[] {
+  const out = execFileSync(kcat(), ['-b', on, '-C', '-t', topic, '-e', '-q', '-o', 'beginning', '-f', '%h\n'], { encoding: 'utf8' });
   return out
     .split('\n')
     .filter((l) => l.length > 0)

@@ -15,7 +15,7 @@ import { parseConfigText } from '../../src/config/load.js';
 import { openStorage, readStored } from '../../src/pipeline/read.js';
 import { pipelineSchema } from '../../src/pipeline/schema.js';
 import { catalogRows, startWorker, waitFor, type Worker } from './kafka.js';
-import { assertExactlyOnce, drained, loadTopic, scenario, stop, type ExactlyOnceFigures, type Scenario } from './kafka-scenario.js';
+import { assertExactlyOnce, drained, loadTopic, scenario, stop, type DeadLetterEntry, type ExactlyOnceFigures, type Scenario } from './kafka-scenario.js';
 
 export type Service = 's3' | 'gcs' | 'azurite' | 'postgres';
 
@@ -59,8 +59,15 @@ const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
  * `pipelines/kafka.yaml` with every tier's primary backend replaced by `backendOf(tier)` (same
  * file_organization), when given, and a small in-flight budget. Written into the scenario's folder.
  */
-export function outagePipeline(s: Scenario, backendOf?: (tier: string) => Record<string, unknown>): string {
+export function outagePipeline(
+  s: Scenario,
+  backendOf?: (tier: string) => Record<string, unknown>,
+  deadLetter?: Record<string, unknown>,
+  edit?: (pipeline: Record<string, any>) => void,
+): string {
   const pipeline = parse(readFileSync('pipelines/kafka.yaml', 'utf8')) as Record<string, any>;
+  if (deadLetter !== undefined) pipeline.dead_letter = deadLetter;
+  edit?.(pipeline);
   pipeline.batch = { ...pipeline.batch, max_in_flight_bytes: MAX_IN_FLIGHT_BYTES, max_open_bytes: MAX_IN_FLIGHT_BYTES / 2 };
   for (const [tier, config] of Object.entries<Record<string, any>>(pipeline.storage.tier_configs)) {
     if (backendOf !== undefined) config.primary_backend = { ...backendOf(tier), file_organization: config.primary_backend.file_organization };
@@ -91,7 +98,9 @@ export function fetcher(s: Scenario, pipelineFile: string): { localPath: (row: C
 }
 
 export interface OutageFigures extends ExactlyOnceFigures {
-  service: Service;
+  service: string;
+  /** The run's topic, catalog schema and folders, for a test's own checks afterwards. */
+  scenario: Scenario;
   downSeconds: number;
   /** From the server answering again to the worker's first `recovered after` line. */
   recoverSeconds: number;
@@ -112,10 +121,17 @@ export interface OutageFigures extends ExactlyOnceFigures {
 
 export interface OutageRun {
   name: string;
-  service: Service;
+  /** A shared server stopped and started by scripts/services, or an outage of the test's own making (a disk filled, a server of its own). */
+  service: Service | { label: string; down(): void | Promise<void>; up(): void | Promise<void> };
   downMs: number;
   /** The tiers' backends; default: the local folders of kafka.yaml. */
   backendOf?: (tier: string, s: Scenario) => Record<string, unknown>;
+  /** The dead letter, and how to read it back; default: kafka.yaml's topic on the shared broker. */
+  deadLetter?: (s: Scenario) => { config: Record<string, unknown>; read: () => DeadLetterEntry[] };
+  /** False when the outage must not stall the run (an index or cache down): no stall report is expected. */
+  stalls?: boolean;
+  /** Any other change to the pipeline (an index_backend, a cache). */
+  edit?: (pipeline: Record<string, any>, s: Scenario) => void;
   /** The retry targets the outage must show in the run log (`s3 tier`, `catalog postgresql`). */
   target: RegExp;
 }
@@ -128,22 +144,26 @@ export interface OutageRun {
 export async function rideOutOutage(run: OutageRun): Promise<OutageFigures> {
   const started = Date.now();
   const s = scenario(run.name);
-  const pipelineFile = outagePipeline(s, run.backendOf && ((tier) => run.backendOf!(tier, s)));
+  const deadLetter = run.deadLetter?.(s);
+  const pipelineFile = outagePipeline(s, run.backendOf && ((tier) => run.backendOf!(tier, s)), deadLetter?.config, run.edit && ((p) => run.edit!(p, s)));
   await loadTopic(s);
   const w: Worker = startWorker(pipelineFile, s.env);
   await waitFor('some objects to be written', async () => (await catalogRows(s.env.EARTHMEM_CATALOG_SCHEMA).catch(() => [])).length >= 2);
   const mark = w.output().length;
   let upAt: number;
-  services('down', run.service);
+  const outage = typeof run.service === 'string' ? { down: () => services('down', run.service as Service), up: () => services('up', run.service as Service) } : run.service;
+  const label = typeof run.service === 'string' ? run.service : run.service.label;
+  await outage.down();
   try {
     await new Promise((r) => setTimeout(r, run.downMs));
   } finally {
-    services('up', run.service);
+    await outage.up();
     upAt = Date.now();
   }
   const during = () => w.output().slice(mark);
-  await waitFor(`the worker to recover from the ${run.service} outage`, async () => /recovered after/.test(during()), 120_000).catch((error: Error) => {
-    throw new Error(`${error.message}; the worker said since the outage:\n${tail(during())}`);
+  await waitFor(`the worker to recover from the ${label} outage`, async () => /recovered after/.test(during()), 120_000).catch((error: Error) => {
+    writeFileSync(join(s.dir, 'worker.log'), w.output());
+    throw new Error(`${error.message}; the worker said since the outage (whole log ${join(s.dir, 'worker.log')}):\n${tail(during())}`);
   });
   const recoverSeconds = (Date.now() - upAt) / 1000;
   await drained(s, w);
@@ -156,7 +176,7 @@ export async function rideOutOutage(run: OutageRun): Promise<OutageFigures> {
   const fetch = run.backendOf === undefined ? undefined : fetcher(s, pipelineFile);
   let figures: ExactlyOnceFigures;
   try {
-    figures = await assertExactlyOnce(s, fetch?.localPath);
+    figures = await assertExactlyOnce(s, fetch?.localPath, deadLetter?.read);
   } finally {
     await fetch?.close();
   }
@@ -182,11 +202,12 @@ export async function rideOutOutage(run: OutageRun): Promise<OutageFigures> {
   // several MiB of JSON).
   const inFlight = log.flatMap((l) => [...l.matchAll(/in-flight bytes (\d+) of (\d+)/g)].map((m) => Number(m[1])));
   const peakInFlightBytes = Math.max(0, ...inFlight);
-  assert.ok(inFlight.length > 0, `the stall report said what was waiting:\n${tail(during())}`);
+  if (run.stalls ?? true) assert.ok(inFlight.length > 0, `the stall report said what was waiting:\n${tail(during())}`);
   assert.ok(peakInFlightBytes <= 3 * MAX_IN_FLIGHT_BYTES, `in-flight bytes ${peakInFlightBytes} stay near the budget ${MAX_IN_FLIGHT_BYTES}`);
   return {
     ...figures!,
-    service: run.service,
+    service: label,
+    scenario: s,
     downSeconds: run.downMs / 1000,
     recoverSeconds,
     retriedSeconds,

@@ -3,6 +3,7 @@ import { posix } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { PointRecord } from '../../../src/core/record.js';
+import { StorageError } from '../../../src/core/errors.js';
 import { compileTemplate, objectKey, sanitizeSegment } from '../../../src/stages/object-key.js';
 
 const record = (over: Partial<PointRecord>): PointRecord => ({
@@ -72,6 +73,36 @@ describe('object keys', () => {
         assert.ok(posix.join('/tier', key).startsWith('/tier/'));
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('property: a migration destination key (from a catalog row, whatever it holds) stays inside the destination tier, or is refused', () => {
+    // Hostile catalog values: traversal, encoded traversal, NUL, separators, very long.
+    const hostile = fc.oneof(
+      fc.constantFrom('..', '.', '../..', '%2e%2e', '%2E%2E/..', 'a/../../b', '/abs', 'a//b', 'a\u0000b', '..\\..', '~', '', 'x'.repeat(5000)),
+      fc.string({ unit: 'binary', maxLength: 300 }),
+      fc.array(fc.constantFrom('..', '.', 'ok', '%2e', '', 'a\u0000'), { maxLength: 6 }).map((parts) => parts.join('/')),
+    );
+    const tiers = ['/tier', '/data/hot'];
+    fc.assert(
+      fc.property(hostile, hostile, fc.string({ unit: 'binary', maxLength: 80 }), fc.constantFrom('.parquet', '.zarr', '.tif', '.geojson'), (memoryType, partitionPath, source, ext) => {
+        let key: string;
+        try {
+          key = objectKey(memoryType || 'M', partitionPath, [{ source, partition: 0, firstOffset: 1, lastOffset: 2, count: 2 }], ext);
+        } catch (error) {
+          assert.ok(error instanceof StorageError, String(error));
+          assert.match(error.message, /unsafe segment/);
+          return;
+        }
+        for (const s of key.split('/')) {
+          assert.ok(s.length > 0 && !/^\.+$/.test(s), `segment ${JSON.stringify(s)} of ${JSON.stringify(key)}`);
+          assert.match(s, /^[A-Za-z0-9._=%~-]+$/);
+        }
+        for (const tier of tiers) assert.ok(posix.join(tier, key).startsWith(`${tier}/`), key);
+        // A path the expansion made is accepted as it is: the keys of existing objects do not change.
+        assert.equal(objectKey(memoryType || 'M', partitionPath, [], ext).split('/').slice(1, -1).join('/'), partitionPath);
+      }),
+      { numRuns: 2000 },
     );
   });
 
