@@ -115,8 +115,8 @@ const tierConfigSchema = z
   .strict()
   .superRefine((tier, ctx) => {
     for (const role of ['primary_backend', 'vector_backend', 'raster_backend'] as const) {
-      const b = tier[role];
-      if (b === undefined || !('file_organization' in b)) continue;
+      const b = tier[role] as Partial<Extract<BackendConfig, { type: 'local_file' }>> | undefined;
+      if (b === undefined) continue;
       try {
         compileTemplate(b.file_organization ?? b.organization ?? (b.partition_cols === undefined ? 'year/month/dataset' : ''), b.partition_cols);
       } catch (error) {

@@ -115,8 +115,7 @@ export function formatOfBackend(backend: BackendConfig): string | undefined {
 }
 
 function formatKeysOf(backend: BackendConfig): FormatKeys {
-  if (!('format' in backend) && !('file_organization' in backend)) return {};
-  const b = backend as Extract<BackendConfig, { type: 'local_file' }>;
+  const b = backend as Partial<Extract<BackendConfig, { type: 'local_file' }>>;
   return { compression: b.compression, validation: b.validation, layout: b.layout, partition_cols: b.partition_cols, row_group_size: b.row_group_size, page_size: b.page_size };
 }
 
