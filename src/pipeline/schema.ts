@@ -335,10 +335,12 @@ function checkFormats(tier: TierConfig, defaults: DefaultFormats, path: (string 
       continue;
     }
     const own = 'format' in b ? b.format : undefined;
+    const said = new Set<string>();
     for (const kind of role === 'vector_backend' ? (['vector'] as const) : tier.vector_backend === undefined ? (['point', 'vector'] as const) : (['point'] as const)) {
       const { format, from } = resolveFormat(kind, own, defaults);
       const problem = formatProblem(kind, format);
-      if (problem === undefined) continue;
+      if (problem === undefined || said.has(problem)) continue;
+      said.add(problem);
       const hint = kind === 'vector' && own !== undefined && role === 'primary_backend' ? '; vectors of this tier can go to a vector_backend with another format' : '';
       issue('format', from === 'format' ? `${problem}${hint}` : `${kind} records get storage.${from} (${format}): ${problem}`);
     }
