@@ -108,10 +108,11 @@ export function compileTemplate(organization: string, partitionCols: readonly Hi
           case 'memory_type': return memoryType;
           case 'kind': return record.kind;
           case 'dataset': return record.dataset;
-          case 'variable': return record.variable ?? (hiveSegment ? HIVE_NULL : 'none');
+          case 'variable': return hiveSegment ? (record.variable === null || record.variable === '' ? HIVE_NULL : record.variable) : record.variable ?? 'none';
           case 'sensor': return record.kind === 'point' ? record.station ?? record.dataset : record.dataset;
           case 'station':
-            if (hiveSegment) return record.kind === 'point' && record.station !== null ? record.station : HIVE_NULL;
+            // As in Hive and pyarrow, an empty value is the null partition.
+            if (hiveSegment) return record.kind === 'point' && record.station !== null && record.station !== '' ? record.station : HIVE_NULL;
             return record.kind === 'point' ? record.station ?? record.dataset : record.dataset;
           case 'year': return String(date.getUTCFullYear()).padStart(4, '0');
           case 'month': return String(date.getUTCMonth() + 1).padStart(2, '0');
