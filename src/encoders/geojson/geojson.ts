@@ -131,7 +131,8 @@ function recordOf(f: Feature, position: SourcePosition): ObservationRecord {
   if (timeUs === undefined) bad(`feature ${position.offset} has no RFC 3339 time`);
   const text = (v: unknown) => (v === null || v === undefined ? null : String(v));
   const number = (v: unknown) => (typeof v === 'number' ? v : null);
-  if (p.attrs !== undefined && f.geometry?.type === 'Point' && 'station' in p) {
+  // A point's properties start with `id`; a vector's with `dataset` (its own come after the record's fields).
+  if (Object.keys(p)[0] === 'id' && f.geometry?.type === 'Point') {
     const [lon, lat] = f.geometry.coordinates as number[];
     return {
       kind: 'point', position, size: 0, id: text(p.id), dataset: String(p.dataset), variable: String(p.variable), timeUs, lon: lon!, lat: lat!,
