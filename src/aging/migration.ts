@@ -3,17 +3,21 @@ import type { AccessTier } from '../core/backend.js';
 import type { Batch, ProvenanceRange } from '../core/batch.js';
 import { ArchivedObjectError, describeError, EarthMemoryError, MigrationError, NotFoundError, ObjectLockedError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
-import type { ObservationRecord } from '../core/record.js';
+import type { ObservationRecord, RecordKind } from '../core/record.js';
 import { RetryNotices, withRetry, type RetryReport } from '../core/retry.js';
 import { retryingCatalog } from '../catalog/retrying.js';
 import { objectIdOf, type CatalogEntry, type CatalogRow, type MigrationJobRecord, type MigrationJobState, type MigrationStep, type MigrationStepState, type MigrationWritten } from '../catalog/catalog.js';
 import { manifestDifferences, manifestOf, type Manifest } from '../core/manifest.js';
 import { rehydrateStored, type OpenedStorage } from '../pipeline/read.js';
 import type { TierName } from '../pipeline/schema.js';
-import { indexEntry, rowsDigest, sinkOf, sinkRetry, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
+import { decoderOf, encoderOf, indexEntry, rowsDigest, sinkOf, sinkRetry, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
 import { objectKey } from '../stages/object-key.js';
 import { resolveTime, type MigrationJobSpec } from './job.js';
 import { Throttle } from './throttle.js';
+
+/** Same format, codec and level: the object can be copied as its bytes. */
+const sameEncoding = (encoder: { format: string; codec: { name: string; level: number | null } }, row: CatalogRow) =>
+  encoder.format === row.format && encoder.codec.name === row.codec && encoder.codec.level === row.codecLevel;
 
 /** The spec's `get_migration_status`, computed from the journal. */
 export interface MigrationStatus {
@@ -396,7 +400,7 @@ class Mover {
         failpoint('migration.copied');
       }
       if (state === 'copied') {
-        if (this.spec.validation) await this.verify(present.reduce((n, r) => n + r.rows, 0), written!, to);
+        if (this.spec.validation) await this.verify(present.reduce((n, r) => n + r.rows, 0), written!, to, kind);
         await mark((state = 'verified'), { note: this.spec.validation ? null : 'not read back (validation: false)' });
         failpoint('migration.verified');
       }
@@ -500,7 +504,7 @@ class Mover {
 
   /** Writes the object at the destination, re-encoded to its format and codec unless they match. */
   private async copy(row: CatalogRow, from: Sink, to: Sink): Promise<MigrationWritten | undefined> {
-    if (to.kind === 'objects' && from.kind === 'objects' && to.encoder.format === row.format && to.encoder.codec.name === row.codec && to.encoder.codec.level === row.codecLevel) {
+    if (to.kind === 'objects' && from.kind === 'objects' && sameEncoding(encoderOf(to, row.kind), row)) {
       return this.rawCopy(row, from, to);
     }
     return this.oneInMemory(async () => {
@@ -540,7 +544,7 @@ class Mover {
 
   /** The same bytes to the destination, streamed in chunks: bounded memory whatever the object's size. */
   private async rawCopy(row: CatalogRow, source: Extract<Sink, { kind: 'objects' }>, to: Extract<Sink, { kind: 'objects' }>): Promise<MigrationWritten | undefined> {
-    const key = objectKey(row.memoryType, row.partitionPath, row.provenance, to.encoder.extension);
+    const key = objectKey(row.memoryType, row.partitionPath, row.provenance, encoderOf(to, row.kind).extension);
     const digest = createHash('sha256');
     const throttle = this.throttle;
     const from = source.backend;
@@ -559,7 +563,7 @@ class Mover {
     try {
       const staging = offlineDestination(to) ? { accessTier: 'hot' as const } : {};
       // A streamed body cannot be sent twice: no retry of the put itself (each chunk's read retries; a rerun resumes).
-      await withRetry(() => to.backend.put(key, chunks(), { contentType: to.encoder.contentType, ...staging }), sinkRetry(to, this.retry, { maxElapsedMs: 0 }));
+      await withRetry(() => to.backend.put(key, chunks(), { contentType: encoderOf(to, row.kind).contentType, ...staging }), sinkRetry(to, this.retry, { maxElapsedMs: 0 }));
     } catch (error) {
       if (error instanceof ArchivedObjectError) return this.rehydrate(row, error);
       throw error;
@@ -582,7 +586,7 @@ class Mover {
       // Files keep no per-record source offsets: rows made from an object (objects → rows) get the
       // object's first offset plus their row index, unique and in storage order.
       const first = row.provenance[0];
-      const records = from.encoder.decode(bytes, { source: first?.source ?? row.key, partition: first?.partition ?? 0 }).records;
+      const records = decoderOf(from, row.kind, row.format).decode(bytes, { source: first?.source ?? row.key, partition: first?.partition ?? 0 }, row.key).records;
       for (const r of records) r.position.offset += first?.firstOffset ?? 0;
       return records;
     } catch (error) {
@@ -607,8 +611,8 @@ class Mover {
    * sha256); a re-encoded one must describe the same content as what was written (the manifests:
    * keys and checksums, rows, ids, time range, bbox, columns).
    */
-  private verify(rows: number, written: MigrationWritten, to: Sink): Promise<void> {
-    return written.manifest === null ? this.verifyBytes(written, to) : this.oneInMemory(() => this.verifyManifest(rows, written.manifest!, written, to));
+  private verify(rows: number, written: MigrationWritten, to: Sink, kind: RecordKind): Promise<void> {
+    return written.manifest === null ? this.verifyBytes(written, to) : this.oneInMemory(() => this.verifyManifest(rows, written.manifest!, written, to, kind));
   }
 
   private fail(written: MigrationWritten, what: string): never {
@@ -630,7 +634,7 @@ class Mover {
     if (sha256 !== written.sha256) this.fail(written, `sha256 ${sha256}, expected ${written.sha256}`);
   }
 
-  private async verifyManifest(rows: number, expected: Manifest, written: MigrationWritten, to: Sink): Promise<void> {
+  private async verifyManifest(rows: number, expected: Manifest, written: MigrationWritten, to: Sink, kind: RecordKind): Promise<void> {
     let actual: Manifest;
     try {
       if (to.kind === 'records') {
@@ -640,7 +644,7 @@ class Mover {
         const bytes = await withRetry(() => to.backend.get(written.key), sinkRetry(to, this.retry));
         const sha256 = createHash('sha256').update(bytes).digest('hex');
         if (sha256 !== written.sha256) this.fail(written, `sha256 ${sha256}, expected ${written.sha256}`);
-        const decoded = to.encoder.decode(bytes, { source: written.key, partition: 0 });
+        const decoded = decoderOf(to, kind, written.format).decode(bytes, { source: written.key, partition: 0 }, written.key);
         actual = manifestOf(decoded.records, decoded.schema, [{ key: written.key, bytes: bytes.byteLength, sha256 }]);
       }
     } catch (error) {

@@ -9,7 +9,7 @@ import { writeSample } from '../records/sample.js';
 import { createCatalog } from '../pipeline/connectors.js';
 import { findRow, openStorage, readStored, rehydrateStored } from '../pipeline/read.js';
 import { runPipeline } from '../pipeline/run.js';
-import { pipelineSchema, type PipelineConfig } from '../pipeline/schema.js';
+import { pipelineSchema, resolvedFormats, type PipelineConfig } from '../pipeline/schema.js';
 import { progressLine, summaryText } from './format.js';
 import { replayCommand, statusCommand } from './kafka-commands.js';
 import { produceCommand, produceUsage } from './produce.js';
@@ -142,8 +142,10 @@ function agingStream(config: PipelineConfig, log: (line: string) => void): { sto
 }
 
 function validate(file: string | undefined): number {
-  load(file);
+  const config = load(file);
   process.stdout.write(`${file}: ok\n`);
+  // The format each tier stores each kind of record in, and where that came from.
+  for (const line of resolvedFormats(config)) process.stdout.write(`  ${line}\n`);
   return 0;
 }
 

@@ -50,13 +50,53 @@ export type CompressionConfig = z.output<typeof compression>;
 
 /**
  * Fields every object-store backend takes (local_file, network_file, s3, gcs, azure_blob …):
- * the file format of the tier's objects and how their keys are laid out.
+ * the file format of the tier's objects, how their keys are laid out, and the format's own keys
+ * (the spec's GeoJSONStorage and ParquetStorage options). Which keys a format takes, and which
+ * formats exist, is the format registry's (src/encoders/registry.ts): the pipeline schema checks
+ * them there, so a format registered later needs no change here.
  */
-export const objectLayoutShape = {
-  format: z.enum(['parquet', 'geoparquet']).default('parquet'),
-  /** A named layout (year/month/dataset, sensor/year/month, hierarchical) or a {token} template. */
-  file_organization: z.string().default('year/month/dataset'),
+export const objectLayoutShape: ObjectLayoutShape = {
+  /** parquet, geoparquet, geojson, csv … Unset: the storage's default_*_format for each kind of record. */
+  format: nonEmpty.optional(),
+  /** A named layout (year/month/dataset, sensor/year/month, category/subcategory, hierarchical) or a {token} template. */
+  file_organization: z.string().optional(),
+  /** GeoJSONStorage's name for file_organization. */
+  organization: z.string().optional(),
+  /** The format's own compression (geojson, csv: gzip | none; parquet: any codec). Unset: the tier's `compression`. */
+  compression: compressionAlgorithm.optional(),
+  /** GeoJSON: check features against RFC 7946 before writing (default true). */
+  validation: z.boolean().optional(),
+  /** GeoJSON: one FeatureCollection per object, or RFC 8142 GeoJSON Text Sequences (`.geojsons`). */
+  layout: z.enum(['feature_collection', 'text_sequence']).optional(),
+  /** Parquet: Hive-style `column=value` directories under the file_organization. */
+  partition_cols: z.array(z.enum(['year', 'month', 'day', 'variable', 'dataset', 'station'])).min(1).optional(),
+  /** Parquet: rows per row group (overrides the tier's parquet.row_group_size). */
+  row_group_size: z.number().int().positive().optional(),
+  /** Parquet: the data page size limit in bytes. */
+  page_size: size.optional(),
 };
+
+export type CompressionAlgorithmName = z.output<typeof compressionAlgorithm>;
+export type GeoJsonLayout = 'feature_collection' | 'text_sequence';
+export type PartitionColumn = 'year' | 'month' | 'day' | 'variable' | 'dataset' | 'station';
+type Optional<T, In = T> = z.ZodOptional<z.ZodType<T, z.ZodTypeDef, In>>;
+/** Named types keep the pipeline schema's declaration within what tsc serializes. */
+export interface ObjectLayoutShape {
+  format: Optional<string>;
+  file_organization: Optional<string>;
+  organization: Optional<string>;
+  compression: Optional<CompressionAlgorithmName>;
+  validation: Optional<boolean>;
+  layout: Optional<GeoJsonLayout>;
+  partition_cols: Optional<PartitionColumn[]>;
+  row_group_size: Optional<number>;
+  page_size: Optional<number, number | string>;
+}
+
+/** The key layout of a backend's objects: `organization` is GeoJSONStorage's name for `file_organization`. */
+export function organizationOf(backend: { file_organization?: string | undefined; organization?: string | undefined }): string {
+  return backend.file_organization ?? backend.organization ?? 'year/month/dataset';
+}
 
 /**
  * `retry:` of every backend, record store, index, catalog and dead-letter sink: how long a call
@@ -65,7 +105,7 @@ export const objectLayoutShape = {
  * are not retriable (bad credentials, a missing bucket, invalid data) fail at once whatever this
  * says. While a sink retries, reading waits (batch.max_in_flight_bytes), so memory stays bounded.
  */
-export const retryPolicy = z
+const retryPolicySchema = z
   .object({
     /** The first wait after a failure. */
     initial_backoff: duration.default('100ms'),
@@ -80,9 +120,10 @@ export const retryPolicy = z
     if (retry.max_backoff < retry.initial_backoff) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['max_backoff'], message: 'must be at least initial_backoff' });
     }
-  })
-  .default({});
-export type RetryPolicyConfig = z.output<typeof retryPolicy>;
+  });
+export type RetryPolicyConfig = z.output<typeof retryPolicySchema>;
+/** Named types: every connector spreads it, and spelled out it would be repeated in every declaration. */
+export const retryPolicy: z.ZodDefault<z.ZodType<RetryPolicyConfig, z.ZodTypeDef, z.input<typeof retryPolicySchema>>> = retryPolicySchema.default({});
 
 /** The `retry` key, spread into each connector's schema next to its own keys. */
 export const retryShape = { retry: retryPolicy };

@@ -1,5 +1,5 @@
 import type { Batch } from '../core/batch.js';
-import type { ObservationRecord, SourcePosition } from '../core/record.js';
+import type { DeadLetterReason, ObservationRecord, SourcePosition } from '../core/record.js';
 
 export interface EncodedObject {
   bytes: Uint8Array;
@@ -27,7 +27,16 @@ export interface Encoder {
   readonly codec: { name: string; level: number | null };
   /** Same batch → same bytes: replays must write byte-identical objects. */
   encode(batch: Batch): Promise<EncodedObject>;
-  decode(bytes: Uint8Array, base: Omit<SourcePosition, 'offset'>): DecodedObject;
+  /**
+   * Bytes → the records encoded. `key`: the object's key, for formats that keep part of a record
+   * in the path (Parquet's partition_cols); required by those.
+   */
+  decode(bytes: Uint8Array, base: Omit<SourcePosition, 'offset'>, key?: string): DecodedObject;
+  /**
+   * Why this format refuses a record it was routed (GeoJSON's RFC 7946 validation), or undefined.
+   * Checked where records are routed, so a refused record goes to the dead letter, never into a batch.
+   */
+  refuse?(record: ObservationRecord): { reason: DeadLetterReason; message: string } | undefined;
   /** Lets go of what encoding holds (a lease on the encode pool); the tier's close calls it. */
   close(): Promise<void>;
 }

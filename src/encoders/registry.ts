@@ -1,31 +1,127 @@
 import type { RecordKind } from '../core/record.js';
 import type { CompressionConfig } from '../config/common.js';
 import { ConfigError } from '../core/errors.js';
+import { codecLevels } from '../compression/levels.js';
 import type { Encoder } from './encoder.js';
 
+/** A backend's format keys (the spec's GeoJSONStorage / ParquetStorage options), as the pipeline file gives them. */
+export interface FormatKeys {
+  compression?: string | undefined;
+  validation?: boolean | undefined;
+  layout?: string | undefined;
+  partition_cols?: string[] | undefined;
+  row_group_size?: number | undefined;
+  page_size?: number | undefined;
+}
+
 export interface FormatOptions {
+  /** The tier's `compression` (formats with their own `compression` key take that first). */
   compression: CompressionConfig;
-  /** Parquet: rows per row group. */
+  /** Parquet: rows per row group (the tier's `parquet.row_group_size`; the backend's `row_group_size` wins). */
   rowGroupSize: number;
   /** Encode on the shared pool of this many workers (`batch.encode_workers`); 0: on the calling thread. */
   encodeWorkers: number;
+  /** The backend's own format keys. */
+  keys: FormatKeys;
 }
+
+interface FormatEntry {
+  kinds: readonly RecordKind[];
+  /** The backend keys this format takes besides `format` and `file_organization`. */
+  keys: readonly (keyof FormatKeys)[];
+  load(options: FormatOptions): Promise<Encoder>;
+}
+
+/** Whole-file gzip is written at the tier's compression level (low … maximum) on gzip's scale. */
+const gzipLevel = (options: FormatOptions) => codecLevels.gzip[options.compression.level]!;
+
+const parquetKeys = ['compression', 'partition_cols', 'row_group_size', 'page_size'] as const;
+const geoParquet = async ({ compression, rowGroupSize, encodeWorkers, keys }: FormatOptions): Promise<Encoder> => {
+  const { GeoParquetEncoder, parquetOptions } = await import('./parquet/geoparquet.js');
+  return new GeoParquetEncoder(parquetOptions(compression, rowGroupSize, keys), encodeWorkers);
+};
 
 /**
  * The format registry: (record kind, format) → encoder, loaded on first use. A tier's backend
- * names its `format`; the writer, the mover and the read path ask here for the encoder of each
- * kind of record. Raster and array formats (COG, Zarr) register next to GeoParquet.
+ * names its `format` (or the storage's default_*_format gives it per kind, `resolveFormat`); the
+ * writer, the mover and the read path ask here for the encoder of each kind of record. This is
+ * the one list of formats: the pipeline schema checks `format` and the defaults against it, so a
+ * format registered here (COG, Zarr) is accepted everywhere.
  */
-const geoParquet = async ({ compression, rowGroupSize, encodeWorkers }: FormatOptions): Promise<Encoder> =>
-  new (await import('./parquet/geoparquet.js')).GeoParquetEncoder({ compression, rowGroupSize }, encodeWorkers);
-const formats: Record<string, { kinds: readonly RecordKind[]; load(options: FormatOptions): Promise<Encoder> }> = {
-  parquet: { kinds: ['point', 'vector'], load: geoParquet },
-  geoparquet: { kinds: ['point', 'vector'], load: geoParquet },
+const formats: Record<string, FormatEntry> = {
+  parquet: { kinds: ['point', 'vector'], keys: parquetKeys, load: geoParquet },
+  geoparquet: { kinds: ['point', 'vector'], keys: parquetKeys, load: geoParquet },
+  geojson: {
+    kinds: ['point', 'vector'],
+    keys: ['compression', 'validation', 'layout'],
+    load: async (options) => new (await import('./geojson/geojson.js')).GeoJsonEncoder(options.keys, gzipLevel(options)),
+  },
+  csv: {
+    kinds: ['point'],
+    keys: ['compression'],
+    load: async (options) => new (await import('./csv/csv.js')).CsvEncoder(options.keys, gzipLevel(options)),
+  },
 };
 
+/** Other names of formats: the spec's development environment says `tiff` for COG. */
+const aliases: Record<string, string> = { tiff: 'cog', geotiff: 'cog' };
+
+/** Formats that are databases rather than files (the spec's `default_vector_format: postgis`): a tier stores them in a record backend of that type. */
+export const DATABASE_FORMATS = ['postgis', 'postgresql', 'sqlite', 'mongodb', 'influxdb'] as const;
+
+/** The registered name of `format` (aliases resolved). */
+export function canonicalFormat(format: string): string {
+  return aliases[format] ?? format;
+}
+
+export function isRegistered(format: string): boolean {
+  return Object.hasOwn(formats, canonicalFormat(format));
+}
+
+export function registeredFormats(): string[] {
+  return Object.keys(formats);
+}
+
+/** Why `format` cannot store `kind` records in an object backend, or undefined when it can. */
+export function formatProblem(kind: RecordKind | 'raster', format: string): string | undefined {
+  const name = canonicalFormat(format);
+  if ((DATABASE_FORMATS as readonly string[]).includes(name)) {
+    return `${format} is a database, not a file format: give the tier a ${kind === 'vector' ? 'vector_backend' : 'backend'} of type ${name}, or name a file format`;
+  }
+  const entry = formats[name];
+  if (entry === undefined) {
+    return `format ${format}${name === format ? '' : ` (${name})`} is not registered in this build; formats: ${registeredFormats().join(', ')}`;
+  }
+  if (!(entry.kinds as readonly string[]).includes(kind)) return `format ${format} does not store ${kind} records (it stores ${entry.kinds.join(', ')})`;
+  return undefined;
+}
+
+/** The format keys set on a backend that `format` does not take. */
+export function foreignKeys(format: string, keys: FormatKeys): string[] {
+  const entry = formats[canonicalFormat(format)];
+  if (entry === undefined) return [];
+  return (Object.keys(keys) as (keyof FormatKeys)[]).filter((k) => keys[k] !== undefined && !entry.keys.includes(k));
+}
+
+/** The storage section's defaults per record kind (the spec's default_*_format). */
+export interface DefaultFormats {
+  default_vector_format: string;
+  default_raster_format: string;
+  default_timeseries_format: string;
+}
+
+/**
+ * The format a backend stores `kind` records in: its own `format` when it names one, else the
+ * storage's default for the kind (a point record is a time series).
+ */
+export function resolveFormat(kind: RecordKind | 'raster', backendFormat: string | undefined, defaults: DefaultFormats): { format: string; from: 'format' | keyof DefaultFormats } {
+  if (backendFormat !== undefined) return { format: backendFormat, from: 'format' };
+  const from = kind === 'point' ? 'default_timeseries_format' : kind === 'vector' ? 'default_vector_format' : 'default_raster_format';
+  return { format: defaults[from], from };
+}
+
 export async function encoderFor(kind: RecordKind, format: string, options: FormatOptions): Promise<Encoder> {
-  const entry = formats[format];
-  if (entry === undefined) throw new ConfigError(`format ${format} is not known; formats: ${Object.keys(formats).join(', ')}`);
-  if (!entry.kinds.includes(kind)) throw new ConfigError(`format ${format} does not store ${kind} records (it stores ${entry.kinds.join(', ')})`);
-  return entry.load(options);
+  const problem = formatProblem(kind, format);
+  if (problem !== undefined) throw new ConfigError(problem);
+  return formats[canonicalFormat(format)]!.load(options);
 }

@@ -373,7 +373,16 @@ function classify(chunk: RawChunk, routing: Routing, decoded?: ParseResult[]): C
       continue;
     }
     const tier = routing.routeOf(memoryType);
-    routed.push({ record, memoryType, tier: tier.name, partitionPath: sinkOf(tier, record.kind).template.expand(record, memoryType) });
+    const sink = sinkOf(tier, record.kind);
+    // A format may refuse what the parser accepts (GeoJSON's validation): a dead letter, never part of a batch.
+    const refused = sink.kind === 'objects' ? sink.encoders[record.kind]?.refuse?.(record) : undefined;
+    if (refused !== undefined) {
+      const entry: DeadLetter = { ...refused, message: `tier ${tier.name}: ${refused.message}`, position, payload };
+      deadLetters.push(entry);
+      held.push(heldOf(entry));
+      continue;
+    }
+    routed.push({ record, memoryType, tier: tier.name, partitionPath: sink.template.expand(record, memoryType) });
     held.push(record);
   }
   return { routed, deadLetters, held };

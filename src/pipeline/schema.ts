@@ -17,6 +17,7 @@ import { cacheSettingsSchema } from '../storage/cache-config.js';
 import { compileTemplate } from '../stages/object-key.js';
 import { DEAD_LETTER } from '../stages/classify.js';
 import { selectionCriteriaSchema } from '../config/selection.js';
+import { canonicalFormat, foreignKeys, formatProblem, resolveFormat, type DefaultFormats } from '../encoders/registry.js';
 
 /**
  * The pipeline file: the single source of validation, defaults and documentation.
@@ -50,7 +51,7 @@ export const OBJECT_BACKENDS = ['local_file', 'network_file', 's3', 'gcs', 'azur
 /** Backends that keep records as rows, documents or points (RecordStore). */
 export const RECORD_BACKENDS = ['postgresql', 'postgis', 'sqlite', 'mongodb', 'influxdb'] as const;
 
-const backend = z.discriminatedUnion('type', [
+const backendSchema = z.discriminatedUnion('type', [
   localFileBackendSchema,
   networkFileBackendSchema,
   s3BackendSchema,
@@ -63,7 +64,10 @@ const backend = z.discriminatedUnion('type', [
   mongodbBackendSchema,
   influxdbBackendSchema,
 ]);
-export type BackendConfig = z.output<typeof backend>;
+export type BackendConfig = z.output<typeof backendSchema>;
+export type BackendConfigInput = z.input<typeof backendSchema>;
+// Named, so declarations refer to it instead of spelling the union out where it is used.
+const backend: z.ZodType<BackendConfig, z.ZodTypeDef, BackendConfigInput> = backendSchema;
 
 /** The spec's `backup_policy`. */
 const backupPolicy = z
@@ -83,7 +87,7 @@ const backupPolicy = z
     }
   });
 
-const tierConfig = z
+const tierConfigSchema = z
   .object({
     primary_backend: backend,
     /** Vector features (kind: vector) of this tier go here instead of primary_backend. */
@@ -112,10 +116,10 @@ const tierConfig = z
   .strict()
   .superRefine((tier, ctx) => {
     for (const role of ['primary_backend', 'vector_backend', 'raster_backend'] as const) {
-      const b = tier[role];
-      if (b === undefined || !('file_organization' in b)) continue;
+      const b = tier[role] as Partial<Extract<BackendConfig, { type: 'local_file' }>> | undefined;
+      if (b === undefined) continue;
       try {
-        compileTemplate(b.file_organization);
+        compileTemplate(b.file_organization ?? b.organization ?? (b.partition_cols === undefined ? 'year/month/dataset' : ''), b.partition_cols);
       } catch (error) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'file_organization'], message: (error as Error).message });
       }
@@ -129,7 +133,11 @@ const tierConfig = z
       });
     }
   });
-export type TierConfig = z.output<typeof tierConfig>;
+// Interfaces, so declarations name them instead of spelling them out (tsc's declaration size limit).
+export interface TierConfig extends z.output<typeof tierConfigSchema> {}
+export interface TierConfigInput extends z.input<typeof tierConfigSchema> {}
+// Named, so the pipeline schema's declaration refers to it instead of spelling it out per tier.
+const tierConfig: z.ZodType<TierConfig, z.ZodTypeDef, TierConfigInput> = tierConfigSchema;
 
 /** One aging policy: a MigrationJob the planner runs on every pass (the job file's keys, minus id). */
 const agingPolicy = z
@@ -159,7 +167,7 @@ const agingPolicy = z
   });
 
 /** `aging:` — the aging stream: policies planned on a timer inside `earthmem run`, or by `earthmem age`. */
-const agingSchema = z
+const agingSchemaBase = z
   .object({
     /** How often a pass runs inside `earthmem run` (and `earthmem age` without --once). */
     interval: duration.default('10m'),
@@ -195,14 +203,22 @@ const agingSchema = z
       }
     });
   });
-export type AgingConfig = z.output<typeof agingSchema>;
+export type AgingConfig = z.output<typeof agingSchemaBase>;
+const agingSchema: z.ZodType<AgingConfig, z.ZodTypeDef, z.input<typeof agingSchemaBase>> = agingSchemaBase;
 export type AgingPolicy = AgingConfig['policies'][number];
 
-export const pipelineSchema = z
+const sourceUnion = z.discriminatedUnion('type', [fileSourceSchema, rasterFileSourceSchema, kafkaSourceSchema]);
+export type SourceConfig = z.output<typeof sourceUnion>;
+const sourceSchema: z.ZodType<SourceConfig, z.ZodTypeDef, z.input<typeof sourceUnion>> = sourceUnion;
+const deadLetterUnion = z.discriminatedUnion('type', [localFileDeadLetterSchema, kafkaDeadLetterSchema]);
+export type DeadLetterConfig = z.output<typeof deadLetterUnion>;
+const deadLetterSchema: z.ZodType<DeadLetterConfig, z.ZodTypeDef, z.input<typeof deadLetterUnion>> = deadLetterUnion;
+
+const pipelineSchemaBase = z
   .object({
     /** Optional name, shown in logs. */
     name: z.string().optional(),
-    source: z.discriminatedUnion('type', [fileSourceSchema, rasterFileSourceSchema, kafkaSourceSchema]),
+    source: sourceSchema,
     classify: z
       .object({
         rules: z.array(classifyRule).default([]),
@@ -248,6 +264,14 @@ export const pipelineSchema = z
         encryption_enabled: z.boolean().default(false),
         /** The environment variable that holds the 256-bit key (base64 or hex); never the key itself. */
         encryption_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name').default('EARTHMEM_ENCRYPTION_KEY'),
+        /**
+         * The spec's default formats: what an object backend without `format` stores each kind of
+         * record as (a point record is a time series). Resolution: the backend's `format`, else
+         * this default for the record's kind (src/encoders/registry.ts resolveFormat).
+         */
+        default_vector_format: nonEmpty.default('parquet'),
+        default_raster_format: nonEmpty.default('cog'),
+        default_timeseries_format: nonEmpty.default('parquet'),
       })
       .strict(),
     catalog: z.discriminatedUnion('type', [
@@ -264,7 +288,7 @@ export const pipelineSchema = z
         })
         .strict(),
     ]),
-    dead_letter: z.discriminatedUnion('type', [localFileDeadLetterSchema, kafkaDeadLetterSchema]),
+    dead_letter: deadLetterSchema,
     aging: agingSchema.optional(),
   })
   .strict()
@@ -280,6 +304,10 @@ export const pipelineSchema = z
       }
     };
     check(pipeline.routing.default, ['routing', 'default']);
+    for (const tierName of TIERS) {
+      const tier = tiers[tierName];
+      if (tier !== undefined) checkFormats(tier, pipeline.storage, ['storage', 'tier_configs', tierName], ctx);
+    }
     for (const [memoryType, tier] of Object.entries(pipeline.routing.memory_types)) check(tier, ['routing', 'memory_types', memoryType]);
     pipeline.aging?.policies.forEach((p, i) => {
       p.source_tier.forEach((t, j) => check(t, ['aging', 'policies', i, 'source_tier', ...(p.source_tier.length > 1 ? [j] : [])]));
@@ -287,4 +315,70 @@ export const pipelineSchema = z
     });
   });
 
-export type PipelineConfig = z.output<typeof pipelineSchema>;
+export type PipelineConfig = z.output<typeof pipelineSchemaBase>;
+export type PipelineConfigInput = z.input<typeof pipelineSchemaBase>;
+/** Annotated with named types: spelled out, its declaration is longer than tsc serializes. */
+export const pipelineSchema: z.ZodType<PipelineConfig, z.ZodTypeDef, PipelineConfigInput> = pipelineSchemaBase;
+
+/**
+ * The formats of a tier's object backends, resolved per kind of record they receive, checked
+ * against the format registry (the one list of formats): unknown or unregistered formats, a
+ * database named as a file format, a format that cannot store the kind (CSV and vectors), and
+ * format keys the format does not take.
+ */
+function checkFormats(tier: TierConfig, defaults: DefaultFormats, path: (string | number)[], ctx: z.RefinementCtx): void {
+  for (const role of ['primary_backend', 'vector_backend'] as const) {
+    const b = tier[role];
+    if (b === undefined) continue;
+    const issue = (key: string, message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, role, key], message });
+    if (!(OBJECT_BACKENDS as readonly string[]).includes(b.type)) {
+      if ('format' in b && b.format !== undefined) issue('format', `${b.type} keeps rows, not files: format does not apply`);
+      continue;
+    }
+    const own = 'format' in b ? b.format : undefined;
+    const said = new Set<string>();
+    for (const kind of role === 'vector_backend' ? (['vector'] as const) : tier.vector_backend === undefined ? (['point', 'vector'] as const) : (['point'] as const)) {
+      const { format, from } = resolveFormat(kind, own, defaults);
+      const problem = formatProblem(kind, format);
+      if (problem === undefined || said.has(problem)) continue;
+      said.add(problem);
+      const hint = kind === 'vector' && own !== undefined && role === 'primary_backend' ? '; vectors of this tier can go to a vector_backend with another format' : '';
+      issue('format', from === 'format' ? `${problem}${hint}` : `${kind} records get storage.${from} (${format}): ${problem}`);
+    }
+    const lb = b as Extract<BackendConfig, { type: 'local_file' }>;
+    if (lb.file_organization !== undefined && lb.organization !== undefined) issue('organization', 'is another name for file_organization: give one of them');
+    const formatsUsed = new Set(kindsFor(role, tier).map((kind) => resolveFormat(kind, own, defaults).format));
+    for (const format of formatsUsed) {
+      for (const key of foreignKeys(format, { compression: lb.compression, validation: lb.validation, layout: lb.layout, partition_cols: lb.partition_cols, row_group_size: lb.row_group_size, page_size: lb.page_size })) {
+        issue(key, `format ${format} does not take ${key}`);
+      }
+      if ((canonicalFormat(format) === 'geojson' || canonicalFormat(format) === 'csv') && lb.compression !== undefined && lb.compression !== 'gzip' && lb.compression !== 'none') {
+        issue('compression', `${format} is compressed as a whole file: gzip or none`);
+      }
+    }
+  }
+}
+
+const kindsFor = (role: 'primary_backend' | 'vector_backend', tier: TierConfig): ('point' | 'vector')[] =>
+  role === 'vector_backend' ? ['vector'] : tier.vector_backend === undefined ? ['point', 'vector'] : ['point'];
+
+/** What each tier stores each kind of record as, for `earthmem validate`: `hot point: csv (default_timeseries_format)`. */
+export function resolvedFormats(config: PipelineConfig): string[] {
+  const lines: string[] = [];
+  for (const name of TIERS) {
+    const tier = config.storage.tier_configs[name];
+    if (tier === undefined) continue;
+    for (const [kind, role] of [['point', 'primary_backend'], ['vector', tier.vector_backend === undefined ? 'primary_backend' : 'vector_backend'], ['raster', 'raster_backend']] as const) {
+      const b = tier[role];
+      if (b === undefined) continue;
+      if (!(OBJECT_BACKENDS as readonly string[]).includes(b.type)) {
+        lines.push(`${name} ${kind}: ${b.type} rows (${role})`);
+        continue;
+      }
+      const { format, from } = resolveFormat(kind, 'format' in b ? b.format : undefined, config.storage);
+      const problem = formatProblem(kind, format);
+      lines.push(`${name} ${kind}: ${format}${canonicalFormat(format) === format ? '' : ` (${canonicalFormat(format)})`} (${from === 'format' ? `${role}.format` : `storage.${from}`})${problem === undefined ? '' : ` — ${problem}`}`);
+    }
+  }
+  return lines;
+}

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { AccessTier, Backend } from '../core/backend.js';
 import { batchProvenance, type Batch, type ProvenanceRange } from '../core/batch.js';
-import { EarthMemoryError, StorageError } from '../core/errors.js';
+import { ConfigError, EarthMemoryError, StorageError } from '../core/errors.js';
 import type { ObjectIndex } from '../core/object-index.js';
 import { IndexBacklog } from './index-backlog.js';
 import { manifestOf, type Manifest } from '../core/manifest.js';
-import type { ObservationRecord } from '../core/record.js';
+import type { ObservationRecord, RecordKind } from '../core/record.js';
 import type { RecordStore } from '../core/record-store.js';
 import { defaultRetry, retryOptions, retryPolicyOf, withRetry, type RetryOptions, type RetryPolicy, type RetryReport } from '../core/retry.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import type { Encoder } from '../encoders/encoder.js';
-import { encoderFor } from '../encoders/registry.js';
+import { canonicalFormat, encoderFor, resolveFormat, type FormatKeys } from '../encoders/registry.js';
 import { compileTemplate, objectKey, type CompiledTemplate } from '../stages/object-key.js';
 import { CachedBackend } from '../storage/cached-backend.js';
 import { CachedRecordStore } from '../storage/cached-record-store.js';
@@ -47,8 +47,8 @@ export type Sink =
       kind: 'objects';
       /** The backend with the tier's wrappers (encryption, retention, cache) on top. */
       backend: Backend;
-      /** The format registry's encoder for the backend's `format`. */
-      encoder: Encoder;
+      /** The format registry's encoder for each kind of record this sink stores (the backend's `format`, or the storage's default for the kind). */
+      encoders: Partial<Record<RecordKind, Encoder>>;
       /** backup_policy.immutable: existing objects are never rewritten. */
       immutable: boolean;
     })
@@ -60,9 +60,9 @@ interface SinkIdentity {
   target: string;
 }
 
-function objectSink(backend: Backend, id: SinkIdentity, encoder: Encoder, immutable: boolean): Sink {
+function objectSink(backend: Backend, id: SinkIdentity, encoders: Partial<Record<RecordKind, Encoder>>, immutable: boolean): Sink {
   return {
-    kind: 'objects', backend, encoder, immutable, ...id,
+    kind: 'objects', backend, encoders, immutable, ...id,
     type: backend.type,
     location: backend.location,
     uri: (key) => backend.uri(key),
@@ -70,7 +70,7 @@ function objectSink(backend: Backend, id: SinkIdentity, encoder: Encoder, immuta
     delete: (key) => backend.delete(key),
     close: async () => {
       // Both, even when one fails.
-      const closed = await Promise.allSettled([backend.close(), encoder.close()]);
+      const closed = await Promise.allSettled([backend.close(), ...Object.values(encoders).map((e) => e.close())]);
       for (const c of closed) if (c.status === 'rejected') throw c.reason;
     },
   };
@@ -104,17 +104,62 @@ export interface Tier {
   notes: string[];
 }
 
-const DEFAULT_LAYOUT = 'year/month/dataset';
+/** The kinds of record a tier's backend in `role` receives: the primary gets vectors too unless the tier has a vector_backend. */
+export function kindsOf(role: string, config: Pick<TierConfig, 'vector_backend'>): RecordKind[] {
+  if (role === 'vector_backend') return ['vector'];
+  return config.vector_backend === undefined ? ['point', 'vector'] : ['point'];
+}
+
+/** A backend's `format`, when it has the key and names one. */
+export function formatOfBackend(backend: BackendConfig): string | undefined {
+  return 'format' in backend ? backend.format : undefined;
+}
+
+function formatKeysOf(backend: BackendConfig): FormatKeys {
+  const b = backend as Partial<Extract<BackendConfig, { type: 'local_file' }>>;
+  return { compression: b.compression, validation: b.validation, layout: b.layout, partition_cols: b.partition_cols, row_group_size: b.row_group_size, page_size: b.page_size };
+}
+
+/** The key layout of a backend: its file_organization (or organization), then its partition_cols as Hive directories. */
+export function templateOf(backend: BackendConfig): CompiledTemplate {
+  const b = backend as Partial<Extract<BackendConfig, { type: 'local_file' }>>;
+  const cols = b.partition_cols ?? [];
+  const organization = b.file_organization ?? b.organization ?? (cols.length > 0 ? '' : 'year/month/dataset');
+  return compileTemplate(organization, cols);
+}
 
 /** The sink of a batch: vector features go to `vector_backend` when the tier has one. */
 export function sinkOf(tier: Tier, kind: Batch['kind']): Sink {
   return kind === 'vector' && tier.vector !== undefined ? tier.vector : tier.primary;
 }
 
-/** How a sink stores batches, for people: `parquet, year/month/dataset, zstd`, or `sqlite rows`. */
+/** The encoder of an object sink for `kind` records. */
+export function encoderOf(sink: Extract<Sink, { kind: 'objects' }>, kind: RecordKind): Encoder {
+  const encoder = sink.encoders[kind];
+  if (encoder === undefined) throw new ConfigError(`${sink.target} stores no ${kind} records (its formats: ${describeFormats(sink)})`);
+  return encoder;
+}
+
+/**
+ * The encoder that reads an object of `format` written by this sink for `kind` records. A row
+ * written under another format (the backend's `format` changed since) is refused, not misread.
+ */
+export function decoderOf(sink: Extract<Sink, { kind: 'objects' }>, kind: RecordKind, format: string): Encoder {
+  const encoder = encoderOf(sink, kind);
+  if (encoder.format !== format) throw new ConfigError(`${sink.target} now stores ${kind} records as ${encoder.format}; this object was written as ${format}`);
+  return encoder;
+}
+
+const describeFormats = (sink: Extract<Sink, { kind: 'objects' }>) =>
+  (Object.entries(sink.encoders) as [RecordKind, Encoder][]).map(([kind, e]) => `${kind} ${e.format}`).join(', ') || 'none';
+
+/** How a sink stores batches, for people: `parquet, year/month/dataset, zstd`, `point csv / vector geojson, …`, or `sqlite rows`. */
 export function describeSink(sink: Sink): string {
   if (sink.kind === 'records') return `${sink.store.type} rows`;
-  return `${sink.encoder.format}, ${sink.template.source}, ${sink.encoder.codec.name}`;
+  const encoders = [...new Set(Object.values(sink.encoders))];
+  const formats = encoders.length === 1 ? encoders[0]!.format : describeFormats(sink);
+  const codecs = [...new Set(encoders.map((e) => e.codec.name))].join('/');
+  return `${formats}, ${sink.template.source}, ${codecs}`;
 }
 
 /**
@@ -132,7 +177,7 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
     const made = await createBackend(backendConfig);
     opened.push(made.kind === 'objects' ? made.backend : made.store);
     const id: SinkIdentity = {
-      template: compileTemplate('file_organization' in backendConfig ? backendConfig.file_organization : DEFAULT_LAYOUT),
+      template: templateOf(backendConfig),
       retry: retryPolicyOf(backendConfig.retry),
       target: `${backendConfig.type} tier ${name}${role === 'primary_backend' ? '' : ` ${role}`}`,
     };
@@ -146,13 +191,25 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
       }
       return recordSink(store, id);
     }
-    // The format registry gives the encoder of the backend's `format` (GeoParquet stores points and features alike).
-    const encoder = await encoderFor('point', 'format' in backendConfig ? backendConfig.format : 'parquet', {
-      compression: config.compression,
-      rowGroupSize: config.parquet.row_group_size,
-      encodeWorkers: pipeline.batch.encode_workers,
-    });
-    opened.push(encoder);
+    // The format registry gives the encoder of each kind this sink stores: the backend's
+    // `format`, or the storage's default for the kind. One encoder when both kinds share a format.
+    const encoders: Partial<Record<RecordKind, Encoder>> = {};
+    const byFormat = new Map<string, Encoder>();
+    for (const kind of kindsOf(role, config)) {
+      const { format } = resolveFormat(kind, formatOfBackend(backendConfig), storage);
+      let encoder = byFormat.get(canonicalFormat(format));
+      if (encoder === undefined) {
+        encoder = await encoderFor(kind, format, {
+          compression: config.compression,
+          rowGroupSize: config.parquet.row_group_size,
+          encodeWorkers: pipeline.batch.encode_workers,
+          keys: formatKeysOf(backendConfig),
+        });
+        opened.push(encoder);
+        byFormat.set(canonicalFormat(format), encoder);
+      }
+      encoders[kind] = encoder;
+    }
     let backend: Backend = made.backend;
     if (config.cache_settings !== undefined) {
       const cache = await createCacheStore(config.cache_settings);
@@ -169,7 +226,7 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
       backend = retention;
     }
     if (key !== undefined) backend = new EncryptedBackend(backend, key);
-    return objectSink(backend, id, encoder, policy?.immutable ?? false);
+    return objectSink(backend, id, encoders, policy?.immutable ?? false);
   };
 
   try {
@@ -314,12 +371,13 @@ export async function storeBatch(
   });
   if (sink.kind === 'objects') {
     // Retriable: the encode worker died under it (the pool replaces it).
-    const { bytes, schema } = await withRetry(() => sink.encoder.encode(batch), sinkRetry(sink, report));
-    const key = objectKey(batch.memoryType, batch.partitionPath, provenance, sink.encoder.extension);
+    const encoder = encoderOf(sink, batch.kind);
+    const { bytes, schema } = await withRetry(() => encoder.encode(batch), sinkRetry(sink, report));
+    const key = objectKey(batch.memoryType, batch.partitionPath, provenance, encoder.extension);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    if (!(await options.alreadyStored?.(key, sha256))) await put(sink, key, bytes, tier, sinkRetry(sink, report), options.accessTier);
+    if (!(await options.alreadyStored?.(key, sha256))) await put(sink, key, bytes, encoder.contentType, tier, sinkRetry(sink, report), options.accessTier);
     const manifest = manifestOf(batch.records, schema, [{ key, bytes: bytes.byteLength, sha256 }], options.contentHash ?? false);
-    const { format, codec } = sink.encoder;
+    const { format, codec } = encoder;
     return { entry: entryOf(manifest, { backend: sink.backend.type, uri: sink.backend.uri(key), format, codec: codec.name, codecLevel: codec.level }), manifest };
   }
   const key = objectKey(batch.memoryType, batch.partitionPath, provenance, '.rows');
@@ -345,9 +403,8 @@ export async function indexEntry(tier: Tier, entry: CatalogEntry, report: RetryR
   );
 }
 
-async function put(sink: Extract<Sink, { kind: 'objects' }>, key: string, bytes: Uint8Array, tier: Tier, retry: Partial<RetryOptions>, accessTier?: AccessTier): Promise<void> {
+async function put(sink: Extract<Sink, { kind: 'objects' }>, key: string, bytes: Uint8Array, contentType: string, tier: Tier, retry: Partial<RetryOptions>, accessTier?: AccessTier): Promise<void> {
   const { backend } = sink;
-  const contentType = sink.encoder.contentType;
   try {
     await withRetry(() => backend.put(key, bytes, accessTier === undefined ? { contentType } : { contentType, accessTier }), retry);
   } catch (cause) {

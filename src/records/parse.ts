@@ -1,7 +1,6 @@
 import type {
   DeadLetter,
   DeadLetterReason,
-  GeoJsonGeometry,
   ObservationRecord,
   PointRecord,
   SourcePosition,
@@ -9,6 +8,7 @@ import type {
 } from '../core/record.js';
 import { scanPoint } from './scan.js';
 import { parseTimeUs } from './time.js';
+import { checkGeometry, lonLatProblem } from './geometry.js';
 
 export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
 /** How deep `attrs` and a feature's other properties may nest (the kept object is level 1). */
@@ -151,7 +151,9 @@ function vectorRecord(o: Record<string, unknown>, position: SourcePosition, size
     throw new Invalid(props === undefined || props === null ? 'missing_field' : 'wrong_type', 'properties: expected an object');
   }
   const p = props as Record<string, unknown>;
-  const { geometry, bbox } = checkGeometry(o.geometry);
+  const checked = checkGeometry(o.geometry);
+  if (!checked.ok) throw new Invalid(checked.reason, checked.message);
+  const { geometry, bbox } = checked;
   const rest: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(p)) if (k !== 'dataset' && k !== 'time' && k !== 'variable' && k !== 'value') keep(rest, k, v);
   return {
@@ -169,52 +171,6 @@ function vectorRecord(o: Record<string, unknown>, position: SourcePosition, size
   };
 }
 
-const geometryDepth: Record<string, number> = {
-  Point: 0, MultiPoint: 1, LineString: 1, MultiLineString: 2, Polygon: 2, MultiPolygon: 3,
-};
-
-function checkGeometry(input: unknown): { geometry: GeoJsonGeometry; bbox: [number, number, number, number] } {
-  if (input === undefined || input === null) throw new Invalid('missing_field', 'geometry: required');
-  if (typeof input !== 'object' || Array.isArray(input)) throw new Invalid('bad_geometry', 'geometry: expected an object');
-  const g = input as { type?: unknown; coordinates?: unknown };
-  // Own keys only: "constructor" or "__proto__" would find Object.prototype's members.
-  const depth = typeof g.type === 'string' && Object.hasOwn(geometryDepth, g.type) ? geometryDepth[g.type] : undefined;
-  if (depth === undefined) {
-    throw new Invalid('bad_geometry', `geometry.type: expected one of ${Object.keys(geometryDepth).join(', ')}`);
-  }
-  const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
-  const lines = g.type === 'LineString' || g.type === 'MultiLineString';
-  const rings = g.type === 'Polygon' || g.type === 'MultiPolygon';
-  const walk = (value: unknown, level: number): void => {
-    if (!Array.isArray(value)) throw new Invalid('bad_geometry', `geometry.coordinates: expected nested arrays for ${g.type}`);
-    if (level === 0) {
-      if (value.length < 2 || value.length > 4 || !value.every((n) => typeof n === 'number' && Number.isFinite(n))) {
-        throw new Invalid('bad_geometry', 'geometry.coordinates: a position is 2 to 4 finite numbers');
-      }
-      const [lon, lat] = value as number[];
-      checkLonLat(lon!, lat!, 'geometry.coordinates: ');
-      bbox[0] = Math.min(bbox[0], lon!);
-      bbox[1] = Math.min(bbox[1], lat!);
-      bbox[2] = Math.max(bbox[2], lon!);
-      bbox[3] = Math.max(bbox[3], lat!);
-      return;
-    }
-    if (value.length === 0) throw new Invalid('bad_geometry', `geometry.coordinates: empty ${g.type}`);
-    for (const item of value) walk(item, level - 1);
-    // RFC 7946 3.1.4, 3.1.6: a line has two positions or more; a ring four or more, closed.
-    if (level === 1 && lines) {
-      if (value.length < 2) throw new Invalid('bad_geometry', `geometry.coordinates: a line of ${g.type} needs 2 positions or more`);
-    } else if (level === 1 && rings) {
-      if (value.length < 4) throw new Invalid('bad_geometry', `geometry.coordinates: a ring of ${g.type} needs 4 positions or more`);
-      if (!samePosition(value[0] as number[], value[value.length - 1] as number[])) {
-        throw new Invalid('bad_geometry', `geometry.coordinates: a ring of ${g.type} must end where it starts`);
-      }
-    }
-  };
-  walk(g.coordinates, depth);
-  return { geometry: { type: g.type, coordinates: g.coordinates } as GeoJsonGeometry, bbox };
-}
-
 /**
  * `object[key] = value`, except that a `__proto__` key becomes a property (assigning it would set
  * the object's prototype, and JSON.stringify would then lose the field). Plain objects otherwise:
@@ -223,10 +179,6 @@ function checkGeometry(input: unknown): { geometry: GeoJsonGeometry; bbox: [numb
 function keep(object: Record<string, unknown>, key: string, value: unknown): void {
   if (key === '__proto__') Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
   else object[key] = value;
-}
-
-function samePosition(a: number[], b: number[]): boolean {
-  return a.length === b.length && a.every((n, i) => n === b[i]);
 }
 
 /**
@@ -251,8 +203,8 @@ function keptJson(object: Record<string, unknown>, name: string): string {
 }
 
 function checkLonLat(lon: number, lat: number, prefix: string): void {
-  if (lon < -180 || lon > 180) throw new Invalid('lon_out_of_range', `${prefix}lon ${lon} is outside [-180, 180]`);
-  if (lat < -90 || lat > 90) throw new Invalid('lat_out_of_range', `${prefix}lat ${lat} is outside [-90, 90]`);
+  const problem = lonLatProblem(lon, lat, prefix);
+  if (problem !== undefined) throw new Invalid(problem.reason, problem.message);
 }
 
 /**

@@ -91,3 +91,11 @@ export function formatTimeUs(us: number): string {
   const micros = us - ms * 1000;
   return micros === 0 ? iso : `${iso.slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
 }
+
+/** RFC 3339 UTC, always with six fraction digits (`2024-03-01T12:00:00.000000Z`): one width for every row of a CSV or GeoJSON file. */
+export function formatTimeMicros(timeUs: number): string {
+  const ms = Math.floor(timeUs / 1000);
+  const micros = timeUs - ms * 1000;
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
+}

@@ -20,6 +20,26 @@ export const NAMED_ORGANIZATIONS: Record<string, string> = {
   'category/subcategory': '{dataset}/{variable}',
 };
 
+/** The columns ParquetStorage's `partition_cols` may name. */
+export const HIVE_COLUMNS = ['year', 'month', 'day', 'variable', 'dataset', 'station'] as const;
+export type HiveColumn = (typeof HIVE_COLUMNS)[number];
+/** Hive's (and pyarrow's, DuckDB's) directory name for a null partition value. */
+export const HIVE_NULL = '__HIVE_DEFAULT_PARTITION__';
+
+/** The `column=value` directories of `key` for `columns` (percent-decoded; HIVE_NULL: null). */
+export function hiveValues(key: string, columns: readonly string[]): Map<string, string | null> {
+  const out = new Map<string, string | null>();
+  for (const segment of key.split('/')) {
+    const eq = segment.indexOf('=');
+    if (eq <= 0) continue;
+    const name = segment.slice(0, eq);
+    if (!columns.includes(name)) continue;
+    const raw = segment.slice(eq + 1);
+    out.set(name, raw === HIVE_NULL ? null : decodeURIComponent(raw));
+  }
+  return out;
+}
+
 export interface CompiledTemplate {
   /** The `file_organization` as written. */
   readonly source: string;
@@ -47,9 +67,11 @@ export function sanitizeSegment(value: string): string {
  * each segment is a bare token (`year`) or text with `{token}` placeholders (`y={year}`).
  * Throws with a message naming the bad token.
  */
-export function compileTemplate(organization: string): CompiledTemplate {
+export function compileTemplate(organization: string, partitionCols: readonly HiveColumn[] = []): CompiledTemplate {
   const template = NAMED_ORGANIZATIONS[organization] ?? organization;
-  const segments = template.split('/').filter((s) => s.length > 0);
+  // Hive-style `column=value` directories (ParquetStorage's partition_cols) after the layout's own.
+  const segments = [...template.split('/').filter((s) => s.length > 0), ...partitionCols.map((c) => `${c}={${c}}`)];
+  const hive = new Set<string>(partitionCols);
   if (segments.length === 0) throw new Error('file_organization is empty');
   const parts = segments.map((segment) => {
     if ((TEMPLATE_TOKENS as readonly string[]).includes(segment)) return [{ token: segment as TemplateToken }];
@@ -81,14 +103,18 @@ export function compileTemplate(organization: string): CompiledTemplate {
   const memo = new TupleMemo<string>();
   const expand = (record: ObservationRecord, memoryType: string): string => {
       const date = new Date(Math.floor(record.timeUs / 1000));
+      let hiveSegment = false;
       const value = (token: TemplateToken): string => {
         switch (token) {
           case 'memory_type': return memoryType;
           case 'kind': return record.kind;
           case 'dataset': return record.dataset;
-          case 'variable': return record.variable ?? 'none';
-          case 'sensor':
-          case 'station': return record.kind === 'point' ? record.station ?? record.dataset : record.dataset;
+          case 'variable': return hiveSegment ? (record.variable === null || record.variable === '' ? HIVE_NULL : record.variable) : record.variable ?? 'none';
+          case 'sensor': return record.kind === 'point' ? record.station ?? record.dataset : record.dataset;
+          case 'station':
+            // As in Hive and pyarrow, an empty value is the null partition.
+            if (hiveSegment) return record.kind === 'point' && record.station !== null && record.station !== '' ? record.station : HIVE_NULL;
+            return record.kind === 'point' ? record.station ?? record.dataset : record.dataset;
           case 'year': return String(date.getUTCFullYear()).padStart(4, '0');
           case 'month': return String(date.getUTCMonth() + 1).padStart(2, '0');
           case 'day': return String(date.getUTCDate()).padStart(2, '0');
@@ -96,7 +122,10 @@ export function compileTemplate(organization: string): CompiledTemplate {
         }
       };
       return parts
-        .map((pieces) => pieces.map((p) => ('text' in p ? p.text : sanitizeSegment(value(p.token)))).join(''))
+        .map((pieces, i) => {
+          hiveSegment = i >= parts.length - hive.size;
+          return pieces.map((p) => ('text' in p ? p.text : hiveSegment && value(p.token) === HIVE_NULL ? HIVE_NULL : sanitizeSegment(value(p.token)))).join('');
+        })
         .join('/');
   };
   return {

@@ -237,9 +237,11 @@ const geometryField = { 'ARROW:extension:name': 'geoarrow.wkb', 'ARROW:extension
  * A batch as an Arrow table: the record's fields under their own names plus a WKB `geometry`.
  * Rows are in `storageOrder`, so the min/max statistics of each row group and page prune filters.
  */
-export function columnsToTable(columns: BatchColumns, metadata?: Record<string, string>): Table {
+export function columnsToTable(columns: BatchColumns, metadata?: Record<string, string>, drop: readonly string[] = []): Table {
   const order = storageOrder(columns);
-  return tableOf(columns.kind === 'point' ? pointSpecs(columns, order) : vectorSpecs(columns, order), metadata);
+  const specs = columns.kind === 'point' ? pointSpecs(columns, order) : vectorSpecs(columns, order);
+  // Hive partition columns are in the object's path, not its file (as pyarrow and DuckDB write them).
+  return tableOf(drop.length === 0 ? specs : specs.filter((s) => !drop.includes(s.name)), metadata);
 }
 
 function pointSpecs(c: PointColumns, order: Order): ColumnSpec[] {

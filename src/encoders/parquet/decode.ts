@@ -14,7 +14,7 @@ const parquet = createRequire(import.meta.url)('parquet-wasm/node') as typeof Pa
  * an object can be re-encoded for another tier or checked on its content. Source positions are
  * not stored in the file: each record's `position` is `base` with its row index as the offset.
  */
-export function decodeGeoParquet(bytes: Uint8Array, base: Omit<SourcePosition, 'offset'>): DecodedObject {
+export function decodeGeoParquet(bytes: Uint8Array, base: Omit<SourcePosition, 'offset'>, partition: ReadonlyMap<string, string | null> = new Map()): DecodedObject {
   let table: Table;
   try {
     table = tableFromIPC(parquet.readParquet(bytes).intoIPCStream());
@@ -22,6 +22,8 @@ export function decodeGeoParquet(bytes: Uint8Array, base: Omit<SourcePosition, '
     throw new EncodeError('not a readable Parquet file', { cause, context: { stage: 'decode' } });
   }
   const schema = table.schema.fields.map((f) => f.name);
+  // A Hive partition column is not in the file: every row has its path's value.
+  const fromPath = (name: string): (string | null)[] | undefined => (partition.has(name) ? new Array<string | null>(table.numRows).fill(partition.get(name)!) : undefined);
   const col = (name: string) => {
     const vector = table.getChild(name);
     if (vector === null) throw new EncodeError(`Parquet object has no ${name} column`, { context: { stage: 'decode' } });
@@ -33,13 +35,15 @@ export function decodeGeoParquet(bytes: Uint8Array, base: Omit<SourcePosition, '
   // measured ~20 µs per record); repeated strings (dataset, variable, unit, station) are shared.
   const text = (vector: Vector | null, shared = true): (string | null)[] => (vector === null ? new Array<null>(n).fill(null) : utf8Values(vector, n, shared));
   const numbers = (vector: Vector | null): (number | null)[] => (vector === null ? new Array<null>(n).fill(null) : float64Values(vector, n));
-  const ids = text(col('id'), false), datasets = text(col('dataset')), variables = text(col('variable')), values = numbers(col('value'));
+  const ids = text(col('id'), false), values = numbers(col('value'));
+  const datasets = fromPath('dataset') ?? text(col('dataset')), variables = fromPath('variable') ?? text(col('variable'));
   const timeUs = int64Values(col('time'), n);
   const isPoint = opt('lon') !== null;
   const records: ObservationRecord[] = new Array(n);
   if (isPoint) {
     const [lons, lats, elevations] = [opt('lon'), opt('lat'), opt('elevation')].map(numbers);
-    const [units, qualities, stations] = [opt('unit'), opt('quality'), opt('station')].map((v) => text(v));
+    const [units, qualities] = [opt('unit'), opt('quality')].map((v) => text(v));
+    const stations = fromPath('station') ?? text(opt('station'));
     const attrs = text(opt('attrs'), false);
     for (let i = 0; i < n; i++) {
       records[i] = {

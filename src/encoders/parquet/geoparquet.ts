@@ -11,8 +11,10 @@ import type { CompressionConfig } from '../../config/common.js';
 import { columnsToTable, packBatch, type BatchColumns } from '../arrow/batch-table.js';
 import { leaseEncodePool, type EncodePoolLease } from '../encode-pool.js';
 import type { DecodedObject, EncodedObject, Encoder } from '../encoder.js';
+import type { FormatKeys } from '../registry.js';
 import { decodeGeoParquet } from './decode.js';
 import { ParquetCodec, recompressParquet, type PageCompressor } from './recompress.js';
+import { hiveValues } from '../../stages/object-key.js';
 
 const require = createRequire(import.meta.url);
 // parquet-wasm's Node build is CommonJS and instantiates its wasm synchronously on load.
@@ -28,6 +30,23 @@ const brotli = promisify(zlib.brotliCompress);
 export interface ParquetOptions {
   compression: CompressionConfig;
   rowGroupSize: number;
+  /** The data page size limit in bytes (arrow-rs default: 1 MiB). */
+  pageSize?: number;
+  /** ParquetStorage's partition_cols: those that are record columns are left out of the file (the path has them). */
+  partitionCols?: readonly string[];
+}
+
+/** Record columns a Hive partition can take out of the file (year, month, day are derived from `time`, which stays). */
+const HIVE_RECORD_COLUMNS = ['dataset', 'variable', 'station'];
+
+/** A parquet backend's options: its own keys over the tier's `compression` and `parquet.row_group_size`. */
+export function parquetOptions(tierCompression: CompressionConfig, tierRowGroupSize: number, keys: FormatKeys): ParquetOptions {
+  return {
+    compression: keys.compression === undefined ? tierCompression : { algorithm: keys.compression as CompressionConfig['algorithm'], level: tierCompression.level },
+    rowGroupSize: keys.row_group_size ?? tierRowGroupSize,
+    ...(keys.page_size === undefined ? {} : { pageSize: keys.page_size }),
+    ...(keys.partition_cols === undefined ? {} : { partitionCols: keys.partition_cols }),
+  };
 }
 
 const asBuffer = (page: Uint8Array) => Buffer.from(page.buffer, page.byteOffset, page.byteLength);
@@ -170,7 +189,8 @@ export class GeoParquetEncoder implements Encoder {
       // `geo` goes both in the Parquet key-value metadata (GDAL, DuckDB) and in the Arrow schema
       // kept inside ARROW:schema (pyarrow and GeoPandas prefer that one).
       const geo = geoMetadata(columns);
-      const arrow = columnsToTable(columns, { geo });
+      const drop = (this.options.partitionCols ?? []).filter((c) => HIVE_RECORD_COLUMNS.includes(c));
+      const arrow = columnsToTable(columns, { geo }, drop);
       const ipc = tableToIPC(arrow, 'stream');
       wasmTable = parquet.Table.fromIPCStream(ipc);
       let builder = new parquet.WriterPropertiesBuilder()
@@ -178,6 +198,8 @@ export class GeoParquetEncoder implements Encoder {
         .setMaxRowGroupSize(this.options.rowGroupSize)
         .setCreatedBy('earth-memory')
         .setKeyValueMetadata(new Map([['geo', geo]]));
+      // arrow-rs checks the page size after each write batch: batches small enough that a page ends near the limit.
+      if (this.options.pageSize !== undefined) builder = builder.setDataPageSizeLimit(this.options.pageSize).setWriteBatchSize(Math.max(1, Math.min(1024, Math.floor(this.options.pageSize / 64))));
       for (const [column, encoding] of Object.entries(columnEncodings[columns.kind])) {
         builder = builder.setColumnDictionaryEnabled(column, false).setColumnEncoding(column, encoding);
       }
@@ -193,8 +215,11 @@ export class GeoParquetEncoder implements Encoder {
     }
   }
 
-  decode(bytes: Uint8Array, base: Omit<SourcePosition, 'offset'>): DecodedObject {
-    return decodeGeoParquet(bytes, base);
+  decode(bytes: Uint8Array, base: Omit<SourcePosition, 'offset'>, key?: string): DecodedObject {
+    const cols = (this.options.partitionCols ?? []).filter((c) => HIVE_RECORD_COLUMNS.includes(c));
+    if (cols.length === 0) return decodeGeoParquet(bytes, base);
+    if (key === undefined) throw new EncodeError(`a Parquet object partitioned by ${cols.join(', ')} is read with its key (the values are in its path)`, { context: { stage: 'decode' } });
+    return decodeGeoParquet(bytes, base, hiveValues(key, cols));
   }
 
   async close(): Promise<void> {
