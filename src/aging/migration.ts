@@ -494,6 +494,7 @@ class Mover {
 
   /** Writes the object at the destination, re-encoded to its format and codec unless they match. */
   private async copy(row: CatalogRow, from: Sink, to: Sink): Promise<MigrationWritten | undefined> {
+    if (from.kind === 'store' || to.kind === 'store') throw new MigrationError(`${row.key}: moving Zarr stores between tiers is not supported yet; the store stays in ${row.tier}`);
     if (to.kind === 'objects' && from.kind === 'objects' && to.encoder.format === row.format && to.encoder.codec.name === row.codec && to.encoder.codec.level === row.codecLevel) {
       return this.rawCopy(row, from, to);
     }
@@ -570,6 +571,7 @@ class Mover {
   private async readRecords(row: CatalogRow, from: Sink): Promise<ObservationRecord[] | undefined> {
     try {
       if (from.kind === 'records') return await withRetry(() => from.store.readRecords(row.key), sinkRetry(from, this.retry));
+      if (from.kind === 'store') throw new MigrationError(`${row.key} is a Zarr store: its records are not read back yet`);
       const bytes = await withRetry(() => from.backend.get(row.key), sinkRetry(from, this.retry));
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       if (sha256 !== row.sha256) throw new MigrationError(`the source ${row.key} reads back with sha256 ${sha256}, not the catalogued ${row.sha256}`);
@@ -630,6 +632,8 @@ class Mover {
       if (to.kind === 'records') {
         const records = await withRetry(() => to.store.readRecords(written.key), sinkRetry(to, this.retry));
         actual = manifestOf(records, [], [{ key: written.key, bytes: written.bytes, sha256: rowsDigest(records) }]);
+      } else if (to.kind === 'store') {
+        throw new MigrationError(`${written.key}: Zarr stores are not verified as copies yet`);
       } else {
         const bytes = await withRetry(() => to.backend.get(written.key), sinkRetry(to, this.retry));
         const sha256 = createHash('sha256').update(bytes).digest('hex');

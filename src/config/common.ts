@@ -53,7 +53,7 @@ export type CompressionConfig = z.output<typeof compression>;
  * the file format of the tier's objects and how their keys are laid out.
  */
 export const objectLayoutShape = {
-  format: z.enum(['parquet', 'geoparquet']).default('parquet'),
+  format: z.enum(['parquet', 'geoparquet', 'zarr']).default('parquet'),
   /** A named layout (year/month/dataset, sensor/year/month, hierarchical) or a {token} template. */
   file_organization: z.string().default('year/month/dataset'),
 };

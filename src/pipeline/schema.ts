@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { compression, duration, nonEmpty, retryShape, size } from '../config/common.js';
-import { fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema } from '../../connectors/local-file/config.js';
+import { fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema, zarrBackendSchema } from '../../connectors/local-file/config.js';
 import { kafkaDeadLetterSchema, kafkaSourceSchema } from '../../connectors/kafka/config.js';
 import { networkFileBackendSchema } from '../../connectors/network-file/config.js';
 import { gcsBackendSchema } from '../../connectors/gcs/config.js';
@@ -13,7 +13,9 @@ import { redisBackendSchema } from '../../connectors/redis/config.js';
 import { mongodbBackendSchema } from '../../connectors/mongodb/config.js';
 import { influxdbBackendSchema } from '../../connectors/influxdb/config.js';
 import { cacheSettingsSchema } from '../storage/cache-config.js';
-import { compileTemplate } from '../stages/object-key.js';
+import { compileTemplate, timeTokenOf } from '../stages/object-key.js';
+import { ZARR_KEYS, zarrOptions } from '../config/zarr.js';
+import { checkLevel } from '../encoders/zarr/codecs.js';
 import { DEAD_LETTER } from '../stages/classify.js';
 import { selectionCriteriaSchema } from '../config/selection.js';
 
@@ -45,12 +47,13 @@ const classifyRule = z
   .strict();
 
 /** Backends that keep encoded objects (files): the tier's `format` and `file_organization` apply. */
-export const OBJECT_BACKENDS = ['local_file', 'network_file', 's3', 'gcs', 'azure_blob', 'redis'] as const;
+export const OBJECT_BACKENDS = ['local_file', 'zarr', 'network_file', 's3', 'gcs', 'azure_blob', 'redis'] as const;
 /** Backends that keep records as rows, documents or points (RecordStore). */
 export const RECORD_BACKENDS = ['postgresql', 'postgis', 'sqlite', 'mongodb', 'influxdb'] as const;
 
-const backend = z.discriminatedUnion('type', [
+const backendUnion = z.discriminatedUnion('type', [
   localFileBackendSchema,
+  zarrBackendSchema,
   networkFileBackendSchema,
   s3BackendSchema,
   gcsBackendSchema,
@@ -62,7 +65,10 @@ const backend = z.discriminatedUnion('type', [
   mongodbBackendSchema,
   influxdbBackendSchema,
 ]);
-export type BackendConfig = z.output<typeof backend>;
+export type BackendConfig = z.output<typeof backendUnion>;
+// Named, so the declaration of the pipeline schema refers to it instead of spelling every backend out (TS7056).
+export type BackendInput = z.input<typeof backendUnion>;
+const backend: z.ZodType<BackendConfig, z.ZodTypeDef, BackendInput> = backendUnion;
 
 /** The spec's `backup_policy`. */
 const backupPolicy = z
@@ -119,6 +125,10 @@ const tierConfig = z
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'file_organization'], message: (error as Error).message });
       }
     }
+    for (const role of ['primary_backend', 'vector_backend', 'raster_backend'] as const) {
+      const b = tier[role];
+      if (b !== undefined) checkZarrKeys(b, [role], ctx);
+    }
     const isRecords = (RECORD_BACKENDS as readonly string[]).includes(tier.primary_backend.type);
     if (tier.backup_policy?.immutable && isRecords) {
       ctx.addIssue({
@@ -129,6 +139,35 @@ const tierConfig = z
     }
   });
 export type TierConfig = z.output<typeof tierConfig>;
+
+/** The cross-key rules of `format: zarr` (and `type: zarr`): its keys only with it, a time token in the layout, codecs that exist. */
+function checkZarrKeys(b: BackendConfig, path: string[], ctx: z.RefinementCtx): void {
+  const isZarr = b.type === 'zarr' || ('format' in b && b.format === 'zarr');
+  const given = ZARR_KEYS.filter((k) => k in b && (b as Record<string, unknown>)[k] !== undefined);
+  if (!isZarr) {
+    for (const k of given) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, k], message: `${k} is a Zarr key: it needs format: zarr` });
+    return;
+  }
+  if (b.type === 'redis' || b.type === 'network_file') {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'format'], message: `format: zarr is stored on local_file, s3, gcs or azure_blob (or type: zarr), not ${b.type}` });
+    return;
+  }
+  const options = zarrOptions(b as Parameters<typeof zarrOptions>[0]);
+  if (options.compression === 'blosc') ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression'], message: 'blosc is not supported yet: use zstd (the default), gzip or lz4' });
+  if (options.compression === 'lz4' && options.zarrFormat === 3) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression'], message: 'lz4 has no Zarr v3 codec: use zstd or gzip with zarr_format: 3' });
+  const bad = checkLevel(options.compression, options.compressionLevel);
+  if (bad !== null && given.includes('compression_level')) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression_level'], message: bad });
+  if (options.timeStepMs <= 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'time_step'], message: 'must be longer than 0' });
+  if ('file_organization' in b) {
+    try {
+      if (timeTokenOf(compileTemplate(b.file_organization)) === null) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'file_organization'], message: 'format: zarr needs a time token ({year}, {month}, {day} or {hour}): a store covers one period, and its time index starts at the period\'s start' });
+      }
+    } catch {
+      // reported with the layout's own message
+    }
+  }
+}
 
 /** One aging policy: a MigrationJob the planner runs on every pass (the job file's keys, minus id). */
 const agingPolicy = z
