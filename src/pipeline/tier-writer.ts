@@ -332,7 +332,8 @@ async function appendToStore(
     codec: sink.zarr.codec.name,
     codecLevel: sink.zarr.codec.level,
     bytes: appended.bytes,
-    rows: (previous?.rows ?? 0) + manifest.rows,
+    // What the store holds, from the store itself: a redelivered append adds nothing.
+    rows: appended.observations,
     timeMinUs: Math.min(previous?.timeMinUs ?? Infinity, manifest.timeMinUs),
     timeMaxUs: Math.max(previous?.timeMaxUs ?? -Infinity, manifest.timeMaxUs),
     bbox: previous === undefined ? manifest.bbox : [Math.min(previous.bbox[0], manifest.bbox[0]), Math.min(previous.bbox[1], manifest.bbox[1]), Math.max(previous.bbox[2], manifest.bbox[2]), Math.max(previous.bbox[3], manifest.bbox[3])],

@@ -17,6 +17,8 @@ export interface StoreAppend {
   /** Every key of the store and their bytes, after the append. */
   keys: number;
   bytes: number;
+  /** Values the store holds (station × time cells that are set). */
+  observations: number;
 }
 
 /**
@@ -68,7 +70,7 @@ export class ZarrStoreSink {
       timeChunk: this.options.timeseriesChunks[1],
     });
     const keys = await store.keys();
-    return { root, sha256: result.sha256, keys: keys.length, bytes: keys.reduce((n, k) => n + k.size, 0) };
+    return { root, sha256: result.sha256, keys: keys.length, bytes: keys.reduce((n, k) => n + k.size, 0), observations: result.observations };
   }
 
   /** Every key of a store, for delete and copy. */

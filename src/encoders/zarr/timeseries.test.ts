@@ -1,12 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LocalFileStorage } from '../../../connectors/local-file/storage.js';
 import type { PointRecord } from '../../core/record.js';
-import { referencePython } from '../../../test/support/python.js';
+import { checkZarr } from '../../../test/support/python.js';
 import { chunkCodec, type ZarrCompression, type ZarrFormat } from './codecs.js';
 import { ZarrStore } from './store.js';
 import { appendPoints, type SeriesOptions } from './timeseries.js';
@@ -22,20 +21,7 @@ function point(offset: number, station: string, variable: string, hour: number, 
   };
 }
 
-interface Check {
-  zarr_format: number;
-  dims: Record<string, number>;
-  coords: string[];
-  data_vars: string[];
-  attrs: Record<string, unknown>;
-  time_dtype: string;
-  time: string[];
-  station_name: string[];
-  lon: number[];
-  values: Record<string, { dims: string[]; data: (number | null)[][]; attrs: Record<string, string> }>;
-  zarr_arrays: Record<string, { shape: number[]; attrs: Record<string, unknown> }>;
-}
-const check = (path: string): Check => JSON.parse(execFileSync(referencePython(), [resolve('test/support/check_zarr.py'), path]).toString()) as Check;
+const check = checkZarr;
 
 async function storeAt(format: ZarrFormat, compression: ZarrCompression, separator: '/' | '.') {
   const dir = await mkdtemp(join(tmpdir(), 'earthmem-zarr-'));

@@ -32,6 +32,8 @@ interface StoreState {
   lon: number[];
   lat: number[];
   variables: Map<string, { units: string | null }>;
+  /** Cells that hold a value (the catalog row's `rows`). */
+  observations: number;
 }
 
 const coordSpecs = (s: number, t: number, o: SeriesOptions): ArraySpec[] => [
@@ -50,7 +52,7 @@ const variableSpec = (name: string, units: string | null, s: number, t: number, 
   attributes: { coordinates: 'time lat lon station_name', long_name: name, ...(units === null ? {} : { units }) },
 });
 
-const GROUP_ATTRIBUTES = { Conventions: 'CF-1.8', featureType: 'timeSeries' };
+const groupAttributes = (observations: number) => ({ Conventions: 'CF-1.8', featureType: 'timeSeries', earthmem_observations: observations });
 
 /** A variable name that is a safe Zarr array name and does not collide with the coordinates. */
 export function variableArrayName(variable: string): string {
@@ -60,12 +62,12 @@ export function variableArrayName(variable: string): string {
 
 async function loadState(store: ZarrStore): Promise<StoreState> {
   const arrays = await readConsolidated(store);
-  const empty: StoreState = { time: 0, stations: [], lon: [], lat: [], variables: new Map() };
+  const empty: StoreState = { time: 0, stations: [], lon: [], lat: [], variables: new Map(), observations: 0 };
   if (arrays === undefined) return empty;
   const shape = (name: string) => arrays.get(name)?.shape;
   const time = shape('time')?.[0] ?? 0;
   const s = shape('station_name')?.[0] ?? 0;
-  const state: StoreState = { time, stations: [], lon: [], lat: [], variables: new Map() };
+  const state: StoreState = { time, stations: [], lon: [], lat: [], variables: new Map(), observations: arrays.observations };
   for (const [name, meta] of arrays) if (!['time', 'station_name', 'lon', 'lat'].includes(name)) state.variables.set(name, { units: meta.units });
   const specs = coordSpecs(s, time, { timeStepUs: 1, originUs: 0, stationChunk: arrays.get('station_name')!.chunks[0]!, timeChunk: 1 });
   for (const [field, spec] of [['stations', specs[1]!], ['lon', specs[2]!], ['lat', specs[3]!]] as const) {
@@ -81,19 +83,21 @@ async function loadState(store: ZarrStore): Promise<StoreState> {
 }
 
 /** Array name → shape, chunks and units, from the consolidated metadata (undefined: no store yet). */
-async function readConsolidated(store: ZarrStore): Promise<Map<string, { shape: number[]; chunks: number[]; units: string | null }> | undefined> {
-  const out = new Map<string, { shape: number[]; chunks: number[]; units: string | null }>();
+async function readConsolidated(store: ZarrStore): Promise<(Map<string, { shape: number[]; chunks: number[]; units: string | null }> & { observations: number }) | undefined> {
+  const out = Object.assign(new Map<string, { shape: number[]; chunks: number[]; units: string | null }>(), { observations: 0 });
   if (store.layout.format === 2) {
-    const meta = (await store.readJson('.zmetadata')) as { metadata: Record<string, { shape?: number[]; chunks?: number[]; units?: string }> } | undefined;
+    const meta = (await store.readJson('.zmetadata')) as { metadata: Record<string, { shape?: number[]; chunks?: number[]; units?: string; earthmem_observations?: number }> } | undefined;
     if (meta === undefined) return undefined;
+    out.observations = Number(meta.metadata['.zattrs']?.earthmem_observations ?? 0);
     for (const [key, value] of Object.entries(meta.metadata)) {
       const [name, file] = key.split('/');
       if (file === '.zarray') out.set(name!, { shape: value.shape!, chunks: value.chunks!, units: (meta.metadata[`${name}/.zattrs`]?.units as string | undefined) ?? null });
     }
     return out;
   }
-  const group = (await store.readJson('zarr.json')) as { consolidated_metadata?: { metadata: Record<string, { shape: number[]; chunk_grid: { configuration: { chunk_shape: number[] } }; attributes: { units?: string } }> } } | undefined;
+  const group = (await store.readJson('zarr.json')) as { attributes?: { earthmem_observations?: number }; consolidated_metadata?: { metadata: Record<string, { shape: number[]; chunk_grid: { configuration: { chunk_shape: number[] } }; attributes: { units?: string } }> } } | undefined;
   if (group === undefined) return undefined;
+  out.observations = group.attributes?.earthmem_observations ?? 0;
   for (const [name, value] of Object.entries(group.consolidated_metadata?.metadata ?? {})) {
     out.set(name, { shape: value.shape, chunks: value.chunk_grid.configuration.chunk_shape, units: value.attributes.units ?? null });
   }
@@ -105,6 +109,8 @@ export interface AppendResult {
   sha256: string;
   stations: number;
   timeSteps: number;
+  /** Cells holding a value, all appends together. */
+  observations: number;
 }
 
 /**
@@ -173,7 +179,10 @@ export async function appendPoints(store: ZarrStore, records: readonly PointReco
       const index = chunk.split(',').map(Number);
       const existing = state.variables.has(spec.name) ? await store.readChunk(spec, index) : undefined;
       const values = masked(spec, index, existing, oldShape(spec));
-      for (const [cell, value] of cellMap) values[cell] = value;
+      for (const [cell, value] of cellMap) {
+        if (Number.isNaN(values[cell] as number)) state.observations += 1;
+        values[cell] = value;
+      }
       await store.writeChunk(spec, index, values);
     }
   }
@@ -191,10 +200,10 @@ export async function appendPoints(store: ZarrStore, records: readonly PointReco
       await store.writeChunk(spec, [c], values);
     }
   }
-  const sha256 = await store.commitMetadata([...coords, ...variables], GROUP_ATTRIBUTES);
+  const sha256 = await store.commitMetadata([...coords, ...variables], groupAttributes(state.observations));
   failpoint('zarr.committed');
   await store.backend.delete(store.key(INTENT));
-  return { sha256, stations: newS, timeSteps: newT };
+  return { sha256, stations: newS, timeSteps: newT, observations: state.observations };
 }
 
 /** A chunk's cells with everything outside `shape` (the visible shape) set to fill. */
