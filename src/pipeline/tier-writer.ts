@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { AccessTier, Backend } from '../core/backend.js';
 import { batchProvenance, type Batch, type ProvenanceRange } from '../core/batch.js';
 import { ConfigError, EarthMemoryError, StorageError } from '../core/errors.js';
+import { failpoint } from '../core/failpoint.js';
 import type { ObjectIndex } from '../core/object-index.js';
 import { manifestOf, type Manifest } from '../core/manifest.js';
 import type { ObservationRecord } from '../core/record.js';
@@ -342,17 +343,21 @@ async function appendToStore(
     state: 'committed',
   };
   await withRetry(() => catalog.upsert([entry], fence), catalogRetry);
+  failpoint('zarr.catalogued');
   await indexEntry(tier, entry, retry);
   return entry;
 }
 
-/** A store's provenance: per source partition, the range of every append (appends of one store run in offset order). */
+/** A store's provenance: per source partition, the range of every append (appends of one store run in offset order), counted once. */
 function mergeProvenance(a: readonly ProvenanceRange[], b: readonly ProvenanceRange[]): ProvenanceRange[] {
   const out = new Map<string, ProvenanceRange>();
   for (const r of [...a, ...b]) {
     const id = `${r.partition}\u0000${r.source}`;
     const seen = out.get(id);
-    out.set(id, seen === undefined ? { ...r } : { ...seen, firstOffset: Math.min(seen.firstOffset, r.firstOffset), lastOffset: Math.max(seen.lastOffset, r.lastOffset), count: seen.count + r.count });
+    if (seen === undefined) out.set(id, { ...r });
+    // A redelivered or rebuilt range inside the known one adds no records: the cells are the same.
+    else if (r.firstOffset >= seen.firstOffset && r.lastOffset <= seen.lastOffset) continue;
+    else out.set(id, { ...seen, firstOffset: Math.min(seen.firstOffset, r.firstOffset), lastOffset: Math.max(seen.lastOffset, r.lastOffset), count: seen.count + r.count });
   }
   return [...out.values()].sort((x, y) => (x.source < y.source ? -1 : x.source > y.source ? 1 : x.partition - y.partition));
 }

@@ -72,3 +72,29 @@ test('same records in the same order, same bytes (a replay rewrites the store id
   };
   assert.deepEqual(await files(join(b.dir, b.store.root)), await files(join(a.dir, a.store.root)));
 });
+
+test('an append that died halfway, then appends of other batches: the same bytes as without it (the intent restores its chunks)', async () => {
+  const a = point(1, 'A', 'temperature', 0, 280);
+  const x = point(2, 'X', 'temperature', 9, 290); // another time chunk than y
+  const y = point(3, 'Y', 'temperature', 1, 291);
+  const clean = await storeAt(2, 'zstd', '/');
+  for (const batch of [[a], [y], [x]]) await appendPoints(clean.store, batch, options);
+
+  const crashed = await storeAt(2, 'zstd', '/');
+  await appendPoints(crashed.store, [a], options);
+  // The process dies before the consolidated metadata: every chunk of [x, y] is written, nothing is visible.
+  const backend = crashed.store.backend;
+  const dying = Object.create(backend) as typeof backend;
+  dying.put = async (key, body, o) => {
+    if (key.endsWith('.zmetadata')) throw new Error('killed');
+    return backend.put(key, body, o);
+  };
+  await assert.rejects(appendPoints(new ZarrStore(dying, crashed.store.root, crashed.store.layout), [x, y], options), /killed/);
+  // Redelivered in other batches (another batching after the restart).
+  for (const batch of [[y], [x]]) await appendPoints(crashed.store, batch, options);
+  const files = async (dir: string) => {
+    const names = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile() && !d.name.endsWith('.tmp')).map((d) => join(d.parentPath, d.name).slice(dir.length)).sort();
+    return Promise.all(names.map(async (n) => [n, (await readFile(join(dir, n))).toString('hex')]));
+  };
+  assert.deepEqual(await files(join(crashed.dir, crashed.store.root)), await files(join(clean.dir, clean.store.root)));
+});
