@@ -40,6 +40,8 @@ export function jsonFill(value: number | null): number | string | null {
 export const jsonBytes = (value: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
 
 export function chunkKey(layout: StoreLayout, array: string, index: readonly number[]): string {
+  // A 0-d array (a CF grid mapping variable) has one chunk: "0" in v2, "c" in v3.
+  if (index.length === 0) return layout.format === 2 ? `${array}/0` : `${array}/c`;
   const joined = index.join(layout.separator);
   return layout.format === 2 ? `${array}/${joined}` : `${array}/c${layout.separator}${joined}`;
 }
@@ -63,13 +65,13 @@ export function v2ArrayMeta(spec: ArraySpec, layout: StoreLayout): { zarray: Rec
   };
 }
 
-/** xarray's v3 `_FillValue` attribute (what it masks): an integer, or a float as base64 of its little-endian bytes (its FillValueCoder). */
+/** xarray's v3 `_FillValue` attribute (what it masks): an integer, or a float as base64 of its little-endian double (its FillValueCoder). */
 function xarrayFill(spec: ArraySpec): number | string {
   const value = spec.fillValue!;
   if (!spec.dtype.startsWith('float')) return value;
-  const b = Buffer.alloc(spec.dtype === 'float32' ? 4 : 8);
-  if (spec.dtype === 'float32') b.writeFloatLE(value);
-  else b.writeDoubleLE(value);
+  // Always a double, float32 arrays too (the coder unpacks '<d').
+  const b = Buffer.alloc(8);
+  b.writeDoubleLE(value);
   return b.toString('base64');
 }
 
