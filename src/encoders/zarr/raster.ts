@@ -3,7 +3,7 @@ import { StorageError } from '../../core/errors.js';
 import { failpoint } from '../../core/failpoint.js';
 import type { RasterRecord, RasterScene } from '../../core/raster.js';
 import { chunkKey, type ArraySpec } from './metadata.js';
-import { encodeCells, type ZarrStore } from './store.js';
+import { eachBounded, encodeCells, type ZarrStore } from './store.js';
 
 /**
  * Raster tiles as Zarr: each (memory type, dataset, variable, grid) is one store holding the
@@ -22,6 +22,8 @@ export interface RasterOptions {
 
 const INTENT = '.earthmem-append.json';
 const TIME_CHUNK = 1024;
+/** Chunk writes in flight per append (each holds one chunk's raw and compressed bytes). */
+const CHUNK_WRITES = 4;
 const BYTES: Record<RasterScene['dtype'], number> = { uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4, float32: 4, float64: 8 };
 
 /** The grid's identity (size, geotransform, CRS, dtype): part of the store's key. */
@@ -129,7 +131,8 @@ export async function appendRasterTiles(store: ZarrStore, tiles: readonly Raster
   failpoint('zarr.intent');
 
   const plane = cy * cx * size;
-  for (const { index, tiles: covering } of sorted) {
+  // Chunks are independent (the intent names them all; the metadata comes after): a few at once, so compression and fsyncs overlap.
+  await eachBounded(sorted, CHUNK_WRITES, async ({ index, tiles: covering }) => {
     const [bt, by, bx] = index as [number, number, number];
     const existing = bt * ct < oldT ? await store.getMaybe(chunkKey(store.layout, variable, index)) : undefined;
     const buffer = existing === undefined ? fillBytes(scene, chunkCells) : new Uint8Array(await store.layout.codec.decode(existing));
@@ -150,7 +153,7 @@ export async function appendRasterTiles(store: ZarrStore, tiles: readonly Raster
     }
     await store.put(chunkKey(store.layout, variable, index), await store.layout.codec.encode(buffer));
     failpoint('zarr.chunk');
-  }
+  });
 
   const specs = arraySpecs(scene, variable, newT, options);
   const [, dx, , , , dy] = scene.geotransform;
