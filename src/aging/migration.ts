@@ -494,7 +494,8 @@ class Mover {
 
   /** Writes the object at the destination, re-encoded to its format and codec unless they match. */
   private async copy(row: CatalogRow, from: Sink, to: Sink): Promise<MigrationWritten | undefined> {
-    if (from.kind === 'store' || to.kind === 'store') throw new MigrationError(`${row.key}: moving Zarr stores between tiers is not supported yet; the store stays in ${row.tier}`);
+    if (from.kind === 'store' && to.kind === 'store') return this.storeCopy(row, from, to);
+    if (from.kind === 'store' || to.kind === 'store') throw new MigrationError(`${row.key}: a Zarr store moves only to another Zarr tier (re-encoding between Zarr and ${from.kind === 'store' ? to.type : from.type} is not built yet); the ${from.kind === 'store' ? 'store' : 'object'} stays in ${row.tier}`);
     if (to.kind === 'objects' && from.kind === 'objects' && to.encoder.format === row.format && to.encoder.codec.name === row.codec && to.encoder.codec.level === row.codecLevel) {
       return this.rawCopy(row, from, to);
     }
@@ -603,8 +604,30 @@ class Mover {
    * sha256); a re-encoded one must describe the same content as what was written (the manifests:
    * keys and checksums, rows, ids, time range, bbox, columns).
    */
+  /** A Zarr store as a unit: every key copied (re-compressed when the codecs differ), metadata last. */
+  private async storeCopy(row: CatalogRow, from: Extract<Sink, { kind: 'store' }>, to: Extract<Sink, { kind: 'store' }>): Promise<MigrationWritten> {
+    const { copyStore } = await import('../encoders/zarr/move.js');
+    if ((await this.storage.catalog.list({ tier: this.destination.name, key: row.key })).length > 0) {
+      throw new MigrationError(`${row.key}: tier ${this.destination.name} already has a store at this key (stores are not merged)`);
+    }
+    await this.throttle?.take(row.bytes);
+    const copied = await withRetry(() => copyStore(from.zarr, to.zarr, row.key), sinkRetry(to, this.retry));
+    const manifest: Manifest = { keys: copied.keys, rows: row.rows, bbox: row.bbox, timeMinUs: row.timeMinUs, timeMaxUs: row.timeMaxUs, schema: [], contentHash: null };
+    return {
+      key: row.key, backend: to.backend.type, uri: to.uri(row.key), format: 'zarr', codec: to.zarr.codec.name, codecLevel: to.zarr.codec.level,
+      bytes: copied.keys.reduce((n, k) => n + k.bytes, 0), rows: row.rows, sha256: copied.sha256, manifest,
+    };
+  }
+
   private verify(rows: number, written: MigrationWritten, to: Sink): Promise<void> {
+    if (to.kind === 'store') return this.verifyStoreCopy(written, to);
     return written.manifest === null ? this.verifyBytes(written, to) : this.oneInMemory(() => this.verifyManifest(rows, written.manifest!, written, to));
+  }
+
+  private async verifyStoreCopy(written: MigrationWritten, to: Extract<Sink, { kind: 'store' }>): Promise<void> {
+    const { verifyStore } = await import('../encoders/zarr/move.js');
+    const problems = await withRetry(() => verifyStore(to.zarr, written.key, written.manifest!.keys), sinkRetry(to, this.retry));
+    if (problems.length > 0) this.fail(written, problems.slice(0, 5).join('; '));
   }
 
   private fail(written: MigrationWritten, what: string): never {
