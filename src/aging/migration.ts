@@ -3,13 +3,13 @@ import type { AccessTier } from '../core/backend.js';
 import type { Batch, ProvenanceRange } from '../core/batch.js';
 import { ArchivedObjectError, describeError, EarthMemoryError, MigrationError, NotFoundError, ObjectLockedError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
-import type { ObservationRecord } from '../core/record.js';
+import type { ObservationRecord, PointRecord } from '../core/record.js';
 import { RetryNotices, withRetry, type RetryReport } from '../core/retry.js';
 import { objectIdOf, type CatalogEntry, type CatalogRow, type MigrationJobRecord, type MigrationJobState, type MigrationStep, type MigrationStepState, type MigrationWritten } from '../catalog/catalog.js';
 import { manifestDifferences, manifestOf, type Manifest } from '../core/manifest.js';
 import { rehydrateStored, type OpenedStorage } from '../pipeline/read.js';
 import type { TierName } from '../pipeline/schema.js';
-import { indexEntry, rowsDigest, sinkOf, sinkRetry, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
+import { indexEntry, mergeProvenance, rowsDigest, sinkOf, sinkRetry, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
 import { objectKey } from '../stages/object-key.js';
 import { resolveTime, type MigrationJobSpec } from './job.js';
 import { Throttle } from './throttle.js';
@@ -345,6 +345,18 @@ function mergedProvenance(rows: readonly CatalogRow[]): ProvenanceRange[] {
   }];
 }
 
+/** Switches into one Zarr store's catalog row, one at a time in this process (lanes run side by side). */
+const switching = new Map<string, Promise<unknown>>();
+async function oneAtATime(key: string, work: () => Promise<void>): Promise<void> {
+  const run = (switching.get(key) ?? Promise.resolve()).catch(() => undefined).then(work);
+  switching.set(key, run);
+  try {
+    await run;
+  } finally {
+    if (switching.get(key) === run) switching.delete(key);
+  }
+}
+
 /** Reads of a raw copy go in chunks of this size, so a large object moves in bounded memory. */
 const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
 
@@ -393,7 +405,10 @@ class Mover {
         failpoint('migration.copied');
       }
       if (state === 'copied') {
-        if (this.spec.validation) await this.verify(present.reduce((n, r) => n + r.rows, 0), written!, to);
+        if (this.spec.validation) {
+          if (to.kind === 'store' && written!.manifest === null) await this.verifyAppend(present, from, to, written!);
+          else await this.verify(present.reduce((n, r) => n + r.rows, 0), written!, to);
+        }
         await mark((state = 'verified'), { note: this.spec.validation ? null : 'not read back (validation: false)' });
         failpoint('migration.verified');
       }
@@ -421,7 +436,24 @@ class Mover {
           sha256: written!.sha256,
           state: 'committed',
         };
-        await catalog.switchTier(this.spec.id, present.map((r) => ({ tier: r.tier, key: r.key, sha256: r.sha256 })), destination);
+        if (to.kind === 'store' && written!.manifest === null) {
+          // An append: the store's one row takes this object's records in, from the store as it is now.
+          const store = to;
+          await oneAtATime(`${this.destination.name}\u0000${destination.key}`, async () => {
+            const [existing] = await catalog.list({ tier: this.destination.name, key: destination.key });
+            const now = await withRetry(() => store.zarr.state(destination.key), sinkRetry(store, this.retry));
+            Object.assign(destination, {
+              // The root is `{memory type}/{partition}.zarr`.
+              partitionPath: existing?.partitionPath ?? destination.key.slice(destination.key.indexOf('/') + 1, -'.zarr'.length),
+              rows: now.observations, bytes: now.bytes, sha256: now.sha256,
+              provenance: existing === undefined ? destination.provenance : mergeProvenance(existing.provenance, destination.provenance),
+              timeMinUs: Math.min(existing?.timeMinUs ?? Infinity, destination.timeMinUs),
+              timeMaxUs: Math.max(existing?.timeMaxUs ?? -Infinity, destination.timeMaxUs),
+              bbox: existing === undefined ? destination.bbox : [Math.min(existing.bbox[0], destination.bbox[0]), Math.min(existing.bbox[1], destination.bbox[1]), Math.max(existing.bbox[2], destination.bbox[2]), Math.max(existing.bbox[3], destination.bbox[3])],
+            });
+            await catalog.switchTier(this.spec.id, present.map((r) => ({ tier: r.tier, key: r.key, sha256: r.sha256 })), destination);
+          });
+        } else await catalog.switchTier(this.spec.id, present.map((r) => ({ tier: r.tier, key: r.key, sha256: r.sha256 })), destination);
         state = 'switched';
         failpoint('migration.switched');
         await indexEntry(this.destination, destination, this.retry);
@@ -456,7 +488,8 @@ class Mover {
         return;
       }
       // Not switched yet: the copy (if any) goes, the sources stay as they were.
-      if (written !== undefined && to !== undefined) await to.delete(written.key).catch(() => undefined);
+      // (An append into a Zarr store is not undone: the store holds other objects' data, and the cells are the source's own values.)
+      if (written !== undefined && to !== undefined && !(to.kind === 'store' && written.manifest === null)) await to.delete(written.key).catch(() => undefined);
       await mark('failed', { note: `${state}: ${reason}` });
     }
   }
@@ -495,7 +528,8 @@ class Mover {
   /** Writes the object at the destination, re-encoded to its format and codec unless they match. */
   private async copy(row: CatalogRow, from: Sink, to: Sink): Promise<MigrationWritten | undefined> {
     if (from.kind === 'store' && to.kind === 'store') return this.storeCopy(row, from, to);
-    if (from.kind === 'store' || to.kind === 'store') throw new MigrationError(`${row.key}: a Zarr store moves only to another Zarr tier (re-encoding between Zarr and ${from.kind === 'store' ? to.type : from.type} is not built yet); the ${from.kind === 'store' ? 'store' : 'object'} stays in ${row.tier}`);
+    if (to.kind === 'store') return this.appendCopy(row, from, to);
+    if (from.kind === 'store') throw new MigrationError(`${row.key}: a Zarr store moves only to another Zarr tier (reading a store back into ${to.kind} is not built yet); the store stays in ${row.tier}`);
     if (to.kind === 'objects' && from.kind === 'objects' && to.encoder.format === row.format && to.encoder.codec.name === row.codec && to.encoder.codec.level === row.codecLevel) {
       return this.rawCopy(row, from, to);
     }
@@ -604,6 +638,48 @@ class Mover {
    * sha256); a re-encoded one must describe the same content as what was written (the manifests:
    * keys and checksums, rows, ids, time range, bbox, columns).
    */
+  /**
+   * Objects or rows into a Zarr tier: their records are appended to the store of their partition
+   * there (the destination's file_organization). The written key is the store's root; `manifest`
+   * null marks an append (nothing of its own to delete on failure: the store holds other data).
+   */
+  private async appendCopy(row: CatalogRow, from: Sink, to: Extract<Sink, { kind: 'store' }>): Promise<MigrationWritten | undefined> {
+    return this.oneInMemory(async () => {
+      const records = await this.readRecords(row, from);
+      if (records === undefined) return undefined;
+      await this.throttle?.take(row.bytes);
+      const { partitionPath, points } = this.storePartition(row, records, to);
+      const batch: Batch = { memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: 'point', partitionPath, records: points, bytes: row.bytes, flushReason: 'end' };
+      const appended = await withRetry(() => to.zarr.append(batch), sinkRetry(to, this.retry));
+      failpoint('migration.put');
+      return {
+        key: appended.root, backend: to.backend.type, uri: to.uri(appended.root), format: 'zarr', codec: to.zarr.codec.name, codecLevel: to.zarr.codec.level,
+        bytes: appended.bytes, rows: appended.observations, sha256: appended.sha256, manifest: null,
+      };
+    });
+  }
+
+  /** The destination partition of an object's records: one Zarr store holds one partition. */
+  private storePartition(row: CatalogRow, records: ObservationRecord[], to: Extract<Sink, { kind: 'store' }>): { partitionPath: string; points: PointRecord[] } {
+    if (row.kind !== 'point') throw new MigrationError(`${row.key}: ${row.kind} records do not go into Zarr stores (point time series only); it stays in ${row.tier}`);
+    const paths = new Set(records.map((r) => to.template.expand(r, row.memoryType)));
+    if (paths.size !== 1) throw new MigrationError(`${row.key}: its records fall in ${paths.size} partitions of tier ${this.destination.name} (${[...paths].slice(0, 3).join(', ')}…); a Zarr store holds one: it stays in ${row.tier}`);
+    return { partitionPath: [...paths][0]!, points: records as PointRecord[] };
+  }
+
+  /** An append into a store verifies by reading every record's cell back. */
+  private async verifyAppend(rows: readonly CatalogRow[], from: Sink, to: Extract<Sink, { kind: 'store' }>, written: MigrationWritten): Promise<void> {
+    await this.oneInMemory(async () => {
+      for (const row of rows) {
+        const records = await this.readRecords(row, from);
+        if (records === undefined) this.fail(written, `${row.key} cannot be read back to compare`);
+        const { partitionPath, points } = this.storePartition(row, records!, to);
+        const problems = await withRetry(() => to.zarr.differences(row.memoryType, partitionPath, points), sinkRetry(to, this.retry));
+        if (problems.length > 0) this.fail(written, problems.slice(0, 5).join('; '));
+      }
+    });
+  }
+
   /** A Zarr store as a unit: every key copied (re-compressed when the codecs differ), metadata last. */
   private async storeCopy(row: CatalogRow, from: Extract<Sink, { kind: 'store' }>, to: Extract<Sink, { kind: 'store' }>): Promise<MigrationWritten> {
     const { copyStore } = await import('../encoders/zarr/move.js');

@@ -349,7 +349,7 @@ async function appendToStore(
 }
 
 /** A store's provenance: per source partition, the range of every append (appends of one store run in offset order), counted once. */
-function mergeProvenance(a: readonly ProvenanceRange[], b: readonly ProvenanceRange[]): ProvenanceRange[] {
+export function mergeProvenance(a: readonly ProvenanceRange[], b: readonly ProvenanceRange[]): ProvenanceRange[] {
   const out = new Map<string, ProvenanceRange>();
   for (const r of [...a, ...b]) {
     const id = `${r.partition}\u0000${r.source}`;

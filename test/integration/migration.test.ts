@@ -276,7 +276,7 @@ describe('MigrationJob between rows and objects (pipelines/dev.yaml with GeoParq
     const env = { ...process.env, EARTHMEM_DATA: join(dir, 'data'), EARTHMEM_INPUT: input };
     // dev.yaml's warm and cold tiers as GeoParquet: moving rows into Zarr stores is not built yet.
     const pipeline = join(dir, 'dev-parquet.yaml');
-    writeFileSync(pipeline, readFileSync('pipelines/dev.yaml', 'utf8').replace(/format: zarr(\n\s+compression: zstd\n\s+compression_level: 9)?/g, 'format: geoparquet'));
+    writeFileSync(pipeline, readFileSync('pipelines/dev.yaml', 'utf8').replace(/format: zarr(\n\s+compression: zstd\n\s+compression_level: 9)?/g, 'format: geoparquet').replace(/\n\s+(#[^\n]*\n\s+)?vector_backend:\n(\s+(type|base_path|format): [^\n]*\n){3}/g, '\n'));
     const run = spawnSync(process.execPath, ['bin/earthmem.js', 'run', pipeline], { env, encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
     const codex = MemoryCodex.fromFile(pipeline, { env });

@@ -1,13 +1,14 @@
 import type { Backend } from '../../core/backend.js';
 import type { Batch } from '../../core/batch.js';
-import { ConfigError } from '../../core/errors.js';
+import { createHash } from 'node:crypto';
+import { ConfigError, StorageError } from '../../core/errors.js';
 import type { PointRecord } from '../../core/record.js';
 import type { ZarrOptions } from '../../config/zarr.js';
 import { periodStartUs, sanitizeSegment, timeTokenOf, type CompiledTemplate } from '../../stages/object-key.js';
 import { chunkCodec } from './codecs.js';
 import type { StoreLayout } from './metadata.js';
 import { ZarrStore } from './store.js';
-import { appendPoints } from './timeseries.js';
+import { appendPoints, pointDifferences } from './timeseries.js';
 
 export interface StoreAppend {
   /** The store's root key (the catalog row's key). */
@@ -61,16 +62,41 @@ export class ZarrStoreSink {
   }
 
   private async appendNow(root: string, records: PointRecord[]): Promise<StoreAppend> {
-    const token = timeTokenOf(this.template)!;
     const store = new ZarrStore(this.backend, root, this.layout);
-    const result = await appendPoints(store, records, {
-      timeStepUs: this.options.timeStepMs * 1000,
-      originUs: periodStartUs(token, records[0]!.timeUs),
-      stationChunk: this.options.timeseriesChunks[0],
-      timeChunk: this.options.timeseriesChunks[1],
-    });
+    const result = await appendPoints(store, records, this.seriesOptions(records[0]!.timeUs));
     const keys = await store.keys();
     return { root, sha256: result.sha256, keys: keys.length, bytes: keys.reduce((n, k) => n + k.size, 0), observations: result.observations };
+  }
+
+  /** What a store holds now: the digest of its consolidated metadata, its bytes and values. */
+  async state(root: string): Promise<{ sha256: string; bytes: number; observations: number }> {
+    const store = new ZarrStore(this.backend, root, this.layout);
+    const last = this.layout.format === 2 ? '.zmetadata' : 'zarr.json';
+    const bytes = await store.getMaybe(last);
+    if (bytes === undefined) throw new StorageError(`${root} is not a Zarr store (no ${last})`, { context: { key: root } });
+    const meta = JSON.parse(Buffer.from(bytes).toString('utf8')) as { metadata?: Record<string, { earthmem_observations?: number }>; attributes?: { earthmem_observations?: number } };
+    const keys = await store.keys();
+    return {
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      bytes: keys.reduce((n, k) => n + k.size, 0),
+      observations: (this.layout.format === 2 ? meta.metadata?.['.zattrs']?.earthmem_observations : meta.attributes?.earthmem_observations) ?? 0,
+    };
+  }
+
+  /** The records' values as the store has them (the later of two records of one cell wins): what differs, in words. */
+  async differences(memoryType: string, partitionPath: string, records: readonly PointRecord[]): Promise<string[]> {
+    const root = this.rootOf(memoryType, partitionPath);
+    const store = new ZarrStore(this.backend, root, this.layout);
+    return pointDifferences(store, records, this.seriesOptions(records[0]!.timeUs));
+  }
+
+  private seriesOptions(timeUs: number) {
+    return {
+      timeStepUs: this.options.timeStepMs * 1000,
+      originUs: periodStartUs(timeTokenOf(this.template)!, timeUs),
+      stationChunk: this.options.timeseriesChunks[0],
+      timeChunk: this.options.timeseriesChunks[1],
+    };
   }
 
   /** Every key of a store, for delete and copy. */

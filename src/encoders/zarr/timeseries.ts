@@ -246,3 +246,33 @@ async function repairUnfinished(store: ZarrStore, state: StoreState, options: Se
   }
   await store.backend.delete(store.key(INTENT));
 }
+
+/** Reads back the cells of `records` (the later record of one cell wins): what differs, in words (at most 10). */
+export async function pointDifferences(store: ZarrStore, records: readonly PointRecord[], options: SeriesOptions): Promise<string[]> {
+  const state = await loadState(store);
+  const stationIndex = new Map(state.stations.map((s, i) => [s, i]));
+  const expected = new Map<string, { name: string; si: number; ti: number; value: number }>();
+  const ordered = [...records].sort((a, b) => (a.position.partition - b.position.partition) || (a.position.offset - b.position.offset));
+  const problems: string[] = [];
+  for (const r of ordered) {
+    const station = r.station ?? `${r.lon},${r.lat}`;
+    const si = stationIndex.get(station);
+    const name = variableArrayName(r.variable);
+    const ti = Math.floor((r.timeUs - options.originUs) / options.timeStepUs);
+    if (si === undefined || !state.variables.has(name) || ti >= state.time) {
+      if (problems.length < 10) problems.push(`${r.id ?? r.position.offset}: station ${station}, ${name} at step ${ti} is not in the store`);
+      continue;
+    }
+    expected.set(`${name}\u0000${si}\u0000${ti}`, { name, si, ti, value: r.value });
+  }
+  const chunks = new Map<string, Cells | undefined>();
+  for (const { name, si, ti, value } of expected.values()) {
+    const spec = variableSpec(name, null, state.stations.length, state.time, options);
+    const index = [Math.floor(si / options.stationChunk), Math.floor(ti / options.timeChunk)];
+    const id = `${name}\u0000${index.join(',')}`;
+    if (!chunks.has(id)) chunks.set(id, await store.readChunk(spec, index));
+    const got = chunks.get(id)?.[(si % options.stationChunk) * options.timeChunk + (ti % options.timeChunk)];
+    if (got !== value && problems.length < 10) problems.push(`${name} of station ${state.stations[si]} at step ${ti} reads ${String(got)}, not ${value}`);
+  }
+  return problems;
+}
