@@ -45,14 +45,15 @@ for (const [format, compression, separator] of [[2, 'zstd', '/'], [2, 'gzip', '.
     assert.equal(got.time_dtype, 'datetime64[ns]');
     assert.equal(got.time[0], '2024-03-01T00:00:00.000000');
     assert.equal(got.time[9], '2024-03-01T09:00:00.000000');
-    assert.deepEqual(got.station_name, ['A', 'B', 'C']);
+    // Stations in order of their first record's position: B (offset 1), A (2), C (4).
+    assert.deepEqual(got.station_name, ['B', 'A', 'C']);
     const t = got.values.temperature!;
     assert.deepEqual(t.dims, ['station', 'time']);
     assert.equal(t.attrs.units, 'K');
-    assert.deepEqual(t.data[0], [null, 281, null, null, null, null, null, null, null, 283]);
-    assert.deepEqual(t.data[1], [279.5, null, null, null, null, null, null, null, null, null]);
+    assert.deepEqual(t.data[0], [279.5, null, null, null, null, null, null, null, null, null]);
+    assert.deepEqual(t.data[1], [null, 281, null, null, null, null, null, null, null, 283]);
     assert.deepEqual(t.data[2], [null, null, null, null, null, null, 282, null, null, null]);
-    assert.deepEqual(got.values.precipitation!.data[0]!.slice(0, 2), [null, 0.5]);
+    assert.deepEqual(got.values.precipitation!.data[1]!.slice(0, 2), [null, 0.5]);
     assert.equal(got.zarr_arrays.station_name!.attrs.cf_role, 'timeseries_id');
     const keys = await readdir(join(dir, store.root), { recursive: true });
     assert.ok(!keys.some((k) => k.endsWith('.tmp') || k.includes('earthmem-append')), keys.join(' '));

@@ -13,7 +13,8 @@ import { cellCount, fillCell, ZarrStore, type Cells } from './store.js';
  * start of the store's partition period (its finest time token in file_organization), so a time
  * step lands on the same index whatever order records arrive in. Values are binned to their step
  * (a later record of the same station, variable and step wins). Stations get indices in order of
- * first appearance: new stations of an append in name order after those already stored.
+ * their first record's source position, after those already stored: the same whatever the
+ * batching when a store's records come from one source partition (a file, a Kafka partition).
  */
 export interface SeriesOptions {
   timeStepUs: number;
@@ -134,7 +135,9 @@ export async function appendPoints(store: ZarrStore, records: readonly PointReco
     const name = stationOf(r);
     if (!stationIndex.has(name) && !fresh.has(name)) fresh.set(name, r);
   }
-  for (const name of [...fresh.keys()].sort()) {
+  // In order of their first record's source position (`ordered` is by position): the same order
+  // whatever the batching, when a store's records come from one source partition.
+  for (const name of fresh.keys()) {
     const r = fresh.get(name)!;
     stationIndex.set(name, state.stations.length);
     state.stations.push(name);
