@@ -318,6 +318,16 @@ export const pipelineSchema = z
       }
     };
     check(pipeline.routing.default, ['routing', 'default']);
+    // Zarr stores hold point time series: features routed to a Zarr tier need its vector_backend.
+    pipeline.classify.rules.forEach((rule, i) => {
+      const kinds = rule.match.kind === undefined ? [] : Array.isArray(rule.match.kind) ? rule.match.kind : [rule.match.kind];
+      if (!kinds.includes('vector')) return;
+      const tierName = pipeline.routing.memory_types[rule.memory_type] ?? pipeline.routing.default;
+      const tier = tiers[tierName];
+      const b = tier?.primary_backend;
+      if (b === undefined || tier!.vector_backend !== undefined || !(b.type === 'zarr' || ('format' in b && b.format === 'zarr'))) return;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['classify', 'rules', i, 'memory_type'], message: `${rule.memory_type} (features) goes to tier ${tierName}, whose Zarr stores hold point time series: give that tier a vector_backend, or route ${rule.memory_type} elsewhere` });
+    });
     for (const [memoryType, tier] of Object.entries(pipeline.routing.memory_types)) check(tier, ['routing', 'memory_types', memoryType]);
     pipeline.aging?.policies.forEach((p, i) => {
       p.source_tier.forEach((t, j) => check(t, ['aging', 'policies', i, 'source_tier', ...(p.source_tier.length > 1 ? [j] : [])]));

@@ -23,6 +23,18 @@ function issues(backend: string): string[] {
 }
 
 describe('Zarr keys in a pipeline file', () => {
+  it('refuses features routed to a Zarr tier without a vector_backend', () => {
+    const text = pipeline('{ type: zarr, store_path: /tmp/z }').replace('routing:', 'classify: { rules: [{ match: { kind: vector }, memory_type: HazardMemory }] }\nrouting:');
+    try {
+      parseConfigText(text, 'p.yaml', pipelineSchema, {});
+      assert.fail('expected a ConfigError');
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      assert.ok(error.issues.some((i) => /classify\.rules\.0\.memory_type/.test(i.path) && /give that tier a vector_backend/.test(i.message)), JSON.stringify(error.issues));
+    }
+    parseConfigText(text.replace('{ type: zarr, store_path: /tmp/z }', '{ type: zarr, store_path: /tmp/z }, vector_backend: { type: local_file, base_path: /tmp/v }'), 'p.yaml', pipelineSchema, {});
+  });
+
   it('type: zarr and format: zarr take the spec\'s ZarrStorage keys, with its defaults', () => {
     const config = parseConfigText(pipeline('{ type: zarr, store_path: /tmp/z, chunks: [1, 256, 256], compression: gzip, compression_level: 6, dimension_separator: "." }'), 'p.yaml', pipelineSchema, {});
     const b = config.storage.tier_configs.warm!.primary_backend;
