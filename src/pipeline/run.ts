@@ -12,7 +12,8 @@ import { retryOptions, retryPolicyOf, RetryNotices, withRetry, type RetryOptions
 import type { DeadLetter, DeadLetterReason, ObservationRecord } from '../core/record.js';
 import type { RawChunk, Source, SourceHooks, SourcePartitionRef } from '../core/source.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
-import { parseRecord } from '../records/parse.js';
+import { parseRecord, type ParseResult } from '../records/parse.js';
+import type { PayloadResult } from '../records/raster.js';
 import { batchRecords, type BatchEvent } from '../stages/batch-operator.js';
 import { batchIdOfRange, type Routed } from '../stages/batcher.js';
 import { compileClassifier, DEAD_LETTER } from '../stages/classify.js';
@@ -253,10 +254,21 @@ function flow(run: Run, tally: Tally): Observable<Outcome> {
     routeOf: (memoryType) => opened.tiers.get(config.routing.memory_types[memoryType] ?? config.routing.default)!,
     maxRecordBytes: config.source.max_record_bytes,
   };
-  const admit = (fresh: RawChunk): Classified => {
-    tally.read(fresh);
-    return classify(fresh, routing);
-  };
+  // The source's config says what a payload is; raster envelopes are decoded (asynchronously) before classify.
+  // Loaded only for raster sources: JSON pipelines never load the zstd binding or the CRS code.
+  const raster = opened.source.payloadFormat === 'raster_tile' ? import('../records/raster.js') : undefined;
+  const admit =
+    raster !== undefined
+      ? async (fresh: RawChunk): Promise<Classified> => {
+          tally.read(fresh);
+          const { decodeRasterChunk } = await raster;
+          const decoded = await decodeRasterChunk(fresh.payloads, fresh.positions, { maxTileBytes: routing.maxRecordBytes });
+          return classify(fresh, routing, decoded.map((result, i) => unrouted(result, fresh.payloads[i]!)));
+        }
+      : (fresh: RawChunk): Classified => {
+          tally.read(fresh);
+          return classify(fresh, routing);
+        };
   const classified$ = from(ledger.intake(opened.source.chunks(run.signal), admit, run.signal)).pipe(share());
   const batched$ = classified$.pipe(
     map((c) => c.routed),
@@ -302,15 +314,31 @@ interface Routing {
   maxRecordBytes: number;
 }
 
-/** The one place payloads are parsed: a chunk's records routed to their tier, and its dead letters. */
-function classify(chunk: RawChunk, routing: Routing): Classified {
+/**
+ * Decoded raster tiles have no sink yet: routing them to a raster sink (scene assembly, COG) is
+ * the raster COG work; until then they are dead-lettered, their bytes kept.
+ */
+function unrouted(result: PayloadResult, payload: Uint8Array): ParseResult {
+  if (!result.ok || result.record.kind !== 'raster') return result as ParseResult;
+  const { record } = result;
+  return {
+    ok: false,
+    deadLetter: { reason: 'unclassified', message: `raster tile of scene ${record.scene.sceneId}: no raster sink in this build`, position: record.position, payload },
+  };
+}
+
+/**
+ * The one place payloads are parsed: a chunk's records routed to their tier, and its dead letters.
+ * A raster source's chunk comes `decoded` (raster envelopes decode asynchronously, before).
+ */
+function classify(chunk: RawChunk, routing: Routing, decoded?: ParseResult[]): Classified {
   const routed: Routed[] = [];
   const deadLetters: DeadLetter[] = [];
   const held: Held[] = [];
   for (let i = 0; i < chunk.payloads.length; i++) {
     const payload = chunk.payloads[i]!;
     const position = chunk.positions[i]!;
-    const parsed = parseRecord(payload, position, routing.maxRecordBytes);
+    const parsed = decoded === undefined ? parseRecord(payload, position, routing.maxRecordBytes) : decoded[i]!;
     if (!parsed.ok) {
       deadLetters.push(parsed.deadLetter);
       held.push(heldOf(parsed.deadLetter));

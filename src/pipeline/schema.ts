@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { compression, duration, nonEmpty, retryShape, size } from '../config/common.js';
+import { rasterFileSourceSchema } from '../../connectors/raster-file/config.js';
 import { fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema, zarrBackendSchema } from '../../connectors/local-file/config.js';
 import { kafkaDeadLetterSchema, kafkaSourceSchema } from '../../connectors/kafka/config.js';
 import { networkFileBackendSchema } from '../../connectors/network-file/config.js';
@@ -240,7 +241,7 @@ export const pipelineSchema = z
   .object({
     /** Optional name, shown in logs. */
     name: z.string().optional(),
-    source: z.discriminatedUnion('type', [fileSourceSchema, kafkaSourceSchema]),
+    source: z.discriminatedUnion('type', [fileSourceSchema, rasterFileSourceSchema, kafkaSourceSchema]),
     classify: z
       .object({
         rules: z.array(classifyRule).default([]),
