@@ -123,7 +123,7 @@ describe('azure_blob specifics', () => {
     assert.equal(config.access_tier, 'hot');
     assert.equal(config.block_size, 8 * 1024 * 1024);
     assert.equal(config.max_concurrent_blocks, 4);
-    assert.equal(config.format, 'parquet');
+    assert.equal(config.format, undefined); // unset: the storage's default_*_format per kind
     assert.equal(azureBlobBackendSchema.parse({ type: 'azure_blob', account, container, block_size: '1MiB' }).block_size, 1024 * 1024);
     for (const bad of [
       { type: 'azure_blob', account, container, acces_tier: 'hot' },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { zarrShape } from '../../src/config/zarr.js';
 import { objectLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 const MiB = 1024 * 1024;
@@ -43,6 +44,8 @@ export const azureBlobBackendSchema = z
     /** Blocks uploaded at the same time; memory in flight is about this × block_size. */
     max_concurrent_blocks: z.number().int().min(1).max(64).default(4),
     ...objectLayoutShape,
+    // format: zarr (the spec's ZarrStorage keys).
+    ...zarrShape,
     ...retryShape,
   })
   .strict();

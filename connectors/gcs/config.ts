@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { zarrShape } from '../../src/config/zarr.js';
 import { duration, nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 const MiB = 1024 * 1024;
@@ -40,6 +41,8 @@ export const gcsBackendSchema = z
     /** A request (or a stalled upload) that shows no progress for this long fails, retriable. */
     request_timeout: duration.default('60s'),
     ...objectLayoutShape,
+    // format: zarr (the spec's ZarrStorage keys).
+    ...zarrShape,
     ...retryShape,
   })
   .strict();

@@ -264,7 +264,7 @@ describe('gcs checks before the first request', () => {
     assert.equal(parsed.resumable_threshold, 8 * MiB);
     assert.equal(parsed.chunk_size, 16 * MiB);
     assert.equal(parsed.request_timeout, 60_000);
-    assert.equal(parsed.format, 'parquet');
+    assert.equal(parsed.format, undefined); // unset: the storage's default_*_format per kind
     assert.equal(gcsBackendSchema.safeParse({ type: 'gcs', bucket: 'b', region: 'x' }).success, false);
     assert.equal(gcsBackendSchema.safeParse({ type: 'gcs', bucket: 'b', chunk_size: '1MB' }).success, false);
     assert.equal(gcsBackendSchema.safeParse({ type: 'gcs', bucket: 'b', storage_class: 'GLACIER' }).success, false);

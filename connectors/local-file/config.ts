@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { zarrShape } from '../../src/config/zarr.js';
 import { nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 /** `type: local_file` — LocalFileStorage: a folder on a local file system. */
@@ -8,6 +9,8 @@ export const localFileBackendSchema = z
     /** Root folder of the tier; created if missing. */
     base_path: nonEmpty,
     ...objectLayoutShape,
+    // format: zarr (the spec's ZarrStorage keys).
+    ...zarrShape,
     /** File mode as the spec writes it (`rw-r--r--`) or octal (`0644`). */
     permissions: z
       .string()
@@ -17,6 +20,28 @@ export const localFileBackendSchema = z
   })
   .strict();
 export type LocalFileBackendConfig = z.output<typeof localFileBackendSchema>;
+
+/**
+ * `type: zarr` — the spec's ZarrStorage: Zarr stores in a local folder (`store_path`), one per
+ * memory type and partition (`{memory type}/{file_organization}.zarr`). A local_file backend
+ * with `format: zarr` is the same.
+ */
+export const zarrBackendSchema = z
+  .object({
+    type: z.literal('zarr'),
+    store_path: nonEmpty,
+    file_organization: z.string().default('year/month/dataset'),
+    /** Chunk codec: zstd (default), gzip, lz4, none (blosc refused, see checkZarrKeys). */
+    compression: z.enum(['zstd', 'gzip', 'lz4', 'blosc', 'none']).optional(),
+    ...zarrShape,
+    permissions: z
+      .string()
+      .regex(/^([r-][w-][x-]){3}$|^0?[0-7]{3}$/, 'expected rwxrwxrwx letters like "rw-r--r--" or octal like "0644"')
+      .default('rw-r--r--'),
+    ...retryShape,
+  })
+  .strict();
+export type ZarrBackendConfig = z.output<typeof zarrBackendSchema>;
 
 /** `type: file` — replays NDJSON files (one record per line). */
 export const fileSourceSchema = z

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { zarrShape } from '../../src/config/zarr.js';
 import { duration, nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 const MiB = 1024 * 1024;
@@ -48,6 +49,8 @@ export const s3BackendSchema = z
     /** Per-request timeout, waiting for the response (a part upload counts as one request). */
     request_timeout: duration.default('120s'),
     ...objectLayoutShape,
+    // format: zarr (the spec's ZarrStorage keys).
+    ...zarrShape,
     ...retryShape,
   })
   .strict();

@@ -106,7 +106,7 @@ describe('s3 config', () => {
     assert.equal(config.part_size, 16 * MiB);
     assert.equal(config.max_concurrent_parts, 4);
     assert.equal(config.request_timeout, 30_000);
-    assert.equal(config.format, 'parquet');
+    assert.equal(config.format, undefined); // unset: the storage's default_*_format per kind
     assert.equal(config.force_path_style, undefined);
     assert.equal(s3BackendSchema.parse({ type: 's3', bucket: 'b', region: 'r' }).part_size, 8 * MiB);
   });

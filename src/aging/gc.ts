@@ -55,6 +55,9 @@ export async function collectGarbage(storage: OpenedStorage, options: GcOptions 
       }
       for await (const stat of sink.backend.list('')) {
         if (known.has(`${name}\u0000${stat.key}`)) continue;
+        // A Zarr store is catalogued by its root: its keys belong to it.
+        const inStore = stat.key.indexOf('.zarr/');
+        if (sink.kind === 'store' && inStore > 0 && known.has(`${name}\u0000${stat.key.slice(0, inStore + 5)}`)) continue;
         const orphan: Orphan = {
           tier: name, backend: sink.backend.type, key: stat.key, bytes: stat.size, modified: stat.modified?.toISOString() ?? null, action: 'listed', incomplete: false,
         };

@@ -3,14 +3,14 @@ import type { AccessTier } from '../core/backend.js';
 import type { Batch, ProvenanceRange } from '../core/batch.js';
 import { ArchivedObjectError, describeError, EarthMemoryError, MigrationError, NotFoundError, ObjectLockedError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
-import type { ObservationRecord, RecordKind } from '../core/record.js';
+import type { ObservationRecord, PointRecord, RecordKind } from '../core/record.js';
 import { RetryNotices, withRetry, type RetryReport } from '../core/retry.js';
 import { retryingCatalog } from '../catalog/retrying.js';
 import { objectIdOf, type CatalogEntry, type CatalogRow, type MigrationJobRecord, type MigrationJobState, type MigrationStep, type MigrationStepState, type MigrationWritten } from '../catalog/catalog.js';
 import { manifestDifferences, manifestOf, type Manifest } from '../core/manifest.js';
 import { rehydrateStored, type OpenedStorage } from '../pipeline/read.js';
 import type { TierName } from '../pipeline/schema.js';
-import { decoderOf, encoderOf, indexEntry, rowsDigest, sinkOf, sinkRetry, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
+import { decoderOf, encoderOf, indexEntry, mergeProvenance, rowsDigest, sinkOf, sinkRetry, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
 import { objectKey } from '../stages/object-key.js';
 import { resolveTime, type MigrationJobSpec } from './job.js';
 import { Throttle } from './throttle.js';
@@ -352,6 +352,18 @@ function mergedProvenance(rows: readonly CatalogRow[]): ProvenanceRange[] {
   }];
 }
 
+/** Switches into one Zarr store's catalog row, one at a time in this process (lanes run side by side). */
+const switching = new Map<string, Promise<unknown>>();
+async function oneAtATime(key: string, work: () => Promise<void>): Promise<void> {
+  const run = (switching.get(key) ?? Promise.resolve()).catch(() => undefined).then(work);
+  switching.set(key, run);
+  try {
+    await run;
+  } finally {
+    if (switching.get(key) === run) switching.delete(key);
+  }
+}
+
 /** Reads of a raw copy go in chunks of this size, so a large object moves in bounded memory. */
 const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
 
@@ -400,7 +412,10 @@ class Mover {
         failpoint('migration.copied');
       }
       if (state === 'copied') {
-        if (this.spec.validation) await this.verify(present.reduce((n, r) => n + r.rows, 0), written!, to, kind);
+        if (this.spec.validation) {
+          if (to.kind === 'store' && written!.manifest === null) await this.verifyAppend(present, from, to, written!);
+          else await this.verify(present.reduce((n, r) => n + r.rows, 0), written!, to, kind);
+        }
         await mark((state = 'verified'), { note: this.spec.validation ? null : 'not read back (validation: false)' });
         failpoint('migration.verified');
       }
@@ -428,7 +443,24 @@ class Mover {
           sha256: written!.sha256,
           state: 'committed',
         };
-        await catalog.switchTier(this.spec.id, present.map((r) => ({ tier: r.tier, key: r.key, sha256: r.sha256 })), destination);
+        if (to.kind === 'store' && written!.manifest === null) {
+          // An append: the store's one row takes this object's records in, from the store as it is now.
+          const store = to;
+          await oneAtATime(`${this.destination.name}\u0000${destination.key}`, async () => {
+            const [existing] = await catalog.list({ tier: this.destination.name, key: destination.key });
+            const now = await withRetry(() => store.zarr.state(destination.key), sinkRetry(store, this.retry));
+            Object.assign(destination, {
+              // The root is `{memory type}/{partition}.zarr`.
+              partitionPath: existing?.partitionPath ?? destination.key.slice(destination.key.indexOf('/') + 1, -'.zarr'.length),
+              rows: now.observations, bytes: now.bytes, sha256: now.sha256,
+              provenance: existing === undefined ? destination.provenance : mergeProvenance(existing.provenance, destination.provenance),
+              timeMinUs: Math.min(existing?.timeMinUs ?? Infinity, destination.timeMinUs),
+              timeMaxUs: Math.max(existing?.timeMaxUs ?? -Infinity, destination.timeMaxUs),
+              bbox: existing === undefined ? destination.bbox : [Math.min(existing.bbox[0], destination.bbox[0]), Math.min(existing.bbox[1], destination.bbox[1]), Math.max(existing.bbox[2], destination.bbox[2]), Math.max(existing.bbox[3], destination.bbox[3])],
+            });
+            await catalog.switchTier(this.spec.id, present.map((r) => ({ tier: r.tier, key: r.key, sha256: r.sha256 })), destination);
+          });
+        } else await catalog.switchTier(this.spec.id, present.map((r) => ({ tier: r.tier, key: r.key, sha256: r.sha256 })), destination);
         state = 'switched';
         failpoint('migration.switched');
         await indexEntry(this.destination, destination, this.retry);
@@ -466,7 +498,8 @@ class Mover {
         return;
       }
       // Not switched yet: the copy (if any) goes, the sources stay as they were.
-      if (written !== undefined && to !== undefined) await to.delete(written.key).catch(() => undefined);
+      // (An append into a Zarr store is not undone: the store holds other objects' data, and the cells are the source's own values.)
+      if (written !== undefined && to !== undefined && !(to.kind === 'store' && written.manifest === null)) await to.delete(written.key).catch(() => undefined);
       await mark('failed', { note: `${state}: ${reason}` });
     }
   }
@@ -504,6 +537,9 @@ class Mover {
 
   /** Writes the object at the destination, re-encoded to its format and codec unless they match. */
   private async copy(row: CatalogRow, from: Sink, to: Sink): Promise<MigrationWritten | undefined> {
+    if (from.kind === 'store' && to.kind === 'store') return this.storeCopy(row, from, to);
+    if (to.kind === 'store') return this.appendCopy(row, from, to);
+    if (from.kind === 'store') throw new MigrationError(`${row.key}: a Zarr store moves only to another Zarr tier (reading a store back into ${to.kind} is not built yet); the store stays in ${row.tier}`);
     if (to.kind === 'objects' && from.kind === 'objects' && sameEncoding(encoderOf(to, row.kind), row)) {
       return this.rawCopy(row, from, to);
     }
@@ -580,6 +616,7 @@ class Mover {
   private async readRecords(row: CatalogRow, from: Sink): Promise<ObservationRecord[] | undefined> {
     try {
       if (from.kind === 'records') return await withRetry(() => from.store.readRecords(row.key), sinkRetry(from, this.retry));
+      if (from.kind === 'store') throw new MigrationError(`${row.key} is a Zarr store: its records are not read back yet`);
       const bytes = await withRetry(() => from.backend.get(row.key), sinkRetry(from, this.retry));
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       if (sha256 !== row.sha256) throw new MigrationError(`the source ${row.key} reads back with sha256 ${sha256}, not the catalogued ${row.sha256}`);
@@ -611,8 +648,72 @@ class Mover {
    * sha256); a re-encoded one must describe the same content as what was written (the manifests:
    * keys and checksums, rows, ids, time range, bbox, columns).
    */
+  /**
+   * Objects or rows into a Zarr tier: their records are appended to the store of their partition
+   * there (the destination's file_organization). The written key is the store's root; `manifest`
+   * null marks an append (nothing of its own to delete on failure: the store holds other data).
+   */
+  private async appendCopy(row: CatalogRow, from: Sink, to: Extract<Sink, { kind: 'store' }>): Promise<MigrationWritten | undefined> {
+    return this.oneInMemory(async () => {
+      const records = await this.readRecords(row, from);
+      if (records === undefined) return undefined;
+      await this.throttle?.take(row.bytes);
+      const { partitionPath, points } = this.storePartition(row, records, to);
+      const batch: Batch = { memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: 'point', partitionPath, records: points, bytes: row.bytes, flushReason: 'end' };
+      const appended = await withRetry(() => to.zarr.append(batch), sinkRetry(to, this.retry));
+      failpoint('migration.put');
+      return {
+        key: appended.root, backend: to.backend.type, uri: to.uri(appended.root), format: 'zarr', codec: to.zarr.codec.name, codecLevel: to.zarr.codec.level,
+        bytes: appended.bytes, rows: appended.observations, sha256: appended.sha256, manifest: null,
+      };
+    });
+  }
+
+  /** The destination partition of an object's records: one Zarr store holds one partition. */
+  private storePartition(row: CatalogRow, records: ObservationRecord[], to: Extract<Sink, { kind: 'store' }>): { partitionPath: string; points: PointRecord[] } {
+    if (row.kind !== 'point') throw new MigrationError(`${row.key}: ${row.kind} records do not go into Zarr stores (point time series only); it stays in ${row.tier}`);
+    const paths = new Set(records.map((r) => to.template.expand(r, row.memoryType)));
+    if (paths.size !== 1) throw new MigrationError(`${row.key}: its records fall in ${paths.size} partitions of tier ${this.destination.name} (${[...paths].slice(0, 3).join(', ')}…); a Zarr store holds one: it stays in ${row.tier}`);
+    return { partitionPath: [...paths][0]!, points: records as PointRecord[] };
+  }
+
+  /** An append into a store verifies by reading every record's cell back. */
+  private async verifyAppend(rows: readonly CatalogRow[], from: Sink, to: Extract<Sink, { kind: 'store' }>, written: MigrationWritten): Promise<void> {
+    await this.oneInMemory(async () => {
+      for (const row of rows) {
+        const records = await this.readRecords(row, from);
+        if (records === undefined) this.fail(written, `${row.key} cannot be read back to compare`);
+        const { partitionPath, points } = this.storePartition(row, records!, to);
+        const problems = await withRetry(() => to.zarr.differences(row.memoryType, partitionPath, points), sinkRetry(to, this.retry));
+        if (problems.length > 0) this.fail(written, problems.slice(0, 5).join('; '));
+      }
+    });
+  }
+
+  /** A Zarr store as a unit: every key copied (re-compressed when the codecs differ), metadata last. */
+  private async storeCopy(row: CatalogRow, from: Extract<Sink, { kind: 'store' }>, to: Extract<Sink, { kind: 'store' }>): Promise<MigrationWritten> {
+    const { copyStore } = await import('../encoders/zarr/move.js');
+    if ((await this.storage.catalog.list({ tier: this.destination.name, key: row.key })).length > 0) {
+      throw new MigrationError(`${row.key}: tier ${this.destination.name} already has a store at this key (stores are not merged)`);
+    }
+    await this.throttle?.take(row.bytes);
+    const copied = await withRetry(() => copyStore(from.zarr, to.zarr, row.key), sinkRetry(to, this.retry));
+    const manifest: Manifest = { keys: copied.keys, rows: row.rows, bbox: row.bbox, timeMinUs: row.timeMinUs, timeMaxUs: row.timeMaxUs, schema: [], contentHash: null };
+    return {
+      key: row.key, backend: to.backend.type, uri: to.uri(row.key), format: 'zarr', codec: to.zarr.codec.name, codecLevel: to.zarr.codec.level,
+      bytes: copied.keys.reduce((n, k) => n + k.bytes, 0), rows: row.rows, sha256: copied.sha256, manifest,
+    };
+  }
+
   private verify(rows: number, written: MigrationWritten, to: Sink, kind: RecordKind): Promise<void> {
+    if (to.kind === 'store') return this.verifyStoreCopy(written, to);
     return written.manifest === null ? this.verifyBytes(written, to) : this.oneInMemory(() => this.verifyManifest(rows, written.manifest!, written, to, kind));
+  }
+
+  private async verifyStoreCopy(written: MigrationWritten, to: Extract<Sink, { kind: 'store' }>): Promise<void> {
+    const { verifyStore } = await import('../encoders/zarr/move.js');
+    const problems = await withRetry(() => verifyStore(to.zarr, written.key, written.manifest!.keys), sinkRetry(to, this.retry));
+    if (problems.length > 0) this.fail(written, problems.slice(0, 5).join('; '));
   }
 
   private fail(written: MigrationWritten, what: string): never {
@@ -640,6 +741,8 @@ class Mover {
       if (to.kind === 'records') {
         const records = await withRetry(() => to.store.readRecords(written.key), sinkRetry(to, this.retry));
         actual = manifestOf(records, [], [{ key: written.key, bytes: written.bytes, sha256: rowsDigest(records) }]);
+      } else if (to.kind === 'store') {
+        throw new MigrationError(`${written.key}: Zarr stores are not verified as copies yet`);
       } else {
         const bytes = await withRetry(() => to.backend.get(written.key), sinkRetry(to, this.retry));
         const sha256 = createHash('sha256').update(bytes).digest('hex');

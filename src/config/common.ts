@@ -28,6 +28,8 @@ export const duration = z
 export const nonEmpty = z.string().min(1, 'expected a non-empty string');
 
 export const compressionAlgorithm = z.enum(['zstd', 'lz4', 'gzip', 'snappy', 'brotli', 'none']);
+/** A backend's format `compression`: the tier codecs, and Zarr's blosc (each format checks its own, src/pipeline/schema.ts). */
+export const formatCompression = z.enum([...compressionAlgorithm.options, 'blosc']);
 export const compressionLevel = z.enum(['low', 'medium', 'high', 'maximum']);
 
 /** A tier's `compression`: `{algorithm, level}`, or the spec's `compression: true` (zstd, medium). */
@@ -63,7 +65,7 @@ export const objectLayoutShape: ObjectLayoutShape = {
   /** GeoJSONStorage's name for file_organization. */
   organization: z.string().optional(),
   /** The format's own compression (geojson, csv: gzip | none; parquet: any codec). Unset: the tier's `compression`. */
-  compression: compressionAlgorithm.optional(),
+  compression: formatCompression.optional(),
   /** GeoJSON: check features against RFC 7946 before writing (default true). */
   validation: z.boolean().optional(),
   /** GeoJSON: one FeatureCollection per object, or RFC 8142 GeoJSON Text Sequences (`.geojsons`). */
@@ -77,6 +79,7 @@ export const objectLayoutShape: ObjectLayoutShape = {
 };
 
 export type CompressionAlgorithmName = z.output<typeof compressionAlgorithm>;
+export type FormatCompressionName = z.output<typeof formatCompression>;
 export type GeoJsonLayout = 'feature_collection' | 'text_sequence';
 export type PartitionColumn = 'year' | 'month' | 'day' | 'variable' | 'dataset' | 'station';
 type Optional<T, In = T> = z.ZodOptional<z.ZodType<T, z.ZodTypeDef, In>>;
@@ -85,7 +88,7 @@ export interface ObjectLayoutShape {
   format: Optional<string>;
   file_organization: Optional<string>;
   organization: Optional<string>;
-  compression: Optional<CompressionAlgorithmName>;
+  compression: Optional<FormatCompressionName>;
   validation: Optional<boolean>;
   layout: Optional<GeoJsonLayout>;
   partition_cols: Optional<PartitionColumn[]>;

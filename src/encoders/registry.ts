@@ -26,10 +26,14 @@ export interface FormatOptions {
 }
 
 interface FormatEntry {
-  kinds: readonly RecordKind[];
+  kinds: readonly (RecordKind | 'raster')[];
   /** The backend keys this format takes besides `format` and `file_organization`. */
   keys: readonly (keyof FormatKeys)[];
-  load(options: FormatOptions): Promise<Encoder>;
+  /**
+   * Batch → one object. Absent for a store format (Zarr): its sink appends to a store that
+   * grows (src/encoders/zarr/sink.ts), which the tier writer opens itself.
+   */
+  load?(options: FormatOptions): Promise<Encoder>;
 }
 
 /** Whole-file gzip is written at the tier's compression level (low … maximum) on gzip's scale. */
@@ -56,6 +60,8 @@ const formats: Record<string, FormatEntry> = {
     keys: ['compression', 'validation', 'layout'],
     load: async (options) => new (await import('./geojson/geojson.js')).GeoJsonEncoder(options.keys, gzipLevel(options)),
   },
+  // Point time series (CF timeSeries) and raster arrays; its own keys are src/config/zarr.ts's.
+  zarr: { kinds: ['point', 'raster'], keys: ['compression'] },
   csv: {
     kinds: ['point'],
     keys: ['compression'],
@@ -80,6 +86,11 @@ export function isRegistered(format: string): boolean {
 
 export function registeredFormats(): string[] {
   return Object.keys(formats);
+}
+
+/** The formats that write one object per batch (not store formats such as Zarr). */
+export function objectFormats(): string[] {
+  return Object.keys(formats).filter((f) => formats[f]!.load !== undefined);
 }
 
 /** Why `format` cannot store `kind` records in an object backend, or undefined when it can. */
@@ -123,5 +134,7 @@ export function resolveFormat(kind: RecordKind | 'raster', backendFormat: string
 export async function encoderFor(kind: RecordKind, format: string, options: FormatOptions): Promise<Encoder> {
   const problem = formatProblem(kind, format);
   if (problem !== undefined) throw new ConfigError(problem);
-  return formats[canonicalFormat(format)]!.load(options);
+  const { load } = formats[canonicalFormat(format)]!;
+  if (load === undefined) throw new ConfigError(`format ${format} keeps stores, not one object per batch: its tier opens a store sink`);
+  return load(options);
 }

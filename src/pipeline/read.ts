@@ -61,6 +61,7 @@ export async function readStored(storage: OpenedStorage, row: CatalogRow): Promi
 /** Asks an archive-tier backend (Azure `archive`) to bring an object back online. */
 export async function rehydrateStored(storage: OpenedStorage, row: CatalogRow, to: 'hot' | 'cool' | 'cold' = 'hot', priority: 'Standard' | 'High' = 'Standard'): Promise<void> {
   const sink = sinkOf(tierOf(storage, row), row.kind);
+  if (sink.kind === 'store') throw new StorageError(`${row.key} is a Zarr store; only archived objects need rehydrating`);
   if (sink.kind !== 'objects') throw new StorageError(`${row.key} is rows in ${sink.store.type}; only archived objects need rehydrating`);
   const { backend } = sink;
   if (backend.rehydrate === undefined) {

@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { compression, duration, nonEmpty, retryShape, size } from '../config/common.js';
+import { compression, duration, nonEmpty, organizationOf, retryShape, size } from '../config/common.js';
 import { rasterFileSourceSchema } from '../../connectors/raster-file/config.js';
-import { fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema } from '../../connectors/local-file/config.js';
+import { fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema, zarrBackendSchema } from '../../connectors/local-file/config.js';
 import { kafkaDeadLetterSchema, kafkaSourceSchema } from '../../connectors/kafka/config.js';
 import { networkFileBackendSchema } from '../../connectors/network-file/config.js';
 import { gcsBackendSchema } from '../../connectors/gcs/config.js';
@@ -14,7 +14,9 @@ import { redisBackendSchema } from '../../connectors/redis/config.js';
 import { mongodbBackendSchema } from '../../connectors/mongodb/config.js';
 import { influxdbBackendSchema } from '../../connectors/influxdb/config.js';
 import { cacheSettingsSchema } from '../storage/cache-config.js';
-import { compileTemplate } from '../stages/object-key.js';
+import { compileTemplate, timeTokenOf } from '../stages/object-key.js';
+import { ZARR_KEYS, zarrOptions } from '../config/zarr.js';
+import { checkLevel } from '../encoders/zarr/codecs.js';
 import { DEAD_LETTER } from '../stages/classify.js';
 import { selectionCriteriaSchema } from '../config/selection.js';
 import { canonicalFormat, foreignKeys, formatProblem, resolveFormat, type DefaultFormats } from '../encoders/registry.js';
@@ -47,12 +49,13 @@ const classifyRule = z
   .strict();
 
 /** Backends that keep encoded objects (files): the tier's `format` and `file_organization` apply. */
-export const OBJECT_BACKENDS = ['local_file', 'network_file', 's3', 'gcs', 'azure_blob', 'redis'] as const;
+export const OBJECT_BACKENDS = ['local_file', 'zarr', 'network_file', 's3', 'gcs', 'azure_blob', 'redis'] as const;
 /** Backends that keep records as rows, documents or points (RecordStore). */
 export const RECORD_BACKENDS = ['postgresql', 'postgis', 'sqlite', 'mongodb', 'influxdb'] as const;
 
 const backendSchema = z.discriminatedUnion('type', [
   localFileBackendSchema,
+  zarrBackendSchema,
   networkFileBackendSchema,
   s3BackendSchema,
   gcsBackendSchema,
@@ -124,6 +127,10 @@ const tierConfigSchema = z
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'file_organization'], message: (error as Error).message });
       }
     }
+    for (const role of ['primary_backend', 'vector_backend', 'raster_backend'] as const) {
+      const b = tier[role];
+      if (b !== undefined) checkZarrKeys(b, [role], ctx);
+    }
     const isRecords = (RECORD_BACKENDS as readonly string[]).includes(tier.primary_backend.type);
     if (tier.backup_policy?.immutable && isRecords) {
       ctx.addIssue({
@@ -138,6 +145,39 @@ export interface TierConfig extends z.output<typeof tierConfigSchema> {}
 export interface TierConfigInput extends z.input<typeof tierConfigSchema> {}
 // Named, so the pipeline schema's declaration refers to it instead of spelling it out per tier.
 const tierConfig: z.ZodType<TierConfig, z.ZodTypeDef, TierConfigInput> = tierConfigSchema;
+
+/** The cross-key rules of `format: zarr` (and `type: zarr`): its keys only with it, a time token in the layout, codecs that exist. */
+function checkZarrKeys(b: BackendConfig, path: string[], ctx: z.RefinementCtx): void {
+  const isZarr = b.type === 'zarr' || ('format' in b && b.format === 'zarr');
+  const given = ZARR_KEYS.filter((k) => k in b && (b as Record<string, unknown>)[k] !== undefined);
+  if (!isZarr) {
+    for (const k of given) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, k], message: `${k} is a Zarr key: it needs format: zarr` });
+    return;
+  }
+  if (b.type === 'redis' || b.type === 'network_file') {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'format'], message: `format: zarr is stored on local_file, s3, gcs or azure_blob (or type: zarr), not ${b.type}` });
+    return;
+  }
+  const options = zarrOptions(b as Parameters<typeof zarrOptions>[0]);
+  if (!['zstd', 'gzip', 'lz4', 'blosc', 'none'].includes(options.compression)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression'], message: `Zarr chunks are compressed with zstd (the default), gzip or lz4, not ${options.compression}` });
+    return;
+  }
+  if (options.compression === 'blosc') ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression'], message: 'blosc is not supported yet: use zstd (the default), gzip or lz4' });
+  if (options.compression === 'lz4' && options.zarrFormat === 3) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression'], message: 'lz4 has no Zarr v3 codec: use zstd or gzip with zarr_format: 3' });
+  const bad = checkLevel(options.compression, options.compressionLevel);
+  if (bad !== null && given.includes('compression_level')) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression_level'], message: bad });
+  if (options.timeStepMs <= 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'time_step'], message: 'must be longer than 0' });
+  if ('file_organization' in b) {
+    try {
+      if (timeTokenOf(compileTemplate(organizationOf(b))) === null) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'file_organization'], message: 'format: zarr needs a time token ({year}, {month}, {day} or {hour}): a store covers one period, and its time index starts at the period\'s start' });
+      }
+    } catch {
+      // reported with the layout's own message
+    }
+  }
+}
 
 /** One aging policy: a MigrationJob the planner runs on every pass (the job file's keys, minus id). */
 const agingPolicy = z
@@ -304,9 +344,10 @@ const pipelineSchemaBase = z
       }
     };
     check(pipeline.routing.default, ['routing', 'default']);
+    const reaching = kindsReaching(pipeline);
     for (const tierName of TIERS) {
       const tier = tiers[tierName];
-      if (tier !== undefined) checkFormats(tier, pipeline.storage, ['storage', 'tier_configs', tierName], ctx);
+      if (tier !== undefined) checkFormats(tier, pipeline.storage, ['storage', 'tier_configs', tierName], ctx, reaching.get(tierName) ?? new Set());
     }
     for (const [memoryType, tier] of Object.entries(pipeline.routing.memory_types)) check(tier, ['routing', 'memory_types', memoryType]);
     pipeline.aging?.policies.forEach((p, i) => {
@@ -326,18 +367,57 @@ export const pipelineSchema: z.ZodType<PipelineConfig, z.ZodTypeDef, PipelineCon
  * database named as a file format, a format that cannot store the kind (CSV and vectors), and
  * format keys the format does not take.
  */
-function checkFormats(tier: TierConfig, defaults: DefaultFormats, path: (string | number)[], ctx: z.RefinementCtx): void {
+type StoredKind = 'point' | 'vector';
+interface Reachable {
+  classify: { rules: { match: { kind?: string | string[] | undefined }; memory_type: string }[]; default: string };
+  routing: { default: TierName; memory_types: Record<string, TierName> };
+  aging?: { policies: { source_tier: TierName[]; destination_tier: TierName }[] } | undefined;
+}
+
+/**
+ * The kinds of record that can reach each tier: by classify rules (a rule without `kind` passes
+ * every kind), the classify default, and aging moves out of tiers they reach. A format that
+ * cannot store a kind is an error only where that kind can arrive.
+ */
+function kindsReaching(pipeline: Reachable): Map<TierName, Set<StoredKind>> {
+  const all: StoredKind[] = ['point', 'vector'];
+  const reaching = new Map<TierName, Set<StoredKind>>();
+  const add = (tier: TierName, kinds: readonly string[]) => {
+    const set = reaching.get(tier) ?? new Set<StoredKind>();
+    for (const k of kinds) if ((all as string[]).includes(k)) set.add(k as StoredKind);
+    reaching.set(tier, set);
+  };
+  const tierOf = (memoryType: string) => pipeline.routing.memory_types[memoryType] ?? pipeline.routing.default;
+  for (const rule of pipeline.classify.rules) {
+    const kinds = rule.match.kind === undefined ? all : Array.isArray(rule.match.kind) ? rule.match.kind : [rule.match.kind];
+    add(tierOf(rule.memory_type), kinds);
+  }
+  if (pipeline.classify.default !== DEAD_LETTER) add(tierOf(pipeline.classify.default), all);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const p of pipeline.aging?.policies ?? []) {
+      const before = reaching.get(p.destination_tier)?.size ?? 0;
+      for (const from of p.source_tier) add(p.destination_tier, [...(reaching.get(from) ?? [])]);
+      if ((reaching.get(p.destination_tier)?.size ?? 0) !== before) changed = true;
+    }
+  }
+  return reaching;
+}
+
+function checkFormats(tier: TierConfig, defaults: DefaultFormats, path: (string | number)[], ctx: z.RefinementCtx, reaching: ReadonlySet<StoredKind>): void {
   for (const role of ['primary_backend', 'vector_backend'] as const) {
     const b = tier[role];
     if (b === undefined) continue;
     const issue = (key: string, message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, role, key], message });
-    if (!(OBJECT_BACKENDS as readonly string[]).includes(b.type)) {
+    if (b.type !== 'zarr' && !(OBJECT_BACKENDS as readonly string[]).includes(b.type)) {
       if ('format' in b && b.format !== undefined) issue('format', `${b.type} keeps rows, not files: format does not apply`);
       continue;
     }
-    const own = 'format' in b ? b.format : undefined;
+    // The spec's ZarrStorage is a backend type whose format is zarr.
+    const own = b.type === 'zarr' ? 'zarr' : 'format' in b ? b.format : undefined;
     const said = new Set<string>();
-    for (const kind of role === 'vector_backend' ? (['vector'] as const) : tier.vector_backend === undefined ? (['point', 'vector'] as const) : (['point'] as const)) {
+    for (const kind of kindsFor(role, tier)) {
+      if (!reaching.has(kind)) continue;
       const { format, from } = resolveFormat(kind, own, defaults);
       const problem = formatProblem(kind, format);
       if (problem === undefined || said.has(problem)) continue;
@@ -352,6 +432,7 @@ function checkFormats(tier: TierConfig, defaults: DefaultFormats, path: (string 
       for (const key of foreignKeys(format, { compression: lb.compression, validation: lb.validation, layout: lb.layout, partition_cols: lb.partition_cols, row_group_size: lb.row_group_size, page_size: lb.page_size })) {
         issue(key, `format ${format} does not take ${key}`);
       }
+      if (lb.compression === 'blosc' && canonicalFormat(format) !== 'zarr') issue('compression', `blosc is a Zarr codec; ${format} takes the tier codecs`);
       if ((canonicalFormat(format) === 'geojson' || canonicalFormat(format) === 'csv') && lb.compression !== undefined && lb.compression !== 'gzip' && lb.compression !== 'none') {
         issue('compression', `${format} is compressed as a whole file: gzip or none`);
       }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { AccessTier, Backend } from '../core/backend.js';
 import { batchProvenance, type Batch, type ProvenanceRange } from '../core/batch.js';
 import { ConfigError, EarthMemoryError, StorageError } from '../core/errors.js';
+import { failpoint } from '../core/failpoint.js';
 import type { ObjectIndex } from '../core/object-index.js';
 import { IndexBacklog } from './index-backlog.js';
 import { manifestOf, type Manifest } from '../core/manifest.js';
@@ -10,6 +11,7 @@ import type { RecordStore } from '../core/record-store.js';
 import { defaultRetry, retryOptions, retryPolicyOf, withRetry, type RetryOptions, type RetryPolicy, type RetryReport } from '../core/retry.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import type { Encoder } from '../encoders/encoder.js';
+import type { ZarrStoreSink } from '../encoders/zarr/sink.js';
 import { canonicalFormat, encoderFor, resolveFormat, type FormatKeys } from '../encoders/registry.js';
 import { compileTemplate, objectKey, type CompiledTemplate } from '../stages/object-key.js';
 import { CachedBackend } from '../storage/cached-backend.js';
@@ -52,7 +54,14 @@ export type Sink =
       /** backup_policy.immutable: existing objects are never rewritten. */
       immutable: boolean;
     })
-  | (TierStoreBase & { kind: 'records'; store: RecordStore });
+  | (TierStoreBase & { kind: 'records'; store: RecordStore })
+  | (TierStoreBase & {
+      kind: 'store';
+      /** The backend the store's keys live in. */
+      backend: Backend;
+      /** `format: zarr`: batches append to the store of their memory type and partition. */
+      zarr: ZarrStoreSink;
+    });
 
 interface SinkIdentity {
   template: CompiledTemplate;
@@ -85,6 +94,26 @@ function recordSink(store: RecordStore, id: SinkIdentity): Sink {
     read: async (key) => ({ kind: 'records', records: await store.readRecords(key) }),
     delete: (key) => store.deleteRecords(key),
     close: () => store.close(),
+  };
+}
+
+function zarrSink(backend: Backend, id: SinkIdentity, zarr: ZarrStoreSink): Sink {
+  const keysOf = async (root: string) => zarr.keysOf(root);
+  return {
+    kind: 'store', backend, zarr, ...id,
+    type: backend.type,
+    location: backend.location,
+    uri: (key) => backend.uri(key),
+    read: async (key) => {
+      throw new StorageError(`${key} is a Zarr store (a folder of keys): open ${backend.uri(key)} with a Zarr reader (xarray.open_zarr)`, { context: { key, connector: backend.type } });
+    },
+    // Metadata first, so a store deleted halfway is no longer a store anyone opens.
+    delete: async (key) => {
+      const keys = (await keysOf(key)).map((k) => k.key);
+      const meta = keys.filter((k) => /(^|\/)(\.zmetadata|\.zgroup|\.zattrs|\.zarray|zarr\.json)$/.test(k)).sort((a, b) => a.length - b.length);
+      for (const k of [...meta, ...keys.filter((k) => !meta.includes(k))]) await backend.delete(k);
+    },
+    close: () => backend.close(),
   };
 }
 
@@ -156,6 +185,7 @@ const describeFormats = (sink: Extract<Sink, { kind: 'objects' }>) =>
 /** How a sink stores batches, for people: `parquet, year/month/dataset, zstd`, `point csv / vector geojson, …`, or `sqlite rows`. */
 export function describeSink(sink: Sink): string {
   if (sink.kind === 'records') return `${sink.store.type} rows`;
+  if (sink.kind === 'store') return `zarr v${sink.zarr.options.zarrFormat} stores, ${sink.template.source}, ${sink.zarr.codec.name}`;
   const encoders = [...new Set(Object.values(sink.encoders))];
   const formats = encoders.length === 1 ? encoders[0]!.format : describeFormats(sink);
   const codecs = [...new Set(encoders.map((e) => e.codec.name))].join('/');
@@ -190,6 +220,14 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
         return recordSink(new CachedRecordStore(store, cache, { prefetching: config.cache_settings.prefetching }), id);
       }
       return recordSink(store, id);
+    }
+    if (backendConfig.type === 'zarr' || formatOfBackend(backendConfig) === 'zarr') {
+      // A Zarr store is read in place by Zarr readers: encrypted or locked chunks would defeat it.
+      if (encrypt) throw new ConfigError(`tier ${name} ${role}: format zarr cannot be encrypted client-side (readers open the store's keys directly); set encryption_enabled: false for this tier`);
+      if (config.backup_policy?.immutable) throw new ConfigError(`tier ${name} ${role}: format zarr appends rewrite chunks and metadata, which immutable forbids`);
+      const { ZarrStoreSink } = await import('../encoders/zarr/sink.js');
+      const { zarrOptions } = await import('../config/zarr.js');
+      return zarrSink(made.backend, id, new ZarrStoreSink(made.backend, zarrOptions(backendConfig as Parameters<typeof zarrOptions>[0]), id.template));
     }
     // The format registry gives the encoder of each kind this sink stores: the backend's
     // `format`, or the storage's default for the kind. One encoder when both kinds share a format.
@@ -300,6 +338,7 @@ export async function writeBatch(
 ): Promise<CatalogEntry> {
   const sink = sinkOf(tier, batch.kind);
   const catalogRetry = retryOptions(catalogTarget(catalog), retry.catalog, retry);
+  if (sink.kind === 'store') return appendToStore(batch, tier, sink, catalog, fence, retry, catalogRetry);
   const { entry } = await storeBatch(batch, tier, batchProvenance(batch.records), {
     retry,
     // A replay of an immutable tier finds the same bytes already there: nothing to write.
@@ -317,6 +356,68 @@ export async function writeBatch(
   }
   await indexEntry(tier, entry, retry);
   return entry;
+}
+
+/**
+ * A batch appended to its Zarr store, then the store's catalog row (one per store: key = its
+ * root) updated with what the append added (rows, time range, bbox, provenance merged). The
+ * append makes its data visible with its last metadata write, before the catalog row; the ack
+ * follows the row. A redelivered batch appends the same cells again: same bytes.
+ */
+async function appendToStore(
+  batch: Batch,
+  tier: Tier,
+  sink: Extract<Sink, { kind: 'store' }>,
+  catalog: Catalog,
+  fence: readonly PartitionClaim[],
+  retry: WriteRetry,
+  catalogRetry: Partial<RetryOptions>,
+): Promise<CatalogEntry> {
+  const appended = await withRetry(() => sink.zarr.append(batch), sinkRetry(sink, retry)).catch((cause: unknown) =>
+    Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`appending to the Zarr store of ${batch.memoryType} ${batch.partitionPath} failed`, { cause, context: { stage: 'sink', connector: sink.type, tier: tier.name } })),
+  );
+  const previous = (await withRetry(() => catalog.list({ tier: tier.name, key: appended.root }), catalogRetry))[0];
+  const manifest = manifestOf(batch.records, [], [], false);
+  const entry: CatalogEntry = {
+    key: appended.root,
+    tier: tier.name,
+    backend: sink.type,
+    uri: sink.uri(appended.root),
+    memoryType: batch.memoryType,
+    dataset: batch.dataset,
+    kind: batch.kind,
+    partitionPath: batch.partitionPath,
+    format: 'zarr',
+    codec: sink.zarr.codec.name,
+    codecLevel: sink.zarr.codec.level,
+    bytes: appended.bytes,
+    // What the store holds, from the store itself: a redelivered append adds nothing.
+    rows: appended.observations,
+    timeMinUs: Math.min(previous?.timeMinUs ?? Infinity, manifest.timeMinUs),
+    timeMaxUs: Math.max(previous?.timeMaxUs ?? -Infinity, manifest.timeMaxUs),
+    bbox: previous === undefined ? manifest.bbox : [Math.min(previous.bbox[0], manifest.bbox[0]), Math.min(previous.bbox[1], manifest.bbox[1]), Math.max(previous.bbox[2], manifest.bbox[2]), Math.max(previous.bbox[3], manifest.bbox[3])],
+    sha256: appended.sha256,
+    provenance: mergeProvenance(previous?.provenance ?? [], batchProvenance(batch.records)),
+    state: 'committed',
+  };
+  await withRetry(() => catalog.upsert([entry], fence), catalogRetry);
+  failpoint('zarr.catalogued');
+  await indexEntry(tier, entry, retry);
+  return entry;
+}
+
+/** A store's provenance: per source partition, the range of every append (appends of one store run in offset order), counted once. */
+export function mergeProvenance(a: readonly ProvenanceRange[], b: readonly ProvenanceRange[]): ProvenanceRange[] {
+  const out = new Map<string, ProvenanceRange>();
+  for (const r of [...a, ...b]) {
+    const id = `${r.partition}\u0000${r.source}`;
+    const seen = out.get(id);
+    if (seen === undefined) out.set(id, { ...r });
+    // A redelivered or rebuilt range inside the known one adds no records: the cells are the same.
+    else if (r.firstOffset >= seen.firstOffset && r.lastOffset <= seen.lastOffset) continue;
+    else out.set(id, { ...seen, firstOffset: Math.min(seen.firstOffset, r.firstOffset), lastOffset: Math.max(seen.lastOffset, r.lastOffset), count: seen.count + r.count });
+  }
+  return [...out.values()].sort((x, y) => (x.source < y.source ? -1 : x.source > y.source ? 1 : x.partition - y.partition));
 }
 
 /** withRetry's options for calls to `sink`: its policy, with `override` on top (e.g. no retry for a body that cannot be replayed). */
@@ -369,6 +470,7 @@ export async function storeBatch(
     timeMaxUs: manifest.timeMaxUs,
     bbox: manifest.bbox,
   });
+  if (sink.kind === 'store') throw new StorageError(`tier ${tier.name} keeps Zarr stores: batches append through writeBatch (moving a store is not supported yet)`, { context: { tier: tier.name } });
   if (sink.kind === 'objects') {
     // Retriable: the encode worker died under it (the pool replaces it).
     const encoder = encoderOf(sink, batch.kind);

@@ -171,3 +171,22 @@ export function objectKey(memoryType: string, partitionPath: string, provenance:
     .slice(0, 24);
   return `${sanitizeSegment(memoryType)}/${partitionPath}/part-${hash}${extension}`;
 }
+
+/** The finest time token a layout uses (a partition covers one such period), or null. */
+export function timeTokenOf(template: CompiledTemplate): 'hour' | 'day' | 'month' | 'year' | null {
+  const text = template.segments.join('/');
+  for (const token of ['hour', 'day', 'month', 'year'] as const) if (text.includes(`{${token}}`)) return token;
+  return null;
+}
+
+/** Start of the period of `token` that holds `timeUs` (UTC), µs since the epoch. */
+export function periodStartUs(token: 'hour' | 'day' | 'month' | 'year', timeUs: number): number {
+  const d = new Date(Math.floor(timeUs / 1000));
+  const y = d.getUTCFullYear();
+  const ms =
+    token === 'year' ? Date.UTC(y, 0, 1)
+    : token === 'month' ? Date.UTC(y, d.getUTCMonth(), 1)
+    : token === 'day' ? Date.UTC(y, d.getUTCMonth(), d.getUTCDate())
+    : Date.UTC(y, d.getUTCMonth(), d.getUTCDate(), d.getUTCHours());
+  return ms * 1000;
+}

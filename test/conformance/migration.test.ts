@@ -255,7 +255,7 @@ const sinkOfTier = (storage: OpenedStorage, tier: TierName) => storage.tiers.get
 async function tierKeys(storage: OpenedStorage, tier: TierName): Promise<string[]> {
   const sink = sinkOfTier(storage, tier);
   const keys: string[] = [];
-  if (sink.kind === 'objects') for await (const s of sink.backend.list('')) keys.push(s.key);
+  if (sink.kind === 'objects' || sink.kind === 'store') for await (const s of sink.backend.list('')) keys.push(s.key);
   else for await (const k of sink.store.listKeys('')) keys.push(k);
   return keys.sort();
 }

@@ -62,3 +62,25 @@ export function checkGdal(paths: string[]): GdalCheck {
   });
   return JSON.parse(out.toString()) as GdalCheck;
 }
+
+export interface ZarrCheck {
+  zarr_format: number;
+  dims: Record<string, number>;
+  coords: string[];
+  data_vars: string[];
+  attrs: Record<string, unknown>;
+  group_attrs: Record<string, unknown>;
+  time_dtype: string;
+  time: string[];
+  station_name: string[];
+  lon: number[];
+  lat: number[];
+  /** Per data variable: dims and values (NaN fill masked to null); data is null beyond 2-D. */
+  values: Record<string, { dims: string[]; dtype: string; data: (number | null)[][]; attrs: Record<string, string> }>;
+  zarr_arrays: Record<string, { shape: number[]; dtype: string; attrs: Record<string, unknown> }>;
+}
+
+/** Opens a Zarr store with xarray.open_zarr and zarr-python (test/support/check_zarr.py). */
+export function checkZarr(path: string): ZarrCheck {
+  return JSON.parse(execFileSync(referencePython(), [resolve('test/support/check_zarr.py'), path], { maxBuffer: 1 << 30 }).toString()) as ZarrCheck;
+}

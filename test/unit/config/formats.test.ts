@@ -12,6 +12,8 @@ import { pipelineSchema, resolvedFormats } from '../../../src/pipeline/schema.js
 function pipeline(storage: Record<string, unknown>, backend: Record<string, unknown>, tier: Record<string, unknown> = {}): string {
   return stringify({
     source: { type: 'file', path: 'in.ndjson' },
+    // Every kind reaches hot: a format is checked for the kinds that can arrive.
+    classify: { default: 'ObservationMemory' },
     storage: { ...storage, tier_configs: { hot: { primary_backend: { type: 'local_file', base_path: 'out', ...backend }, ...tier } } },
     catalog: { type: 'sqlite', path: 'c.sqlite' },
     dead_letter: { type: 'local_file', path: 'dl.ndjson' },
@@ -39,7 +41,7 @@ describe('formats and default formats in the pipeline file', () => {
       'hot point: csv (storage.default_timeseries_format)',
       'hot vector: geojson (storage.default_vector_format)',
       // Not registered in this build: validate says so (the tier stores no raster records yet).
-      'hot raster: tiff (cog) (storage.default_raster_format) — format tiff (cog) is not registered in this build; formats: parquet, geoparquet, geojson, csv',
+      'hot raster: tiff (cog) (storage.default_raster_format) — format tiff (cog) is not registered in this build; formats: parquet, geoparquet, geojson, zarr, csv',
     ]);
     assert.deepEqual(resolvedFormats(load(pipeline({ default_vector_format: 'geojson' }, { format: 'geoparquet' }))), [
       'hot point: geoparquet (primary_backend.format)',
@@ -58,12 +60,20 @@ describe('formats and default formats in the pipeline file', () => {
   });
 
   it('says when a format is not registered, and when a default names a database', () => {
-    assert.deepEqual(issues(pipeline({}, { format: 'zarr' })), [
-      'storage.tier_configs.hot.primary_backend.format: format zarr is not registered in this build; formats: parquet, geoparquet, geojson, csv',
+    assert.deepEqual(issues(pipeline({}, { format: 'netcdf' })), [
+      'storage.tier_configs.hot.primary_backend.format: format netcdf is not registered in this build; formats: parquet, geoparquet, geojson, zarr, csv',
     ]);
     assert.deepEqual(issues(pipeline({ default_vector_format: 'postgis' }, {})), [
       'storage.tier_configs.hot.primary_backend.format: vector records get storage.default_vector_format (postgis): postgis is a database, not a file format: give the tier a vector_backend of type postgis, or name a file format',
     ]);
+  });
+
+  it('checks a format only for the kinds that can reach its tier', () => {
+    const pointsOnly = (backend: Record<string, unknown>) =>
+      pipeline({}, backend).replace("default: ObservationMemory", "rules: [{ match: { kind: point }, memory_type: StationMemory }]");
+    load(pointsOnly({ format: 'csv' }));
+    load(pointsOnly({ format: 'zarr' }));
+    assert.equal(issues(pipeline({}, { format: 'zarr' })).length, 1);
   });
 
   it('takes each format\'s own keys and refuses the others\'', () => {
