@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
-import v8 from 'node:v8';
 import { fileURLToPath } from 'node:url';
 
 // The CLI runs from the compiled TypeScript in dist/, which `npm ci` / `npm install` builds (the
@@ -22,13 +21,9 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-// Memory: records live for a batch's lifetime, so they reach the old generation, and V8 lets it
-// grow to ~4× what survived the last full collection before marking again (peak RSS 750 MiB for
-// a Kafka backlog whose live heap was under 200 MiB). A growing factor of 1.5 keeps the garbage
-// near the live size for a few more full collections. V8 reads this flag at every heap limit
-// computation, so setting it here, before any work, applies to the whole process (and the encode
-// workers: flags are per process). A flag given on node's command line wins.
-if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) v8.setFlagsFromString('--heap-growing-percent=50');
+// Before any work: V8's heap growth for a long run (src/cli/heap.ts).
+const { tuneHeap } = await import(new URL('../dist/src/cli/heap.js', import.meta.url).href);
+tuneHeap();
 
 const { main } = await import(entry.href);
 const code = await main(process.argv.slice(2));
