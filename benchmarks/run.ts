@@ -103,8 +103,6 @@ const endToEnd = (label: string, maxRows: number, encodeWorkers?: number) => {
     import { loadConfigFile } from './dist/src/config/load.js';
     import { pipelineSchema } from './dist/src/pipeline/schema.js';
     import { runPipeline } from './dist/src/pipeline/run.js';
-    import { tuneHeap } from './dist/src/cli/heap.js';
-    tuneHeap(); // as the CLI does
     const { config } = loadConfigFile('benchmarks/pipelines/file-geoparquet.yaml', pipelineSchema);
     if (process.env.BENCH_ENCODE_WORKERS) config.batch.encode_workers = Number(process.env.BENCH_ENCODE_WORKERS);
     const t0 = performance.now();

@@ -21,10 +21,6 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-// Before any work: V8's heap growth for a long run (src/cli/heap.ts).
-const { tuneHeap } = await import(new URL('../dist/src/cli/heap.js', import.meta.url).href);
-tuneHeap();
-
 const { main } = await import(entry.href);
 const code = await main(process.argv.slice(2));
 // A drained run has committed and closed what it opened, but a client library may still hold a
