@@ -33,22 +33,22 @@ export function batchPositions(batch: Batch): SourcePosition[] {
 /** Compact provenance: first/last/count per source partition, in a stable order. */
 export function batchProvenance(records: readonly ObservationRecord[]): ProvenanceRange[] {
   const ranges = new Map<string, ProvenanceRange>();
+  // A batch holds one partition: the last range matches without building a key string per record.
+  let last: ProvenanceRange | undefined;
   for (const { position } of records) {
-    const id = `${position.partition}\u0000${position.source}`;
-    const range = ranges.get(id);
+    let range = last !== undefined && last.partition === position.partition && last.source === position.source ? last : undefined;
     if (range === undefined) {
-      ranges.set(id, {
-        source: position.source,
-        partition: position.partition,
-        firstOffset: position.offset,
-        lastOffset: position.offset,
-        count: 1,
-      });
-    } else {
-      if (position.offset < range.firstOffset) range.firstOffset = position.offset;
-      if (position.offset > range.lastOffset) range.lastOffset = position.offset;
-      range.count += 1;
+      const id = `${position.partition}\u0000${position.source}`;
+      range = ranges.get(id);
+      if (range === undefined) {
+        range = { source: position.source, partition: position.partition, firstOffset: position.offset, lastOffset: position.offset, count: 0 };
+        ranges.set(id, range);
+      }
+      last = range;
     }
+    if (position.offset < range.firstOffset) range.firstOffset = position.offset;
+    if (position.offset > range.lastOffset) range.lastOffset = position.offset;
+    range.count += 1;
   }
   return [...ranges.values()].sort(
     (a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.partition - b.partition),

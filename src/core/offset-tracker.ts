@@ -8,6 +8,8 @@ interface PartitionState {
   /** 1 where the pending offset at the same index is acked. */
   acked: number[];
   head: number;
+  /** Just after the last acked index: a batch acks its records in ascending order, so the next is usually here. */
+  hint: number;
   /** Highest offset tracked so far (-1 before any). */
   lastTracked: number;
   /** Next offset to commit (Kafka convention: last fully handled offset + 1); -1 if none yet. */
@@ -32,8 +34,15 @@ export class OffsetTracker {
   private readonly partitions = new Map<string, Map<number, PartitionState>>();
   private readonly dirty = new Set<PartitionState>();
 
+  /** The partition of the last lookup: a batch's or chunk's records share one, so most lookups are this. */
+  private last: PartitionState | undefined;
+
   private state(source: string, partition: number): PartitionState | undefined {
-    return this.partitions.get(source)?.get(partition);
+    const last = this.last;
+    if (last !== undefined && last.partition === partition && last.source === source) return last;
+    const state = this.partitions.get(source)?.get(partition);
+    if (state !== undefined) this.last = state;
+    return state;
   }
 
   private *states(): Iterable<PartitionState> {
@@ -47,7 +56,7 @@ export class OffsetTracker {
   track(position: SourcePosition): boolean {
     let state = this.state(position.source, position.partition);
     if (state === undefined) {
-      state = { source: position.source, partition: position.partition, pending: [], acked: [], head: 0, lastTracked: -1, commitOffset: -1 };
+      state = { source: position.source, partition: position.partition, pending: [], acked: [], head: 0, hint: 0, lastTracked: -1, commitOffset: -1 };
       let bySource = this.partitions.get(position.source);
       if (bySource === undefined) this.partitions.set(position.source, (bySource = new Map()));
       bySource.set(position.partition, state);
@@ -63,18 +72,24 @@ export class OffsetTracker {
   ack(position: SourcePosition): void {
     const state = this.state(position.source, position.partition);
     if (state === undefined || position.offset > state.lastTracked) return;
-    // Pending offsets ascend: binary search instead of hashing every offset.
-    let lo = state.head;
-    let hi = state.pending.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const at = state.pending[mid]!;
-      if (at === position.offset) {
-        state.acked[mid] = 1;
-        break;
+    // Pending offsets ascend: the hint, else binary search instead of hashing every offset.
+    if (state.hint >= state.head && state.pending[state.hint] === position.offset) {
+      state.acked[state.hint] = 1;
+      state.hint += 1;
+    } else {
+      let lo = state.head;
+      let hi = state.pending.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1;
+        const at = state.pending[mid]!;
+        if (at === position.offset) {
+          state.acked[mid] = 1;
+          state.hint = mid + 1;
+          break;
+        }
+        if (at < position.offset) lo = mid + 1;
+        else hi = mid - 1;
       }
-      if (at < position.offset) lo = mid + 1;
-      else hi = mid - 1;
     }
     let advanced = false;
     while (state.head < state.pending.length && state.acked[state.head] === 1) {
@@ -85,6 +100,7 @@ export class OffsetTracker {
     if (state.head > 4096 && state.head * 2 > state.pending.length) {
       state.pending = state.pending.slice(state.head);
       state.acked = state.acked.slice(state.head);
+      state.hint = Math.max(0, state.hint - state.head);
       state.head = 0;
     }
     if (advanced) this.dirty.add(state);
@@ -133,5 +149,6 @@ export class OffsetTracker {
     if (state === undefined) return;
     this.partitions.get(source)!.delete(partition);
     this.dirty.delete(state);
+    if (this.last === state) this.last = undefined;
   }
 }

@@ -279,8 +279,12 @@ const pipelineSchemaBase = z
         max_bytes: size.default(64 * 1024 * 1024),
         /** Latency bound for streaming sources; a bounded (file) replay flushes by rows and bytes only. */
         max_age: duration.default('30s'),
-        /** All open batches together; over it the largest is flushed early. */
-        max_open_bytes: size.default(32 * 1024 * 1024),
+        /**
+         * All open batches together; over it the largest is flushed early. Default: half of
+         * max_in_flight_bytes. It must stay below that budget: open batches holding all of it
+         * would flush nothing, and a file replay (no age flush) would wait forever.
+         */
+        max_open_bytes: size.optional(),
         /** Read payload bytes not yet durable; over it the source waits. */
         max_in_flight_bytes: size.default(64 * 1024 * 1024),
         /** Batches being encoded and written at once. */
@@ -293,6 +297,16 @@ const pipelineSchemaBase = z
         encode_workers: z.number().int().min(0).max(32).default(() => Math.min(4, Math.max(1, availableParallelism() - 1))),
       })
       .strict()
+      .superRefine((batch, ctx) => {
+        if (batch.max_open_bytes !== undefined && batch.max_open_bytes >= batch.max_in_flight_bytes) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['max_open_bytes'],
+            message: `max_open_bytes (${batch.max_open_bytes}) must be below max_in_flight_bytes (${batch.max_in_flight_bytes}): open batches holding the whole in-flight budget would never flush, and reading would wait forever`,
+          });
+        }
+      })
+      .transform(({ max_open_bytes, ...batch }) => ({ ...batch, max_open_bytes: max_open_bytes ?? Math.floor(batch.max_in_flight_bytes / 2) }))
       .default({}),
     storage: z
       .object({

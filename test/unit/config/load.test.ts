@@ -38,6 +38,17 @@ describe('pipeline file loading', () => {
     assert.deepEqual(issues.map((i) => i.path), ['batch.encode_workers']);
   });
 
+  it('batch.max_open_bytes: half the in-flight budget by default, and always below it', () => {
+    const batch = (extra: string) => parseConfigText(demo.replace('max_rows: 50000', `max_rows: 50000\n${extra}`), 'p.yaml', pipelineSchema, {}).batch;
+    assert.equal(batch('').max_open_bytes, 32 * 1024 * 1024);
+    assert.equal(batch('  max_in_flight_bytes: 16MiB').max_open_bytes, 8 * 1024 * 1024);
+    assert.equal(batch('  max_in_flight_bytes: 16MiB\n  max_open_bytes: 4MiB').max_open_bytes, 4 * 1024 * 1024);
+    // Open batches holding the whole budget never flush: a file replay would wait forever.
+    const issues = issuesOf(demo.replace('max_rows: 50000', 'max_rows: 50000\n  max_in_flight_bytes: 16MiB\n  max_open_bytes: 16MiB'));
+    assert.deepEqual(issues.map((i) => i.path), ['batch.max_open_bytes']);
+    assert.match(issues[0]!.message, /must be below max_in_flight_bytes/);
+  });
+
   it('interpolates ${VAR} and ${VAR:-default}, typing unquoted values', () => {
     assert.deepEqual(interpolate('a${X}b${Y:-z}', { X: '1' }), { value: 'a1bz', missing: [], substituted: true });
     assert.deepEqual(interpolate('$${X}', {}).value, '${X}');

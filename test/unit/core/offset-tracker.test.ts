@@ -20,6 +20,21 @@ describe('OffsetTracker', () => {
     assert.equal(t.inFlight(), 1);
   });
 
+  it('batches acked in turn across two partitions, past the compaction of its pending list', () => {
+    // Like a pipeline: records of two partitions interleaved, split into batches (evens, odds) acked in turn.
+    const t = new OffsetTracker();
+    for (let o = 0; o < 20_000; o++) for (const p of [0, 1]) t.track(pos(o, p));
+    for (let o = 0; o < 20_000; o += 2) for (const p of [0, 1]) t.ack(pos(o, p));
+    assert.equal(t.committed('t', 0), 1);
+    for (let o = 1; o < 15_000; o += 2) t.ack(pos(o, 0));
+    assert.equal(t.committed('t', 0), 15_001);
+    assert.equal(t.committed('t', 1), 1);
+    for (let o = 15_001; o < 20_000; o += 2) t.ack(pos(o, 0));
+    assert.equal(t.committed('t', 0), 20_000);
+    // Partition 1 is committable after offset 0 only: everything behind offset 1 still counts.
+    assert.equal(t.inFlight(), 20_000 - 1);
+  });
+
   it('drops redeliveries of tracked offsets and ignores acks after revocation', () => {
     const t = new OffsetTracker();
     assert.equal(t.track(pos(5)), true);
@@ -37,6 +52,8 @@ describe('OffsetTracker', () => {
     const command = fc.oneof(
       fc.record({ op: fc.constant('read' as const), p: fc.integer({ min: 0, max: 1 }), gap: fc.integer({ min: 1, max: 3 }) }),
       fc.record({ op: fc.constant('ack' as const), p: fc.integer({ min: 0, max: 1 }), pick: fc.nat() }),
+      // A batch's acks: ascending tracked offsets from one pick on (the tracker's hinted path).
+      fc.record({ op: fc.constant('ackRun' as const), p: fc.integer({ min: 0, max: 1 }), pick: fc.nat(), length: fc.integer({ min: 1, max: 20 }) }),
       fc.record({ op: fc.constant('redeliver' as const), p: fc.integer({ min: 0, max: 1 }), pick: fc.nat() }),
       fc.record({ op: fc.constant('revoke' as const), p: fc.integer({ min: 0, max: 1 }) }),
     );
@@ -55,6 +72,11 @@ describe('OffsetTracker', () => {
             const offset = m.tracked[c.pick % m.tracked.length]!;
             t.ack(pos(offset, c.p));
             m.acked.add(offset);
+          } else if (c.op === 'ackRun' && m.tracked.length > 0) {
+            for (const offset of m.tracked.slice(c.pick % m.tracked.length, (c.pick % m.tracked.length) + c.length)) {
+              t.ack(pos(offset, c.p));
+              m.acked.add(offset);
+            }
           } else if (c.op === 'redeliver' && m.tracked.length > 0) {
             assert.equal(t.track(pos(m.tracked[c.pick % m.tracked.length]!, c.p)), false);
           } else if (c.op === 'revoke') {
