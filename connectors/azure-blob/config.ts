@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { objectLayoutShape, size, retryShape } from '../../src/config/common.js';
+import { objectStoreLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 const MiB = 1024 * 1024;
 /** Azure's largest block (service version 2019-12-12 and later). */
@@ -42,7 +42,7 @@ export const azureBlobBackendSchema = z
       .default(8 * MiB),
     /** Blocks uploaded at the same time; memory in flight is about this × block_size. */
     max_concurrent_blocks: z.number().int().min(1).max(64).default(4),
-    ...objectLayoutShape,
+    ...objectStoreLayoutShape,
     ...retryShape,
   })
   .strict();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
+import { duration, nonEmpty, objectStoreLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 const MiB = 1024 * 1024;
 /** GCS resumable uploads take chunks in multiples of 256 KiB (except the last one). */
@@ -39,7 +39,7 @@ export const gcsBackendSchema = z
       .default(16 * MiB),
     /** A request (or a stalled upload) that shows no progress for this long fails, retriable. */
     request_timeout: duration.default('60s'),
-    ...objectLayoutShape,
+    ...objectStoreLayoutShape,
     ...retryShape,
   })
   .strict();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
+import { cogKeyShape, nonEmpty, objectStoreLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 /** `type: local_file` — LocalFileStorage: a folder on a local file system. */
 export const localFileBackendSchema = z
@@ -7,7 +7,7 @@ export const localFileBackendSchema = z
     type: z.literal('local_file'),
     /** Root folder of the tier; created if missing. */
     base_path: nonEmpty,
-    ...objectLayoutShape,
+    ...objectStoreLayoutShape,
     /** File mode as the spec writes it (`rw-r--r--`) or octal (`0644`). */
     permissions: z
       .string()
@@ -17,6 +17,23 @@ export const localFileBackendSchema = z
   })
   .strict();
 export type LocalFileBackendConfig = z.output<typeof localFileBackendSchema>;
+
+/**
+ * `type: cog` — the spec's COGStorage: Cloud-Optimized GeoTIFFs in a local folder. The same
+ * LocalFileStorage as local_file, with `format: cog` implied and the spec's defaults
+ * (`organization: sensor/year/month`).
+ */
+export const cogStorageSchema = z
+  .object({
+    type: z.literal('cog'),
+    base_path: nonEmpty,
+    organization: z.string().default('sensor/year/month'),
+    ...cogKeyShape,
+    permissions: localFileBackendSchema.shape.permissions,
+    ...retryShape,
+  })
+  .strict();
+export type CogStorageConfig = z.output<typeof cogStorageSchema>;
 
 /** `type: file` — replays NDJSON files (one record per line). */
 export const fileSourceSchema = z

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
+import { duration, nonEmpty, objectStoreLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 const MiB = 1024 * 1024;
 
@@ -47,7 +47,7 @@ export const s3BackendSchema = z
     connect_timeout: duration.default('10s'),
     /** Per-request timeout, waiting for the response (a part upload counts as one request). */
     request_timeout: duration.default('120s'),
-    ...objectLayoutShape,
+    ...objectStoreLayoutShape,
     ...retryShape,
   })
   .strict();

@@ -58,6 +58,36 @@ export const objectLayoutShape = {
   file_organization: z.string().default('year/month/dataset'),
 };
 
+/** The format names of Cloud-Optimized GeoTIFF (`cog` is the catalog's). */
+export const COG_FORMATS = ['cog', 'cloud-optimized-geotiff'] as const;
+
+/**
+ * The spec's COGStorage keys, as an object store backend takes them with `format: cog`. Only
+ * their shape is checked here; the pipeline schema checks them with the COG encoder's own
+ * options schema (src/encoders/cog/config.ts) and refuses them on other formats.
+ */
+export const cogKeyShape = {
+  overviews: z.union([z.boolean(), z.number()]).optional(),
+  compression: z.string().optional(),
+  blocksize: z.union([z.number(), z.tuple([z.number(), z.number()])]).optional(),
+  predictor: z.number().optional(),
+  overview_resampling: z.string().optional(),
+  level: z.number().nullable().optional(),
+};
+export const COG_KEYS = Object.keys(cogKeyShape) as (keyof typeof cogKeyShape)[];
+
+/**
+ * Fields of the object stores that keep rasters too (local_file, s3, gcs, azure_blob): the
+ * layout, plus `format: cog` with its keys, and the spec's `organization` (= file_organization).
+ */
+export const objectStoreLayoutShape = {
+  format: z.enum(['parquet', 'geoparquet', ...COG_FORMATS]).default('parquet'),
+  file_organization: z.string().default('year/month/dataset'),
+  /** The spec's COGStorage name for file_organization: one of them, not both. */
+  organization: z.string().optional(),
+  ...cogKeyShape,
+};
+
 /**
  * `retry:` of every backend, record store, index, catalog and dead-letter sink: how long a call
  * that fails with a retriable error (connection refused or reset, timeout, 429, 5xx, a restarting

@@ -9,14 +9,14 @@ import type { RecordStore } from '../core/record-store.js';
 import { defaultRetry, retryOptions, retryPolicyOf, withRetry, type RetryOptions, type RetryPolicy, type RetryReport } from '../core/retry.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import type { Encoder } from '../encoders/encoder.js';
-import { encoderFor } from '../encoders/registry.js';
+import { encoderFor, rasterFormatFor, type RasterFormat } from '../encoders/registry.js';
 import { compileTemplate, objectKey, type CompiledTemplate } from '../stages/object-key.js';
 import { CachedBackend } from '../storage/cached-backend.js';
 import { CachedRecordStore } from '../storage/cached-record-store.js';
 import { EncryptedBackend, parseEncryptionKey } from '../storage/encrypted-backend.js';
 import { RetentionBackend } from '../storage/retention-backend.js';
-import { createBackend, createCacheStore, createObjectIndex, type OpenedBackend } from './connectors.js';
-import type { BackendConfig, PipelineConfig, TierConfig, TierName } from './schema.js';
+import { createBackend, createCacheStore, createObjectIndex } from './connectors.js';
+import { cogLayoutOf, rasterRoleOf, type BackendConfig, type PipelineConfig, type TierConfig, type TierName } from './schema.js';
 
 /** What a key of a tier holds: an object's bytes (decrypted), or the records of a row set. */
 export type StoredContent = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'records'; records: ObservationRecord[] };
@@ -87,13 +87,23 @@ function recordSink(store: RecordStore, id: SinkIdentity): Sink {
   };
 }
 
-/** A configured tier: its sinks (primary, and vector features when set), index and raster backend. */
+/** Where a tier writes raster scenes: one COG per scene, under the backend's organization. */
+export interface RasterSink {
+  backend: Backend;
+  format: RasterFormat;
+  template: CompiledTemplate;
+  retry: RetryPolicy;
+  target: string;
+}
+
+/** A configured tier: its sinks (primary, and vector features when set), index and raster sink. */
 export interface Tier {
   name: TierName;
   config: TierConfig;
   primary: Sink;
   vector?: Sink;
-  raster?: OpenedBackend;
+  /** raster_backend, or the primary backend when it writes COGs. */
+  raster?: RasterSink;
   index?: ObjectIndex;
   /** index_backend's `retry`. */
   indexRetry: RetryPolicy;
@@ -146,10 +156,12 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
       return recordSink(store, id);
     }
     // The format registry gives the encoder of the backend's `format` (GeoParquet stores points and features alike).
-    const encoder = await encoderFor('point', 'format' in backendConfig ? backendConfig.format : 'parquet', {
+    const cog = role === 'primary_backend' && rasterRoleOf(config) === 'primary_backend' ? cogLayoutOf(backendConfig) : undefined;
+    const encoder = await encoderFor(cog ? 'raster' : 'point', cog ? 'cog' : 'format' in backendConfig ? backendConfig.format : 'parquet', {
       compression: config.compression,
       rowGroupSize: config.parquet.row_group_size,
       encodeWorkers: pipeline.batch.encode_workers,
+      ...(cog ? { cog: cog.options } : {}),
     });
     opened.push(encoder);
     let backend: Backend = made.backend;
@@ -174,10 +186,28 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
   try {
     const primary = await sink('primary_backend', config.primary_backend);
     const vector = config.vector_backend === undefined ? undefined : await sink('vector_backend', config.vector_backend);
-    let raster: OpenedBackend | undefined;
-    if (config.raster_backend !== undefined) {
-      raster = await createBackend(config.raster_backend);
-      opened.push(raster.kind === 'objects' ? raster.backend : raster.store);
+    let raster: RasterSink | undefined;
+    const rasterRole = rasterRoleOf(config);
+    if (rasterRole !== undefined) {
+      const backendConfig = config[rasterRole]!;
+      let backend: Backend;
+      if (rasterRole === 'primary_backend') {
+        backend = (primary as Extract<Sink, { kind: 'objects' }>).backend;
+      } else {
+        const made = await createBackend(backendConfig);
+        if (made.kind !== 'objects') throw new StorageError(`raster_backend ${backendConfig.type} keeps rows, not COGs`, { context: { tier: name } });
+        opened.push(made.backend);
+        backend = made.backend;
+        if (encrypt) notes.push(`tier ${name} raster_backend: encryption_enabled covers the primary backend's objects; COGs stay plain so GDAL reads them straight from the tier`);
+      }
+      const layout = cogLayoutOf(backendConfig);
+      raster = {
+        backend,
+        format: await rasterFormatFor('cog', layout.options),
+        template: compileTemplate(layout.organization),
+        retry: retryPolicyOf(backendConfig.retry),
+        target: `${backendConfig.type} tier ${name} ${rasterRole === 'primary_backend' ? 'rasters' : 'raster_backend'}`,
+      };
     }
     let index: ObjectIndex | undefined;
     if (config.index_backend !== undefined) {
@@ -209,7 +239,8 @@ export async function closeTier(tier: Tier): Promise<void> {
     // Wrappers close what they wrap, a CachedBackend its cache too.
     closers.push(sink);
   }
-  if (tier.raster) closers.push(tier.raster.kind === 'objects' ? tier.raster.backend : tier.raster.store);
+  // A raster sink on the primary backend is closed with the primary.
+  if (tier.raster && (tier.primary.kind !== 'objects' || tier.raster.backend !== tier.primary.backend)) closers.push(tier.raster.backend);
   if (tier.index) closers.push(tier.index);
   const errors: unknown[] = [];
   for (const c of closers) await c.close().catch((e: unknown) => errors.push(e));
