@@ -474,7 +474,7 @@ class Mover {
       await this.throttle?.take(bytes);
       const first = rows[0]!;
       const batch: Batch = {
-        memoryType: first.memoryType, tier: this.destination.name, dataset: first.dataset, kind: first.kind, partitionPath: first.partitionPath,
+        memoryType: first.memoryType, tier: this.destination.name, dataset: first.dataset, kind: first.kind as Batch['kind'], partitionPath: first.partitionPath,
         records, bytes, flushReason: 'end',
       };
       const { entry, manifest } = await storeBatch(batch, this.destination, mergedProvenance(rows), {
@@ -502,7 +502,7 @@ class Mover {
       if (records === undefined) return undefined;
       await this.throttle?.take(row.bytes);
       const batch: Batch = {
-        memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: row.kind, partitionPath: row.partitionPath,
+        memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: row.kind as Batch['kind'], partitionPath: row.partitionPath,
         records, bytes: row.bytes, flushReason: 'end',
       };
       const { entry, manifest } = await storeBatch(batch, this.destination, row.provenance, {

@@ -31,7 +31,7 @@ export function batchPositions(batch: Batch): SourcePosition[] {
 }
 
 /** Compact provenance: first/last/count per source partition, in a stable order. */
-export function batchProvenance(records: readonly ObservationRecord[]): ProvenanceRange[] {
+export function batchProvenance(records: readonly { position: SourcePosition }[]): ProvenanceRange[] {
   const ranges = new Map<string, ProvenanceRange>();
   for (const { position } of records) {
     const id = `${position.partition}\u0000${position.source}`;

@@ -82,6 +82,20 @@ export class AckLedger {
     }
   }
 
+  /**
+   * Held items whose memory left the heap before they are durable (a raster tile compressed into
+   * its scene's COG writer, which keeps compressed tiles within its own bound and spills the
+   * rest to disk): their bytes leave the budget now, so a scene larger than the budget cannot
+   * stall reading; their positions are still acked only when they are settled, durable.
+   */
+  unload(held: readonly { size: number }[]): void {
+    for (const h of held) {
+      this.bytes -= h.size;
+      h.size = 0;
+    }
+    this.wake();
+  }
+
   /** Forgets partitions taken away: their positions are never committed, even if settled later. */
   revoke(partitions: readonly SourcePartitionRef[]): void {
     for (const p of partitions) this.tracker.revoke(p.source, p.partition);
@@ -172,6 +186,10 @@ export class AckLedger {
   private settle(settlement: Settlement): void {
     if (settlement.durable) for (const held of settlement.held) this.tracker.ack(held.position);
     this.bytes -= sizeOf(settlement.held);
+    this.wake();
+  }
+
+  private wake(): void {
     if (this.bytes < this.options.maxBytes && this.waiters.length > 0) {
       const waiters = this.waiters;
       this.waiters = [];

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { AccessTier, Backend } from '../core/backend.js';
 import { batchProvenance, type Batch, type ProvenanceRange } from '../core/batch.js';
-import { EarthMemoryError, StorageError } from '../core/errors.js';
+import { ConfigError, EarthMemoryError, StorageError } from '../core/errors.js';
 import type { ObjectIndex } from '../core/object-index.js';
 import { manifestOf, type Manifest } from '../core/manifest.js';
 import type { ObservationRecord } from '../core/record.js';
 import type { RecordStore } from '../core/record-store.js';
 import { defaultRetry, retryOptions, retryPolicyOf, withRetry, type RetryOptions, type RetryPolicy, type RetryReport } from '../core/retry.js';
-import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
+import type { Catalog, CatalogEntry, ObjectKind, PartitionClaim } from '../catalog/catalog.js';
 import type { Encoder } from '../encoders/encoder.js';
 import { encoderFor, rasterFormatFor, type RasterFormat } from '../encoders/registry.js';
 import { compileTemplate, objectKey, type CompiledTemplate } from '../stages/object-key.js';
@@ -87,14 +87,12 @@ function recordSink(store: RecordStore, id: SinkIdentity): Sink {
   };
 }
 
-/** Where a tier writes raster scenes: one COG per scene, under the backend's organization. */
-export interface RasterSink {
-  backend: Backend;
-  format: RasterFormat;
-  template: CompiledTemplate;
-  retry: RetryPolicy;
-  target: string;
-}
+/**
+ * Where a tier writes raster scenes, one COG per scene under the backend's organization: an
+ * object sink (read, delete, raw copies between tiers work as for any object) with its raster
+ * format. Its batch encoder refuses records: COG keeps rasters only.
+ */
+export type RasterSink = Extract<Sink, { kind: 'objects' }> & { raster: RasterFormat };
 
 /** A configured tier: its sinks (primary, and vector features when set), index and raster sink. */
 export interface Tier {
@@ -115,8 +113,12 @@ export interface Tier {
 
 const DEFAULT_LAYOUT = 'year/month/dataset';
 
-/** The sink of a batch: vector features go to `vector_backend` when the tier has one. */
-export function sinkOf(tier: Tier, kind: Batch['kind']): Sink {
+/** The sink of a batch: vector features go to `vector_backend` when the tier has one, raster scenes to the raster sink. */
+export function sinkOf(tier: Tier, kind: ObjectKind): Sink {
+  if (kind === 'raster') {
+    if (tier.raster === undefined) throw new ConfigError(`tier ${tier.name} has no raster_backend and its primary_backend does not write COGs`, [], { context: { tier: tier.name } });
+    return tier.raster;
+  }
   return kind === 'vector' && tier.vector !== undefined ? tier.vector : tier.primary;
 }
 
@@ -140,8 +142,10 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
   const sink = async (role: string, backendConfig: BackendConfig): Promise<Sink> => {
     const made = await createBackend(backendConfig);
     opened.push(made.kind === 'objects' ? made.backend : made.store);
+    // A backend that writes COGs in this role lays out scenes by its organization, and encodes with its COG keys.
+    const cog = (role === 'primary_backend' && rasterRoleOf(config) === 'primary_backend') || role === 'raster_backend' ? cogLayoutOf(backendConfig) : undefined;
     const id: SinkIdentity = {
-      template: compileTemplate('file_organization' in backendConfig ? backendConfig.file_organization : DEFAULT_LAYOUT),
+      template: compileTemplate(cog?.organization ?? ('file_organization' in backendConfig ? backendConfig.file_organization : DEFAULT_LAYOUT)),
       retry: retryPolicyOf(backendConfig.retry),
       target: `${backendConfig.type} tier ${name}${role === 'primary_backend' ? '' : ` ${role}`}`,
     };
@@ -156,7 +160,6 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
       return recordSink(store, id);
     }
     // The format registry gives the encoder of the backend's `format` (GeoParquet stores points and features alike).
-    const cog = role === 'primary_backend' && rasterRoleOf(config) === 'primary_backend' ? cogLayoutOf(backendConfig) : undefined;
     const encoder = await encoderFor(cog ? 'raster' : 'point', cog ? 'cog' : 'format' in backendConfig ? backendConfig.format : 'parquet', {
       compression: config.compression,
       rowGroupSize: config.parquet.row_group_size,
@@ -189,25 +192,9 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
     let raster: RasterSink | undefined;
     const rasterRole = rasterRoleOf(config);
     if (rasterRole !== undefined) {
-      const backendConfig = config[rasterRole]!;
-      let backend: Backend;
-      if (rasterRole === 'primary_backend') {
-        backend = (primary as Extract<Sink, { kind: 'objects' }>).backend;
-      } else {
-        const made = await createBackend(backendConfig);
-        if (made.kind !== 'objects') throw new StorageError(`raster_backend ${backendConfig.type} keeps rows, not COGs`, { context: { tier: name } });
-        opened.push(made.backend);
-        backend = made.backend;
-        if (encrypt) notes.push(`tier ${name} raster_backend: encryption_enabled covers the primary backend's objects; COGs stay plain so GDAL reads them straight from the tier`);
-      }
-      const layout = cogLayoutOf(backendConfig);
-      raster = {
-        backend,
-        format: await rasterFormatFor('cog', layout.options),
-        template: compileTemplate(layout.organization),
-        retry: retryPolicyOf(backendConfig.retry),
-        target: `${backendConfig.type} tier ${name} ${rasterRole === 'primary_backend' ? 'rasters' : 'raster_backend'}`,
-      };
+      const rasterSink = rasterRole === 'primary_backend' ? primary : await sink('raster_backend', config.raster_backend!);
+      if (rasterSink.kind !== 'objects') throw new StorageError(`${rasterRole} ${rasterSink.type} keeps rows, not COGs`, { context: { tier: name } });
+      raster = { ...rasterSink, raster: await rasterFormatFor('cog', cogLayoutOf(config[rasterRole]!).options) };
     }
     let index: ObjectIndex | undefined;
     if (config.index_backend !== undefined) {
@@ -240,7 +227,7 @@ export async function closeTier(tier: Tier): Promise<void> {
     closers.push(sink);
   }
   // A raster sink on the primary backend is closed with the primary.
-  if (tier.raster && (tier.primary.kind !== 'objects' || tier.raster.backend !== tier.primary.backend)) closers.push(tier.raster.backend);
+  if (tier.raster && tier.raster.backend !== (tier.primary.kind === 'objects' ? tier.primary.backend : undefined)) closers.push(tier.raster);
   if (tier.index) closers.push(tier.index);
   const errors: unknown[] = [];
   for (const c of closers) await c.close().catch((e: unknown) => errors.push(e));

@@ -1,0 +1,340 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Observable, type OperatorFunction } from 'rxjs';
+import { batchProvenance, type ProvenanceRange } from '../core/batch.js';
+import { EarthMemoryError, StorageError } from '../core/errors.js';
+import type { RasterRecord } from '../core/raster.js';
+import type { SourcePosition } from '../core/record.js';
+import { retryOptions, withRetry, type RetryReport } from '../core/retry.js';
+import type { Catalog, CatalogEntry, CatalogRow, PartitionClaim, RasterInfo } from '../catalog/catalog.js';
+import { BlockAssembler } from '../encoders/cog/blocks.js';
+import { CogReader, cropTile } from '../encoders/cog/reader.js';
+import type { CogWriter } from '../encoders/cog/writer.js';
+import type { ObservationRecord } from '../core/record.js';
+import { sanitizeSegment } from '../stages/object-key.js';
+import { indexEntry, type RasterSink, type Tier } from './tier-writer.js';
+
+/** A tile routed to its tier, with what it holds of the in-flight budget (released once the tile is in its writer). */
+export interface RoutedTile {
+  tile: RasterRecord;
+  memoryType: string;
+  tier: Tier;
+  held: { position: SourcePosition; size: number };
+}
+
+export interface SceneSettings {
+  /** An incomplete scene is written this long after its first tile; null: only at the end of a bounded source. */
+  maxAgeMs: number | null;
+  maxOpenScenes: number;
+  memoryPerScene: number;
+  tmpDir: string | undefined;
+  /** At the end of the input: true writes open scenes (bounded source: partial ones too); false drops them unacked (drain: redelivered). */
+  writeAtEnd: boolean;
+  catalog: Catalog;
+  /** Releases a tile's budget once its pixels are in the writer. */
+  unload(held: readonly { size: number }[]): void;
+  retry: RetryReport & { catalog: Parameters<typeof retryOptions>[1] };
+  /** Claims of the scene's partitions (shared sources): the catalog upsert is fenced by them. */
+  claims(positions: readonly SourcePosition[]): PartitionClaim[];
+  log(line: string): void;
+}
+
+/** How a scene ended: written (complete or partial), or dropped unwritten at a drain. */
+export type SceneOutcome =
+  | { kind: 'scene'; entry: CatalogEntry; tier: Tier; memoryType: string; held: { position: SourcePosition; size: number }[]; durable: true }
+  | { kind: 'scene-dropped'; held: { position: SourcePosition; size: number }[]; durable: false };
+
+interface OpenScene {
+  id: string;
+  key: string;
+  tier: Tier;
+  sink: RasterSink;
+  memoryType: string;
+  partitionPath: string;
+  first: Omit<RasterRecord, 'pixels'>;
+  writer: CogWriter;
+  blocks: BlockAssembler;
+  /** Windows seen (`x,y,w,h`): a tile sent twice is acknowledged, its pixels used once. */
+  windows: Set<string>;
+  held: { position: SourcePosition; size: number }[];
+  bbox: [number, number, number, number];
+  openedAt: number;
+  /** The scene's COG already catalogued (a late tile rebuilds it): its provenance is kept. */
+  previous: CatalogRow | undefined;
+}
+
+const identityOf = (t: RoutedTile) => JSON.stringify([t.tier.name, t.memoryType, t.tile.dataset, t.tile.variable, t.tile.scene.sceneId, t.tile.timeUs]);
+
+/** `20240301T120000Z`: the scene's time in its key. */
+function basicTime(timeUs: number): string {
+  return new Date(Math.floor(timeUs / 1000)).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/**
+ * The object key of a scene: `<memory_type>/<organization>/<scene_id>_<variable>_<time>.tif`,
+ * deterministic from the scene's identity, so a replay or a late tile writes the same key.
+ */
+export function sceneKey(sink: RasterSink, memoryType: string, tile: Pick<RasterRecord, 'kind' | 'dataset' | 'variable' | 'timeUs' | 'scene'>): { key: string; partitionPath: string } {
+  const partitionPath = sink.template.expand(tile as unknown as ObservationRecord, memoryType);
+  const name = `${sanitizeSegment(tile.scene.sceneId)}_${sanitizeSegment(tile.variable)}_${basicTime(tile.timeUs)}${sink.raster.extension}`;
+  return { key: `${sanitizeSegment(memoryType)}/${partitionPath}/${name}`, partitionPath };
+}
+
+/**
+ * Scene assembly: tiles (any order, any partition) go into one CogWriter per scene through a
+ * BlockAssembler (tiles not aligned to the COG's blocks are buffered until their blocks are full).
+ * A scene is written when all its pixels came, when max_age passes (missing blocks nodata,
+ * catalogued partial), when more than max_open_scenes are open (the oldest), or at the end of a
+ * bounded source. A tile of a scene already catalogued rebuilds it: the earlier COG's complete
+ * blocks are read back into the new writer. Each written scene comes out once, with all its
+ * tiles' positions, after its COG is durable and catalogued.
+ */
+export function assembleScenes(settings: SceneSettings): OperatorFunction<RoutedTile, SceneOutcome> {
+  return (tiles) =>
+    new Observable<SceneOutcome>((subscriber) => {
+      const open = new Map<string, OpenScene>();
+      let chain: Promise<void> = Promise.resolve();
+      const writes = new Set<Promise<void>>();
+      let failed = false;
+      const fail = (error: unknown) => {
+        if (failed) return;
+        failed = true;
+        for (const scene of open.values()) void scene.writer.abort();
+        subscriber.error(error);
+      };
+      const write = (scene: OpenScene) => {
+        open.delete(scene.id);
+        const done = writeScene(scene, settings).then(
+          (outcome) => subscriber.next(outcome),
+          fail,
+        );
+        writes.add(done);
+        void done.finally(() => writes.delete(done));
+      };
+      const step = (work: () => Promise<void>) => {
+        chain = chain.then(() => (failed ? undefined : work())).catch(fail);
+      };
+      const timer =
+        settings.maxAgeMs === null
+          ? undefined
+          : setInterval(() => {
+              step(async () => {
+                const now = Date.now();
+                for (const scene of [...open.values()]) if (now - scene.openedAt >= settings.maxAgeMs!) write(scene);
+              });
+            }, Math.max(50, Math.min(1000, settings.maxAgeMs / 4)));
+      timer?.unref();
+      const subscription = tiles.subscribe({
+        next: (routed) =>
+          step(async () => {
+            const id = identityOf(routed);
+            let scene = open.get(id);
+            if (scene === undefined) {
+              if (open.size >= settings.maxOpenScenes) {
+                const oldest = [...open.values()].sort((a, b) => a.openedAt - b.openedAt)[0]!;
+                settings.log(`raster: more than ${settings.maxOpenScenes} scenes open: writing ${oldest.key} now, partial`);
+                write(oldest);
+              }
+              scene = await openScene(routed, id, settings);
+              open.set(id, scene);
+            }
+            await addTile(scene, routed, settings);
+            if (scene.blocks.complete) write(scene);
+          }),
+        error: (error: unknown) => fail(error),
+        complete: () =>
+          step(async () => {
+            if (timer) clearInterval(timer);
+            for (const scene of [...open.values()]) {
+              if (settings.writeAtEnd) write(scene);
+              else {
+                open.delete(scene.id);
+                await scene.writer.abort();
+                subscriber.next({ kind: 'scene-dropped', held: scene.held, durable: false });
+              }
+            }
+            while (writes.size > 0) await Promise.all([...writes]);
+            if (!failed) subscriber.complete();
+          }),
+      });
+      return () => {
+        subscription.unsubscribe();
+        if (timer) clearInterval(timer);
+      };
+    });
+}
+
+async function openScene(routed: RoutedTile, id: string, settings: SceneSettings): Promise<OpenScene> {
+  const { tile, tier, memoryType } = routed;
+  const sink = tier.raster!;
+  const { key, partitionPath } = sceneKey(sink, memoryType, tile);
+  const { scene } = tile;
+  const writer = sink.raster.open(
+    { width: scene.width, height: scene.height, dtype: scene.dtype, bands: scene.bands, geotransform: scene.geotransform, crs: scene.crs, nodata: scene.nodata },
+    { memoryBytes: settings.memoryPerScene, ...(settings.tmpDir === undefined ? {} : { tmpDir: settings.tmpDir }) },
+  );
+  const [blockWidth, blockHeight] = sink.raster.options.blocksize;
+  const blocks = new BlockAssembler({
+    width: scene.width, height: scene.height, bands: scene.bands, dtype: scene.dtype, fill: writer.scene.nodataStored ?? 0, blockWidth, blockHeight,
+  });
+  const { pixels: _pixels, ...first } = tile;
+  const previous = (await withRetry(() => settings.catalog.list({ tier: tier.name, key }), retryOptions(`catalog ${settings.catalog.type}`, settings.retry.catalog, settings.retry)))[0];
+  const open: OpenScene = {
+    id, key, tier, sink, memoryType, partitionPath, first, writer, blocks,
+    windows: new Set(), held: [], bbox: [...tile.bbox], openedAt: Date.now(), previous,
+  };
+  if (previous !== undefined) await readBack(open, settings);
+  return open;
+}
+
+/** A late tile: the scene's catalogued COG gives back its complete blocks (the rest come from tiles, or stay nodata). */
+async function readBack(scene: OpenScene, settings: SceneSettings): Promise<void> {
+  const { backend } = scene.sink;
+  const reader = await CogReader.open((offset, length) =>
+    withRetry(() => backend.getRange(scene.key, offset, length), retryOptions(scene.sink.target, scene.sink.retry, settings.retry)),
+  );
+  const full = reader.info.levels[0]!;
+  const [blockWidth, blockHeight] = scene.sink.raster.options.blocksize;
+  if (full.tileWidth !== blockWidth || full.tileHeight !== blockHeight || full.width !== scene.first.scene.width || full.height !== scene.first.scene.height) {
+    throw new StorageError(`${scene.key} has another grid than the scene's tiles (blocks ${full.tileWidth} × ${full.tileHeight}, ${full.width} × ${full.height}): it cannot be rebuilt in place`, {
+      context: { key: scene.key, tier: scene.tier.name },
+    });
+  }
+  const missing = new Set(scene.previous!.raster?.missingBlocks ?? []);
+  const { bands } = scene.first.scene;
+  for (let row = 0; row < full.down; row++) {
+    for (let col = 0; col < full.across; col++) {
+      if (missing.has(row * full.across + col)) continue;
+      const size = scene.blocks.blockSize(col, row);
+      const pixels = cropTile(await reader.tile(col, row), full.tileWidth, size.width, size.height, bands);
+      const bytes = new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+      for (const block of scene.blocks.put(col * blockWidth, row * blockHeight, size.width, size.height, bytes)) await scene.writer.writeBlock(block.col, block.row, block.pixels);
+    }
+  }
+  settings.log(`raster: ${scene.key} rebuilt from its COG (${reader.fetched} bytes read back) for a late tile`);
+}
+
+async function addTile(scene: OpenScene, routed: RoutedTile, settings: SceneSettings): Promise<void> {
+  const { tile } = routed;
+  const s = scene.first.scene;
+  const t = tile.scene;
+  if (t.width !== s.width || t.height !== s.height || t.dtype !== s.dtype || t.bands !== s.bands || t.epsg !== s.epsg || t.geotransform.some((v, i) => v !== s.geotransform[i])) {
+    throw new EarthMemoryError(`tile at (${tile.x}, ${tile.y}) of scene ${s.sceneId} describes another grid than the scene's first tile`, {
+      context: { stage: 'raster', dataset: tile.dataset, scene: s.sceneId, source: tile.position.source, partition: tile.position.partition, offset: tile.position.offset },
+    });
+  }
+  scene.held.push(routed.held);
+  const window = `${tile.x},${tile.y},${tile.width},${tile.height}`;
+  if (!scene.windows.has(window)) {
+    scene.windows.add(window);
+    for (const block of scene.blocks.put(tile.x, tile.y, tile.width, tile.height, tile.pixels)) await scene.writer.writeBlock(block.col, block.row, block.pixels);
+    const b = scene.bbox;
+    scene.bbox = [Math.min(b[0], tile.bbox[0]), Math.min(b[1], tile.bbox[1]), Math.max(b[2], tile.bbox[2]), Math.max(b[3], tile.bbox[3])];
+  }
+  // Its pixels are in the writer (compressed) or in a partly filled block the scene accounts for.
+  settings.unload([routed.held]);
+}
+
+/** Finishes the COG into a temp file (its sha256 on the way), puts it under the scene's key, catalogs it. */
+async function writeScene(scene: OpenScene, settings: SceneSettings): Promise<SceneOutcome> {
+  const missingBlocks: number[] = [];
+  const handed = scene.blocks.handedOver;
+  handed.forEach((done, index) => {
+    if (!done) missingBlocks.push(index);
+  });
+  for (const block of scene.blocks.rest()) await scene.writer.writeBlock(block.col, block.row, block.pixels);
+  const dir = await mkdtemp(join(settings.tmpDir ?? tmpdir(), 'earthmem-scene-'));
+  const path = join(dir, 'scene.tif');
+  try {
+    const digest = createHash('sha256');
+    const file = await open(path, 'w');
+    let bytes = 0;
+    try {
+      for await (const chunk of scene.writer.finish()) {
+        digest.update(chunk);
+        bytes += chunk.byteLength;
+        await file.write(chunk);
+      }
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    const sha256 = digest.digest('hex');
+    const { sink } = scene;
+    await withRetry(
+      () => sink.backend.put(scene.key, createReadStream(path, { highWaterMark: 1 << 20 }), { contentType: sink.raster.contentType }),
+      retryOptions(sink.target, sink.retry, settings.retry),
+    ).catch((cause: unknown) =>
+      Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`writing ${scene.key} failed`, { cause, context: { stage: 'sink', connector: sink.type, key: scene.key, tier: scene.tier.name } })),
+    );
+    const result = scene.writer.result!;
+    const { first } = scene;
+    const gt = first.scene.geotransform;
+    const raster: RasterInfo = {
+      sceneId: first.scene.sceneId,
+      variable: first.variable,
+      epsg: first.scene.epsg,
+      width: first.scene.width,
+      height: first.scene.height,
+      dtype: first.scene.dtype,
+      bands: first.scene.bands,
+      nodata: first.scene.nodata,
+      overviews: result.levels.length - 1,
+      bboxNative: [gt[0], gt[3] + gt[5] * first.scene.height, gt[0] + gt[1] * first.scene.width, gt[3]],
+      partial: missingBlocks.length > 0,
+      missingBlocks,
+      tiles: scene.windows.size,
+    };
+    const provenance = mergeProvenance(batchProvenance(scene.held), scene.previous?.provenance ?? []);
+    const entry: CatalogEntry = {
+      key: scene.key,
+      tier: scene.tier.name,
+      backend: sink.type,
+      uri: sink.uri(scene.key),
+      memoryType: scene.memoryType,
+      dataset: first.dataset,
+      kind: 'raster',
+      partitionPath: scene.partitionPath,
+      format: sink.raster.format,
+      codec: sink.raster.codec.name,
+      codecLevel: sink.raster.codec.level,
+      bytes,
+      rows: scene.windows.size,
+      timeMinUs: first.timeUs,
+      timeMaxUs: first.timeUs,
+      bbox: scene.previous === undefined ? scene.bbox : union(scene.bbox, scene.previous.bbox),
+      sha256,
+      provenance,
+      state: 'committed',
+      raster,
+    };
+    const fence = settings.claims(scene.held.map((h) => h.position));
+    await withRetry(() => settings.catalog.upsert([entry], fence), retryOptions(`catalog ${settings.catalog.type}`, settings.retry.catalog, settings.retry));
+    await indexEntry(scene.tier, entry, settings.retry);
+    if (raster.partial) settings.log(`raster: ${scene.key} written partial: ${missingBlocks.length} of ${handed.length} blocks had no tile (nodata)`);
+    return { kind: 'scene', entry, tier: scene.tier, memoryType: scene.memoryType, held: scene.held, durable: true };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const union = (a: readonly number[], b: readonly number[]): [number, number, number, number] => [Math.min(a[0]!, b[0]!), Math.min(a[1]!, b[1]!), Math.max(a[2]!, b[2]!), Math.max(a[3]!, b[3]!)];
+
+/** The scene's provenance with an earlier build's: one range per partition. */
+function mergeProvenance(now: ProvenanceRange[], before: readonly ProvenanceRange[]): ProvenanceRange[] {
+  const merged = new Map<string, ProvenanceRange>();
+  for (const r of [...before, ...now]) {
+    const id = `${r.partition}\u0000${r.source}`;
+    const m = merged.get(id);
+    if (m === undefined) merged.set(id, { ...r });
+    else {
+      m.firstOffset = Math.min(m.firstOffset, r.firstOffset);
+      m.lastOffset = Math.max(m.lastOffset, r.lastOffset);
+      m.count += r.count;
+    }
+  }
+  return [...merged.values()].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.partition - b.partition));
+}
