@@ -34,6 +34,8 @@ export interface RasterRecord {
   position: SourcePosition;
   /** Size of the original payload in bytes (the envelope, compressed pixels included). */
   size: number;
+  /** The producer's identifier of the tile (header `id`), or null. */
+  id: string | null;
   dataset: string;
   variable: string;
   /** Observation time of the scene, microseconds since the Unix epoch (UTC). */

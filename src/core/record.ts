@@ -76,7 +76,24 @@ export type DeadLetterReason =
   | 'bad_time'
   | 'bad_geometry'
   | 'too_large'
-  | 'unclassified';
+  | 'unclassified'
+  // Raster tiles (src/records/raster.ts; schemas/raster-tile.md):
+  /** Not an envelope: magic, version, reserved bytes, header length, header JSON, unknown key. */
+  | 'bad_envelope'
+  /** `dtype` is not one of uint8 int8 uint16 int16 uint32 int32 float32 float64. */
+  | 'bad_dtype'
+  /** The (decompressed) pixels are not width × height × bands × bytes(dtype). */
+  | 'wrong_pixel_size'
+  /** x + width > scene_width or y + height > scene_height. */
+  | 'tile_outside_scene'
+  /** The CRS is malformed, or not one the decoder converts to WGS 84. */
+  | 'unknown_crs'
+  /** Not exactly one of geotransform/bbox, not north-up, rotated, non-finite, or off the earth. */
+  | 'bad_geotransform'
+  /** Unknown compression, or the pixel bytes do not decompress. */
+  | 'bad_compression'
+  /** nodata is not a value of the dtype (e.g. 300 for uint8, "nan" for int16). */
+  | 'bad_nodata';
 
 export interface DeadLetter {
   reason: DeadLetterReason;
