@@ -30,8 +30,10 @@ export interface RasterInfo {
   bboxNative: [number, number, number, number];
   /** True when the scene was written by max_age with blocks missing (filled with nodata). */
   partial: boolean;
-  /** Full-resolution blocks (row-major indexes) no tile filled completely: nodata, or partly filled. */
-  missingBlocks: number[];
+  /** Full-resolution blocks no tile filled completely (nodata, or partly filled). */
+  missingBlocks: number;
+  /** A partial scene's tile windows [x, y, width, height]: what a late tile's rebuild reads back. */
+  windows?: [number, number, number, number][];
   /** Tiles the COG was built from. */
   tiles: number;
 }

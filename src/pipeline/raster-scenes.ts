@@ -11,7 +11,7 @@ import type { SourcePosition } from '../core/record.js';
 import { retryOptions, withRetry, type RetryReport } from '../core/retry.js';
 import type { Catalog, CatalogEntry, CatalogRow, PartitionClaim, RasterInfo } from '../catalog/catalog.js';
 import { BlockAssembler } from '../encoders/cog/blocks.js';
-import { CogReader, cropTile } from '../encoders/cog/reader.js';
+import { CogReader, cropTile, readWindow } from '../encoders/cog/reader.js';
 import type { CogWriter } from '../encoders/cog/writer.js';
 import type { ObservationRecord } from '../core/record.js';
 import { sanitizeSegment } from '../stages/object-key.js';
@@ -25,14 +25,23 @@ export interface RoutedTile {
   held: { position: SourcePosition; size: number };
 }
 
+/** A tile envelope as read: decoded (and routed) by the assembly, one at a time, so decoded pixels never queue up. */
+export interface PendingTile {
+  payload: Uint8Array;
+  key: string | null;
+  held: { position: SourcePosition; size: number };
+}
+
 export interface SceneSettings {
+  /** Decodes and routes a tile; a bad or unclassified one becomes a dead letter (sent on by the caller). */
+  decode(pending: PendingTile): Promise<RoutedTile | undefined>;
   /** An incomplete scene is written this long after its first tile; null: only at the end of a bounded source. */
   maxAgeMs: number | null;
   maxOpenScenes: number;
   memoryPerScene: number;
   tmpDir: string | undefined;
   /** At the end of the input: true writes open scenes (bounded source: partial ones too); false drops them unacked (drain: redelivered). */
-  writeAtEnd: boolean;
+  writeAtEnd(): boolean;
   catalog: Catalog;
   /** Releases a tile's budget once its pixels are in the writer. */
   unload(held: readonly { size: number }[]): void;
@@ -92,7 +101,7 @@ export function sceneKey(sink: RasterSink, memoryType: string, tile: Pick<Raster
  * blocks are read back into the new writer. Each written scene comes out once, with all its
  * tiles' positions, after its COG is durable and catalogued.
  */
-export function assembleScenes(settings: SceneSettings): OperatorFunction<RoutedTile, SceneOutcome> {
+export function assembleScenes(settings: SceneSettings): OperatorFunction<PendingTile, SceneOutcome> {
   return (tiles) =>
     new Observable<SceneOutcome>((subscriber) => {
       const open = new Map<string, OpenScene>();
@@ -128,8 +137,10 @@ export function assembleScenes(settings: SceneSettings): OperatorFunction<Routed
             }, Math.max(50, Math.min(1000, settings.maxAgeMs / 4)));
       timer?.unref();
       const subscription = tiles.subscribe({
-        next: (routed) =>
+        next: (pending) =>
           step(async () => {
+            const routed = await settings.decode(pending);
+            if (routed === undefined) return;
             const id = identityOf(routed);
             let scene = open.get(id);
             if (scene === undefined) {
@@ -149,7 +160,7 @@ export function assembleScenes(settings: SceneSettings): OperatorFunction<Routed
           step(async () => {
             if (timer) clearInterval(timer);
             for (const scene of [...open.values()]) {
-              if (settings.writeAtEnd) write(scene);
+              if (settings.writeAtEnd()) write(scene);
               else {
                 open.delete(scene.id);
                 await scene.writer.abort();
@@ -190,31 +201,46 @@ async function openScene(routed: RoutedTile, id: string, settings: SceneSettings
   return open;
 }
 
-/** A late tile: the scene's catalogued COG gives back its complete blocks (the rest come from tiles, or stay nodata). */
+/**
+ * A late tile: the scene's catalogued COG gives back what it was built from. A complete scene:
+ * every block. A partial one: the tile windows it recorded (so pixels never given stay missing
+ * and the new scene completes exactly when the missing tiles have come).
+ */
 async function readBack(scene: OpenScene, settings: SceneSettings): Promise<void> {
   const { backend } = scene.sink;
   const reader = await CogReader.open((offset, length) =>
     withRetry(() => backend.getRange(scene.key, offset, length), retryOptions(scene.sink.target, scene.sink.retry, settings.retry)),
   );
   const full = reader.info.levels[0]!;
+  const { width, height } = scene.first.scene;
   const [blockWidth, blockHeight] = scene.sink.raster.options.blocksize;
-  if (full.tileWidth !== blockWidth || full.tileHeight !== blockHeight || full.width !== scene.first.scene.width || full.height !== scene.first.scene.height) {
+  if (full.tileWidth !== blockWidth || full.tileHeight !== blockHeight || full.width !== width || full.height !== height) {
     throw new StorageError(`${scene.key} has another grid than the scene's tiles (blocks ${full.tileWidth} × ${full.tileHeight}, ${full.width} × ${full.height}): it cannot be rebuilt in place`, {
       context: { key: scene.key, tier: scene.tier.name },
     });
   }
-  const missing = new Set(scene.previous!.raster?.missingBlocks ?? []);
-  const { bands } = scene.first.scene;
-  for (let row = 0; row < full.down; row++) {
-    for (let col = 0; col < full.across; col++) {
-      if (missing.has(row * full.across + col)) continue;
-      const size = scene.blocks.blockSize(col, row);
-      const pixels = cropTile(await reader.tile(col, row), full.tileWidth, size.width, size.height, bands);
-      const bytes = new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength);
-      for (const block of scene.blocks.put(col * blockWidth, row * blockHeight, size.width, size.height, bytes)) await scene.writer.writeBlock(block.col, block.row, block.pixels);
+  const info = scene.previous!.raster;
+  const put = async (x: number, y: number, w: number, h: number, bytes: Uint8Array) => {
+    scene.windows.add(`${x},${y},${w},${h}`);
+    for (const block of scene.blocks.put(x, y, w, h, bytes)) await scene.writer.writeBlock(block.col, block.row, block.pixels);
+  };
+  if (info?.partial && info.windows !== undefined) {
+    // Decoded tiles of about two block rows are kept: windows come in row-major order.
+    const cache = new Map<number, Awaited<ReturnType<CogReader['tile']>>>();
+    for (const [x, y, w, h] of [...info.windows].sort((a, b) => a[1] - b[1] || a[0] - b[0])) {
+      await put(x, y, w, h, await readWindow(reader, x, y, w, h, 0, cache));
+      for (const index of cache.keys()) if (index < Math.floor(y / blockHeight) * full.across - full.across) cache.delete(index);
+    }
+  } else {
+    for (let row = 0; row < full.down; row++) {
+      for (let col = 0; col < full.across; col++) {
+        const size = scene.blocks.blockSize(col, row);
+        const pixels = cropTile(await reader.tile(col, row), full.tileWidth, size.width, size.height, scene.first.scene.bands);
+        await put(col * blockWidth, row * blockHeight, size.width, size.height, new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength));
+      }
     }
   }
-  settings.log(`raster: ${scene.key} rebuilt from its COG (${reader.fetched} bytes read back) for a late tile`);
+  settings.log(`raster: rebuilding ${scene.key} for a late tile (${reader.fetched} bytes of its COG read back)`);
 }
 
 async function addTile(scene: OpenScene, routed: RoutedTile, settings: SceneSettings): Promise<void> {
@@ -240,11 +266,9 @@ async function addTile(scene: OpenScene, routed: RoutedTile, settings: SceneSett
 
 /** Finishes the COG into a temp file (its sha256 on the way), puts it under the scene's key, catalogs it. */
 async function writeScene(scene: OpenScene, settings: SceneSettings): Promise<SceneOutcome> {
-  const missingBlocks: number[] = [];
   const handed = scene.blocks.handedOver;
-  handed.forEach((done, index) => {
-    if (!done) missingBlocks.push(index);
-  });
+  let missingBlocks = 0;
+  for (const done of handed) if (!done) missingBlocks++;
   for (const block of scene.blocks.rest()) await scene.writer.writeBlock(block.col, block.row, block.pixels);
   const dir = await mkdtemp(join(settings.tmpDir ?? tmpdir(), 'earthmem-scene-'));
   const path = join(dir, 'scene.tif');
@@ -284,9 +308,10 @@ async function writeScene(scene: OpenScene, settings: SceneSettings): Promise<Sc
       nodata: first.scene.nodata,
       overviews: result.levels.length - 1,
       bboxNative: [gt[0], gt[3] + gt[5] * first.scene.height, gt[0] + gt[1] * first.scene.width, gt[3]],
-      partial: missingBlocks.length > 0,
+      partial: missingBlocks > 0,
       missingBlocks,
       tiles: scene.windows.size,
+      ...(missingBlocks > 0 ? { windows: [...scene.windows].sort().map((w) => w.split(',').map(Number) as [number, number, number, number]) } : {}),
     };
     const provenance = mergeProvenance(batchProvenance(scene.held), scene.previous?.provenance ?? []);
     const entry: CatalogEntry = {
@@ -314,7 +339,7 @@ async function writeScene(scene: OpenScene, settings: SceneSettings): Promise<Sc
     const fence = settings.claims(scene.held.map((h) => h.position));
     await withRetry(() => settings.catalog.upsert([entry], fence), retryOptions(`catalog ${settings.catalog.type}`, settings.retry.catalog, settings.retry));
     await indexEntry(scene.tier, entry, settings.retry);
-    if (raster.partial) settings.log(`raster: ${scene.key} written partial: ${missingBlocks.length} of ${handed.length} blocks had no tile (nodata)`);
+    if (raster.partial) settings.log(`raster: ${scene.key} written partial: ${missingBlocks} of ${handed.length} blocks had no tile (nodata)`);
     return { kind: 'scene', entry, tier: scene.tier, memoryType: scene.memoryType, held: scene.held, durable: true };
   } finally {
     await rm(dir, { recursive: true, force: true });

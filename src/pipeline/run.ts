@@ -10,9 +10,12 @@ import { describeError, FencedError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 import { retryOptions, retryPolicyOf, RetryNotices, withRetry, type RetryOptions } from '../core/retry.js';
 import type { DeadLetter, DeadLetterReason, ObservationRecord } from '../core/record.js';
+import type { RasterRecord } from '../core/raster.js';
 import type { RawChunk, Source, SourceHooks, SourcePartitionRef } from '../core/source.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import { parseRecord } from '../records/parse.js';
+import { decodeRasterTile, isRasterEnvelope } from '../records/raster.js';
+import { assembleScenes, type PendingTile, type RoutedTile, type SceneOutcome } from './raster-scenes.js';
 import { batchRecords, type BatchEvent } from '../stages/batch-operator.js';
 import { batchIdOfRange, type Routed } from '../stages/batcher.js';
 import { compileClassifier, DEAD_LETTER } from '../stages/classify.js';
@@ -201,11 +204,14 @@ type Outcome = Settlement &
     | { kind: 'abandoned'; batch: Batch }
     | { kind: 'already-durable'; records: ObservationRecord[] }
     | { kind: 'dead-lettered'; entries: DeadLetter[] }
-  );
+  )
+  | SceneOutcome;
 
 interface Classified extends Admitted {
   routed: Routed[];
   deadLetters: DeadLetter[];
+  /** Raster tile envelopes: decoded and assembled into scenes by the raster stream. */
+  tiles: PendingTile[];
 }
 
 /** A dead letter holds its payload until the sink has it. */
@@ -286,18 +292,45 @@ function flow(run: Run, tally: Tally): Observable<Outcome> {
         : { kind: 'already-durable', records: e.records, held: e.records, durable: true },
     ),
   );
-  const deadLettered$ = classified$.pipe(
-    mergeMap((c) => c.deadLetters),
+  // Tiles that do not decode, or that no rule classifies, join the records' dead letters.
+  const tileDeadLetters = new Subject<DeadLetter>();
+  const scenes$ = classified$.pipe(
+    mergeMap((c) => c.tiles),
+    assembleScenes({
+      decode: (pending) => decodeTile(pending, routing, (entry) => tileDeadLetters.next(entry)),
+      maxAgeMs: config.raster.max_age,
+      maxOpenScenes: config.raster.max_open_scenes,
+      memoryPerScene: config.raster.memory_per_scene,
+      tmpDir: config.raster.tmp_dir,
+      // A bounded source's end writes what is open (partial scenes too); a drain leaves them to be redelivered.
+      writeAtEnd: () => opened.source.bounded && !run.signal.aborted,
+      catalog: opened.catalog,
+      unload: (held) => ledger.unload(held),
+      retry: { catalog: retryPolicyOf(config.catalog.retry), notices: run.notices, signal: run.signal },
+      claims: (positions) => {
+        const claims = new Map<string, PartitionClaim>();
+        for (const p of positions) {
+          const claim = run.claims.get(partitionKey(p));
+          if (claim !== undefined) claims.set(partitionKey(p), claim);
+        }
+        return [...claims.values()];
+      },
+      log: run.log,
+    }),
+    tap({ complete: () => tileDeadLetters.complete(), error: () => tileDeadLetters.complete() }),
+    share(),
+  );
+  const deadLettered$ = merge(classified$.pipe(mergeMap((c) => c.deadLetters)), tileDeadLetters).pipe(
     tap(() => gauges.deadLettersBuffered++),
     bufferTime(DEAD_LETTER_WAIT_MS, null, DEAD_LETTER_GROUP),
     filter((entries) => entries.length > 0),
     concatMap((entries) => flushDeadLetters(run, entries)),
   );
-  return merge(written$, released$, deadLettered$);
+  return merge(written$, released$, scenes$, deadLettered$);
 }
 
 interface Routing {
-  classify: (record: ObservationRecord) => string;
+  classify: (record: ObservationRecord | RasterRecord) => string;
   routeOf: (memoryType: string) => Tier;
   maxRecordBytes: number;
 }
@@ -307,9 +340,17 @@ function classify(chunk: RawChunk, routing: Routing): Classified {
   const routed: Routed[] = [];
   const deadLetters: DeadLetter[] = [];
   const held: Held[] = [];
+  const tiles: PendingTile[] = [];
   for (let i = 0; i < chunk.payloads.length; i++) {
     const payload = chunk.payloads[i]!;
     const position = chunk.positions[i]!;
+    if (isRasterEnvelope(payload)) {
+      // Its own Held: the assembly releases its budget once the tile is in its scene's writer.
+      const tileHeld = { position, size: payload.length };
+      tiles.push({ payload, key: chunk.keys?.[i] ?? null, held: tileHeld });
+      held.push(tileHeld);
+      continue;
+    }
     const parsed = parseRecord(payload, position, routing.maxRecordBytes);
     if (!parsed.ok) {
       deadLetters.push(parsed.deadLetter);
@@ -334,7 +375,39 @@ function classify(chunk: RawChunk, routing: Routing): Classified {
     routed.push({ record, memoryType, tier: tier.name, partitionPath: sinkOf(tier, record.kind).template.expand(record, memoryType) });
     held.push(record);
   }
-  return { routed, deadLetters, held };
+  return { routed, deadLetters, held, tiles };
+}
+
+/** A tile envelope decoded and classified to its tier; a bad or unclassified one goes to `deadLetter`. */
+async function decodeTile(pending: PendingTile, routing: Routing, deadLetter: (entry: DeadLetter) => void): Promise<RoutedTile | undefined> {
+  const decoded = await decodeRasterTile(pending.payload, pending.held.position);
+  if ('deadLetter' in decoded) {
+    deadLetter(decoded.deadLetter);
+    return undefined;
+  }
+  const tile = decoded.record;
+  tile.key = pending.key;
+  const memoryType = routing.classify(tile);
+  if (memoryType === DEAD_LETTER) {
+    deadLetter({
+      reason: 'unclassified',
+      message: `no classify rule matches (kind=raster, dataset=${tile.dataset}, variable=${tile.variable}) and classify.default is dead_letter`,
+      position: pending.held.position,
+      payload: pending.payload,
+    });
+    return undefined;
+  }
+  const tier = routing.routeOf(memoryType);
+  if (tier.raster === undefined) {
+    deadLetter({
+      reason: 'unclassified',
+      message: `memory type ${memoryType} of raster dataset ${tile.dataset} routes to tier ${tier.name}, which has no raster_backend and whose primary_backend does not write COGs`,
+      position: pending.held.position,
+      payload: pending.payload,
+    });
+    return undefined;
+  }
+  return { tile, memoryType, tier, held: pending.held };
 }
 
 /**
@@ -479,6 +552,19 @@ class Tally {
         this.objectSizes.record(tier.name, sinkOf(tier, batch.kind).template, batch.partitionPath, entry.rows, batch.flushReason);
         return;
       }
+      case 'scene': {
+        const { entry, tier } = outcome;
+        c.recordsWritten += outcome.held.length;
+        c.objects++;
+        c.bytesWritten += entry.bytes;
+        const t = this.perTier.get(tier.name)!;
+        t.objects++;
+        t.bytes += entry.bytes;
+        t.memoryTypes.add(outcome.memoryType);
+        return;
+      }
+      case 'scene-dropped':
+        return;
       case 'fenced':
         c.batchesFenced++;
         return;

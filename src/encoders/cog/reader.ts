@@ -225,3 +225,34 @@ export function cropTile(tile: PixelArray, tileWidth: number, width: number, hei
   for (let y = 0; y < height; y++) out.set(tile.subarray(y * tileWidth * bands, (y * tileWidth + width) * bands) as never, y * width * bands);
   return out;
 }
+
+/**
+ * The pixels of window (x, y, w, h) of `level` (row-major, bands interleaved, little-endian
+ * bytes), fetched tile by tile: only the tiles the window touches are read. `cache` keeps
+ * decoded tiles across calls (the caller bounds it).
+ */
+export async function readWindow(reader: CogReader, x: number, y: number, w: number, h: number, level = 0, cache?: Map<number, PixelArray>): Promise<Uint8Array> {
+  const l = reader.info.levels[level]!;
+  const sample = DTYPE[reader.info.dtype].bytes * reader.info.bands;
+  const out = new Uint8Array(w * h * sample);
+  for (let row = Math.floor(y / l.tileHeight); row * l.tileHeight < y + h; row++) {
+    for (let col = Math.floor(x / l.tileWidth); col * l.tileWidth < x + w; col++) {
+      const index = row * l.across + col;
+      let tile = cache?.get(index);
+      if (tile === undefined) {
+        tile = await reader.tile(col, row, level);
+        cache?.set(index, tile);
+      }
+      const bytes = new Uint8Array(tile.buffer, tile.byteOffset, tile.byteLength);
+      const tx = col * l.tileWidth;
+      const ty = row * l.tileHeight;
+      const x0 = Math.max(x, tx);
+      const x1 = Math.min(x + w, tx + l.tileWidth);
+      for (let yy = Math.max(y, ty); yy < Math.min(y + h, ty + l.tileHeight); yy++) {
+        const from = ((yy - ty) * l.tileWidth + (x0 - tx)) * sample;
+        out.set(bytes.subarray(from, from + (x1 - x0) * sample), ((yy - y) * w + (x0 - x)) * sample);
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parseConfigValue } from '../../src/config/load.js';
+import { SqliteCatalog } from '../../src/catalog/sqlite.js';
+import type { CatalogRow } from '../../src/catalog/catalog.js';
+import { pipelineSchema, type PipelineConfig } from '../../src/pipeline/schema.js';
+import { runPipeline, type RunSummary } from '../../src/pipeline/run.js';
+import { CogReader } from '../../src/encoders/cog/reader.js';
+import { gdalCheckCogs, gdalProblems, rasterioCheckCogs } from '../support/cog.js';
+import { tempDir } from '../support/fixtures.js';
+import { brokers, createTopic, lag, waitFor } from '../support/kafka.js';
+import { produceTiles, sceneTiles, scenePixels, UTM_SCENE, writeRaw, type TestScene } from '../support/raster.js';
+import { open } from 'node:fs/promises';
+
+const PARTITIONS = 3;
+const runId = `${process.pid}-${Date.now().toString(36)}`;
+
+interface Case {
+  name: string;
+  topic: string;
+  group: string;
+  dir: string;
+  config: PipelineConfig;
+}
+
+/** A Kafka → COG pipeline on a local_file tier with format: cog (or `backend`), SQLite catalog. */
+function makeCase(name: string, backend: Record<string, unknown> | null = null, over: { maxAge?: string } = {}): Case {
+  const dir = tempDir(`raster-${name}`);
+  const topic = `raster-${name}-${runId}`;
+  const group = `g-${topic}`;
+  const config = parseConfigValue(
+    {
+      source: { type: 'kafka', brokers: brokers(), topics: [topic], group_id: group, start: 'earliest', commit_interval: '200ms', lag_log_interval: '0s' },
+      classify: { rules: [{ match: { kind: 'raster' }, memory_type: 'SatelliteMemory' }], default: 'dead_letter' },
+      storage: {
+        tier_configs: {
+          hot: {
+            primary_backend: backend ?? { type: 'local_file', base_path: join(dir, 'hot'), format: 'cog', organization: '{dataset}/{year}/{month}', compression: 'DEFLATE', predictor: 3, blocksize: 256 },
+          },
+        },
+      },
+      raster: { max_age: over.maxAge ?? '10m' },
+      catalog: { type: 'sqlite', path: join(dir, 'catalog.sqlite') },
+      dead_letter: { type: 'local_file', path: join(dir, 'dead-letter.ndjson') },
+    },
+    'raster test',
+    pipelineSchema,
+  );
+  return { name, topic, group, dir, config };
+}
+
+
+async function catalogList(c: Case): Promise<CatalogRow[]> {
+  const catalog = new SqliteCatalog((c.config.catalog as { path: string }).path);
+  try {
+    return (await catalog.list({})).filter((r) => r.kind === 'raster');
+  } finally {
+    await catalog.close();
+  }
+}
+
+/** Runs the pipeline until `until` holds on the catalog, then drains; returns the summary. */
+async function runUntil(c: Case, until: (rows: CatalogRow[]) => boolean, log: string[] = []): Promise<RunSummary> {
+  const abort = new AbortController();
+  const running = runPipeline(c.config, { signal: abort.signal, log: (line) => log.push(line) });
+  let failed: unknown;
+  running.catch((e: unknown) => (failed = e));
+  try {
+    await waitFor(`${c.name}: catalog`, async () => {
+      if (failed) throw failed;
+      return until(await catalogList(c));
+    }, 120_000);
+  } finally {
+    abort.abort();
+  }
+  return running;
+}
+
+const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+async function checkCog(path: string, scene: TestScene, raw: string, compression: string, predictor: number): Promise<void> {
+  const [gdal] = gdalCheckCogs([{ path, cogBlocksize: 256 }]);
+  assert.deepEqual(gdalProblems(gdal!), [], `GDAL on ${path}`);
+  const file = await open(path, 'r');
+  const reader = await CogReader.open(async (offset, length) => {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await file.read(buf, 0, length, offset);
+    return buf.subarray(0, bytesRead);
+  });
+  await file.close();
+  const [rio] = rasterioCheckCogs([
+    {
+      tif: path, raw, width: scene.width, height: scene.height, bands: 1, dtype: scene.dtype, geotransform: scene.geotransform, epsg: scene.crs,
+      nodata: scene.nodata === null ? null : Number.isNaN(scene.nodata) ? 'nan' : scene.nodata, resampling: 'average', compression, predictor,
+      levels: reader.info.levels.slice(1).map((l) => [l.width, l.height]),
+    },
+  ]);
+  assert.deepEqual(rio!.problems, [], `rasterio/rio-cogeo on ${path}`);
+}
+
+describe('Kafka raster tiles → one COG per scene (real broker, GDAL, rio-cogeo, rasterio)', () => {
+  const scene = UTM_SCENE();
+  const { bytes } = scenePixels(scene);
+  const dirs: string[] = [];
+  after(() => undefined);
+  let completeSha = '';
+
+  it('tiles not aligned to the blocks, shuffled over 3 partitions: one complete COG, catalogued, offsets committed', async () => {
+    const c = makeCase('local');
+    dirs.push(c.dir);
+    await createTopic(c.topic, PARTITIONS);
+    const tiles = await sceneTiles(scene, bytes, [200, 150], 11);
+    await produceTiles(c.topic, tiles.map((t) => t.envelope), PARTITIONS);
+    const summary = await runUntil(c, (rows) => rows.length === 1);
+    assert.equal(summary.complete, true);
+    assert.equal(summary.recordsWritten, tiles.length);
+    const rows = await catalogList(c);
+    assert.equal(rows.length, 1);
+    const row = rows[0]!;
+    assert.equal(row.format, 'cog');
+    assert.equal(row.kind, 'raster');
+    assert.equal(row.memoryType, 'SatelliteMemory');
+    assert.match(row.key, /^SatelliteMemory\/sentinel2\/2024\/03\/S2A_T33UUP_ndvi_20240301T103000Z\.tif$/);
+    assert.equal(row.raster?.partial, false);
+    assert.equal(row.raster?.epsg, 32633);
+    assert.equal(row.raster?.width, 700);
+    assert.equal(row.raster?.height, 530);
+    assert.equal(row.raster?.dtype, 'float32');
+    assert.equal(row.raster?.overviews, 2);
+    assert.deepEqual(row.raster?.bboxNative, [500000, 5294700, 507000, 5300000]);
+    assert.ok(row.bbox[0] > 14 && row.bbox[2] < 16 && row.bbox[1] > 47 && row.bbox[3] < 48, `WGS 84 bbox ${row.bbox}`);
+    assert.equal(sha(row.uri), row.sha256);
+    completeSha = row.sha256;
+    await checkCog(row.uri, scene, writeRaw(join(c.dir, 'scene.raw'), bytes), 'DEFLATE', 3);
+    assert.equal(await lag(c.topic, c.group), 0, 'every tile offset committed');
+  });
+
+  it('same tiles in another order, tiled differently: the same sha256', async () => {
+    const c = makeCase('order');
+    dirs.push(c.dir);
+    await createTopic(c.topic, PARTITIONS);
+    const tiles = await sceneTiles(scene, bytes, [128, 97], 99, 'deflate');
+    await produceTiles(c.topic, tiles.map((t) => t.envelope), PARTITIONS);
+    await runUntil(c, (rows) => rows.length === 1);
+    const [row] = await catalogList(c);
+    assert.ok(completeSha !== '');
+    assert.equal(row!.sha256, completeSha);
+  });
+
+  it('max_age writes a partial scene (nodata, catalogued partial); late tiles rebuild it at the same key, ending byte-identical to the complete one', async () => {
+    const c = makeCase('late', null, { maxAge: '2s' });
+    dirs.push(c.dir);
+    await createTopic(c.topic, PARTITIONS);
+    const tiles = await sceneTiles(scene, bytes, [200, 150], 5);
+    const [late1, late2, ...early] = tiles;
+    await produceTiles(c.topic, early.map((t) => t.envelope), PARTITIONS);
+    const log: string[] = [];
+    await runUntil(c, (rows) => rows.length === 1, log);
+    let [row] = await catalogList(c);
+    assert.equal(row!.raster?.partial, true);
+    assert.ok(row!.raster!.missingBlocks > 0);
+    assert.equal(row!.raster!.windows!.length, early.length);
+    const [gdal] = gdalCheckCogs([{ path: row!.uri, cogBlocksize: 256 }]);
+    assert.deepEqual(gdalProblems(gdal!), []);
+    assert.equal(await lag(c.topic, c.group), 0);
+    const key = row!.key;
+    // One late tile: rebuilt, still partial.
+    await produceTiles(c.topic, [late1!.envelope], PARTITIONS);
+    await runUntil(c, (rows) => rows.length === 1 && rows[0]!.raster!.tiles === early.length + 1, log);
+    [row] = await catalogList(c);
+    assert.equal(row!.key, key);
+    assert.equal(row!.raster?.partial, true);
+    // The last one: complete, the same bytes as the scene written in one go.
+    await produceTiles(c.topic, [late2!.envelope], PARTITIONS);
+    await runUntil(c, (rows) => rows.length === 1 && rows[0]!.raster!.partial === false, log);
+    [row] = await catalogList(c);
+    assert.equal(row!.key, key);
+    assert.equal(row!.sha256, completeSha, log.join('\n'));
+    assert.ok(log.some((l) => /rebuilding .* for a late tile/.test(l)), log.join('\n'));
+    assert.equal(await lag(c.topic, c.group), 0);
+  });
+});
