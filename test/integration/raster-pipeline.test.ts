@@ -26,19 +26,20 @@ interface Case {
   config: PipelineConfig;
 }
 
-/** A Kafka → COG pipeline on a local_file tier with format: cog (or `backend`), SQLite catalog. */
-function makeCase(name: string, backend: Record<string, unknown> | null = null, over: { maxAge?: string } = {}): Case {
+/** A Kafka → COG pipeline on a local_file tier with format: cog (or the given tiers), SQLite catalog. */
+function makeCase(name: string, tiers: Record<string, unknown> | null = null, over: { maxAge?: string; rules?: unknown[]; routing?: unknown } = {}): Case {
   const dir = tempDir(`raster-${name}`);
   const topic = `raster-${name}-${runId}`;
   const group = `g-${topic}`;
   const config = parseConfigValue(
     {
       source: { type: 'kafka', brokers: brokers(), topics: [topic], group_id: group, start: 'earliest', commit_interval: '200ms', lag_log_interval: '0s' },
-      classify: { rules: [{ match: { kind: 'raster' }, memory_type: 'SatelliteMemory' }], default: 'dead_letter' },
+      classify: { rules: over.rules ?? [{ match: { kind: 'raster' }, memory_type: 'SatelliteMemory' }], default: 'dead_letter' },
+      ...(over.routing === undefined ? {} : { routing: over.routing }),
       storage: {
-        tier_configs: {
+        tier_configs: tiers ?? {
           hot: {
-            primary_backend: backend ?? { type: 'local_file', base_path: join(dir, 'hot'), format: 'cog', organization: '{dataset}/{year}/{month}', compression: 'DEFLATE', predictor: 3, blocksize: 256 },
+            primary_backend: { type: 'local_file', base_path: join(dir, 'hot'), format: 'cog', organization: '{dataset}/{year}/{month}', compression: 'DEFLATE', predictor: 3, blocksize: 256 },
           },
         },
       },
@@ -182,4 +183,85 @@ describe('Kafka raster tiles → one COG per scene (real broker, GDAL, rio-cogeo
     assert.ok(log.some((l) => /rebuilding .* for a late tile/.test(l)), log.join('\n'));
     assert.equal(await lag(c.topic, c.group), 0);
   });
+
+  it('on S3 (raster_backend of a parquet tier), GCS (format: cog) and Azure (format: cloud-optimized-geotiff): each scene a valid COG in its tier', async () => {
+    const env = process.env;
+    const prefix = `raster-${runId}/`;
+    const cog = { compression: 'ZSTD', predictor: 2, organization: '{dataset}/{variable}' };
+    const c = makeCase(
+      'stores',
+      {
+        hot: {
+          primary_backend: { type: 'local_file', base_path: join(tempDir('raster-parquet'), 'hot') },
+          raster_backend: { type: 's3', bucket: env.S3_BUCKET_WARM, region: env.AWS_REGION, endpoint: env.S3_ENDPOINT, prefix, ...cog },
+        },
+        warm: { primary_backend: { type: 'gcs', bucket: env.GCS_BUCKET_COLD, project: env.GCS_PROJECT, endpoint: env.GCS_ENDPOINT, prefix, format: 'cog', ...cog } },
+        cold: {
+          primary_backend: {
+            type: 'azure_blob', account: env.AZURE_ACCOUNT, container: env.AZURE_CONTAINER_GLACIER, connection_string: env.AZURE_CONNECTION_STRING, prefix,
+            format: 'cloud-optimized-geotiff', ...cog,
+          },
+        },
+      },
+      {
+        rules: [
+          { match: { kind: 'raster', variable: 'b04' }, memory_type: 'S3Memory' },
+          { match: { kind: 'raster', variable: 'b08' }, memory_type: 'GcsMemory' },
+          { match: { kind: 'raster', variable: 'b11' }, memory_type: 'AzureMemory' },
+        ],
+        routing: { default: 'hot', memory_types: { GcsMemory: 'warm', AzureMemory: 'cold' } },
+      },
+    );
+    dirs.push(c.dir);
+    await createTopic(c.topic, PARTITIONS);
+    const scenes = ['b04', 'b08', 'b11'].map((variable, i) => UTM_SCENE({ variable, dtype: 'uint16', nodata: 0, width: 600 + i * 37, height: 333 }));
+    const envelopes: Uint8Array[] = [];
+    const raws = new Map<string, Uint8Array>();
+    for (const [i, s] of scenes.entries()) {
+      const { bytes: b } = scenePixels(s, 20 + i);
+      raws.set(s.variable, b);
+      envelopes.push(...(await sceneTiles(s, b, [256, 256], 30 + i)).map((t) => t.envelope));
+    }
+    await produceTiles(c.topic, shuffledInterleave(envelopes), PARTITIONS);
+    await runUntil(c, (rows) => rows.length === 3);
+    const rows = await catalogList(c);
+    const { openStorage, readStored } = await import('../../src/pipeline/read.js');
+    const storage = await openStorage(c.config);
+    const stored = new Map<string, Uint8Array>();
+    try {
+      // Read all three first: the reference checks take seconds, longer than Azurite keeps an idle connection.
+      for (const row of rows) {
+        const content = await readStored(storage, row);
+        assert.equal(content.kind, 'bytes');
+        stored.set(row.raster!.variable, (content as { bytes: Uint8Array }).bytes);
+      }
+    } finally {
+      await storage.close();
+    }
+    for (const [variable, tier, backend] of [['b04', 'hot', 's3'], ['b08', 'warm', 'gcs'], ['b11', 'cold', 'azure_blob']] as const) {
+      const row = rows.find((r) => r.raster?.variable === variable)!;
+      assert.equal(row.tier, tier);
+      assert.equal(row.backend, backend);
+      assert.equal(row.format, 'cog');
+      assert.equal(row.codec, 'zstd');
+      assert.match(row.key, new RegExp(`/sentinel2/${variable}/S2A_T33UUP_${variable}_20240301T103000Z\\.tif$`));
+      const bytesOf = stored.get(variable)!;
+      assert.equal(createHash('sha256').update(bytesOf).digest('hex'), row.sha256);
+      const path = join(c.dir, `${variable}.tif`);
+      writeRaw(path, bytesOf);
+      const s = scenes.find((x) => x.variable === variable)!;
+      await checkCog(path, s, writeRaw(join(c.dir, `${variable}.raw`), raws.get(variable)!), 'ZSTD', 2);
+    }
+    assert.equal(await lag(c.topic, c.group), 0);
+  });
 });
+
+/** Envelopes of several scenes mixed (a fixed permutation). */
+function shuffledInterleave<T>(items: T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = (i * 7919 + 13) % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
