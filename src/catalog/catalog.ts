@@ -23,7 +23,8 @@ export interface RasterInfo {
   height: number;
   dtype: RasterDtype;
   bands: number;
-  nodata: number | null;
+  /** `"nan"` for NaN (JSON has no NaN). */
+  nodata: number | 'nan' | null;
   /** Overview levels below full resolution. */
   overviews: number;
   /** [minX, minY, maxX, maxY] in the scene's CRS (`bbox` is WGS 84). */

@@ -305,7 +305,7 @@ async function writeScene(scene: OpenScene, settings: SceneSettings): Promise<Sc
       height: first.scene.height,
       dtype: first.scene.dtype,
       bands: first.scene.bands,
-      nodata: first.scene.nodata,
+      nodata: first.scene.nodata !== null && Number.isNaN(first.scene.nodata) ? 'nan' : first.scene.nodata,
       overviews: result.levels.length - 1,
       bboxNative: [gt[0], gt[3] + gt[5] * first.scene.height, gt[0] + gt[1] * first.scene.width, gt[3]],
       partial: missingBlocks > 0,

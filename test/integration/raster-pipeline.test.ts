@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { referencePython } from '../support/python.js';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseConfigValue } from '../../src/config/load.js';
@@ -24,6 +26,8 @@ interface Case {
   group: string;
   dir: string;
   config: PipelineConfig;
+  /** The same pipeline as a file, for the CLI. */
+  file: string;
 }
 
 /** A Kafka → COG pipeline on a local_file tier with format: cog (or the given tiers), SQLite catalog. */
@@ -31,8 +35,7 @@ function makeCase(name: string, tiers: Record<string, unknown> | null = null, ov
   const dir = tempDir(`raster-${name}`);
   const topic = `raster-${name}-${runId}`;
   const group = `g-${topic}`;
-  const config = parseConfigValue(
-    {
+  const input = {
       source: { type: 'kafka', brokers: brokers(), topics: [topic], group_id: group, start: 'earliest', commit_interval: '200ms', lag_log_interval: '0s' },
       classify: { rules: over.rules ?? [{ match: { kind: 'raster' }, memory_type: 'SatelliteMemory' }], default: 'dead_letter' },
       ...(over.routing === undefined ? {} : { routing: over.routing }),
@@ -46,11 +49,11 @@ function makeCase(name: string, tiers: Record<string, unknown> | null = null, ov
       raster: { max_age: over.maxAge ?? '10m' },
       catalog: { type: 'sqlite', path: join(dir, 'catalog.sqlite') },
       dead_letter: { type: 'local_file', path: join(dir, 'dead-letter.ndjson') },
-    },
-    'raster test',
-    pipelineSchema,
-  );
-  return { name, topic, group, dir, config };
+  };
+  const config = parseConfigValue(input, 'raster test', pipelineSchema);
+  const file = join(dir, 'pipeline.yaml');
+  writeFileSync(file, JSON.stringify(input, null, 2));
+  return { name, topic, group, dir, config, file };
 }
 
 
@@ -214,7 +217,7 @@ describe('Kafka raster tiles → one COG per scene (real broker, GDAL, rio-cogeo
     );
     dirs.push(c.dir);
     await createTopic(c.topic, PARTITIONS);
-    const scenes = ['b04', 'b08', 'b11'].map((variable, i) => UTM_SCENE({ variable, dtype: 'uint16', nodata: 0, width: 600 + i * 37, height: 333 }));
+    const scenes = ['b04', 'b08', 'b11'].map((variable, i) => UTM_SCENE({ variable, dtype: 'uint16', nodata: 0, width: 1500 + i * 37, height: 933 }));
     const envelopes: Uint8Array[] = [];
     const raws = new Map<string, Uint8Array>();
     for (const [i, s] of scenes.entries()) {
@@ -252,9 +255,50 @@ describe('Kafka raster tiles → one COG per scene (real broker, GDAL, rio-cogeo
       const s = scenes.find((x) => x.variable === variable)!;
       await checkCog(path, s, writeRaw(join(c.dir, `${variable}.raw`), raws.get(variable)!), 'ZSTD', 2);
     }
+    // The CLI: catalog ls --json lists the COGs with their raster fields.
+    const listed = execFileSync('node', ['bin/earthmem.js', 'catalog', 'ls', c.file, '--json'], { env: process.env }).toString().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(listed.length, 3);
+    for (const l of listed) {
+      assert.equal(l.kind, 'raster');
+      assert.equal(l.format, 'cog');
+      assert.equal(l.epsg, 32633);
+      assert.equal(l.dtype, 'uint16');
+      assert.equal(l.partial, false);
+      assert.equal(l.nodata, 0);
+      assert.equal(l.height, 933);
+      assert.deepEqual((l.bbox_native as number[]).slice(0, 2), [500000, 5300000 - 9330]);
+      assert.match(String(l.uri), /^(s3|gs|https?):\/\//);
+    }
+    // get --bbox on S3: a window by range reads, much less than the object; GDAL reads it as a COG of the right place.
+    const s3row = rows.find((r) => r.backend === 's3')!;
+    const out = join(c.dir, 'window.tif');
+    const bbox = [501000, 5297500, 502600, 5298700]; // x 100–260, y 130–250 in pixels
+    const got = spawnSync('node', ['bin/earthmem.js', 'get', c.file, s3row.key, '--bbox', bbox.join(','), '--out', out], { env: process.env });
+    assert.equal(got.status, 0, got.stderr.toString());
+    const m = /window 160 × 120 at \(100, 130\), \d+ bytes → .*; fetched (\d+) of (\d+) bytes/.exec(got.stderr.toString());
+    assert.ok(m, got.stderr.toString());
+    assert.equal(Number(m[2]), s3row.bytes);
+    assert.ok(Number(m[1]) < s3row.bytes / 4, `fetched ${m[1]} of ${m[2]} bytes`);
+    const [gdal] = gdalCheckCogs([{ path: out, cogBlocksize: 256 }]);
+    assert.deepEqual(gdalProblems(gdal!), []);
+    const check = spawnSync(referencePython(), ['-c', WINDOW_CHECK, out, join(c.dir, 'b04.raw'), String(scenes[0]!.width), '100', '130', '160', '120'], {});
+    assert.equal(check.status, 0, check.stderr.toString());
+    assert.equal(check.stdout.toString().trim(), 'ok 501000.0 5298700.0 32633');
     assert.equal(await lag(c.topic, c.group), 0);
   });
 });
+
+/** rasterio: the window file's pixels are the scene's (raw uint16) at the window, and its origin and CRS are right. */
+const WINDOW_CHECK = `
+import sys, numpy as np, rasterio
+tif, raw, width, x, y, w, h = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+scene = np.fromfile(raw, dtype='<u2').reshape(-1, width)
+with rasterio.open(tif) as ds:
+    a = ds.read(1)
+    assert a.shape == (h, w), a.shape
+    assert np.array_equal(a, scene[y:y+h, x:x+w]), 'pixels differ'
+    print('ok', ds.transform.c, ds.transform.f, ds.crs.to_epsg())
+`;
 
 /** Envelopes of several scenes mixed (a fixed permutation). */
 function shuffledInterleave<T>(items: T[]): T[] {

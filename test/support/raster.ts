@@ -64,12 +64,20 @@ export async function produceTiles(topic: string, envelopes: Uint8Array[], parti
   const producer = new Kafka({ brokers: brokers().split(','), clientId: 'earthmem-raster-test', logLevel: logLevel.NOTHING }).producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
-    await producer.send({
-      topic,
-      acks: -1,
-      compression: CompressionTypes.None,
-      messages: envelopes.map((value, i) => ({ value: Buffer.from(value), partition: i % partitions })),
-    });
+    // Requests under the broker's 1 MiB limit.
+    let group: { value: Buffer; partition: number }[] = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (group.length > 0) await producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages: group });
+      group = [];
+      bytes = 0;
+    };
+    for (const [i, value] of envelopes.entries()) {
+      if (bytes + value.byteLength > 700_000) await flush();
+      group.push({ value: Buffer.from(value), partition: i % partitions });
+      bytes += value.byteLength;
+    }
+    await flush();
   } finally {
     await producer.disconnect();
   }
