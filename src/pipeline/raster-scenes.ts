@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Observable, type OperatorFunction } from 'rxjs';
 import { batchProvenance, type ProvenanceRange } from '../core/batch.js';
 import { EarthMemoryError, StorageError } from '../core/errors.js';
+import { failpoint } from '../core/failpoint.js';
 import type { RasterRecord } from '../core/raster.js';
 import type { SourcePosition } from '../core/record.js';
 import { retryOptions, withRetry, type RetryReport } from '../core/retry.js';
@@ -54,7 +55,12 @@ export interface SceneSettings {
 /** How a scene ended: written (complete or partial), or dropped unwritten at a drain. */
 export type SceneOutcome =
   | { kind: 'scene'; entry: CatalogEntry; tier: Tier; memoryType: string; held: { position: SourcePosition; size: number }[]; durable: true }
-  | { kind: 'scene-dropped'; held: { position: SourcePosition; size: number }[]; durable: false };
+  | { kind: 'scene-dropped'; held: { position: SourcePosition; size: number }[]; durable: false }
+  /** A tile of a scene whose complete COG is already catalogued (a redelivery, a replay): acknowledged, nothing rewritten. */
+  | { kind: 'tile-durable'; held: { position: SourcePosition; size: number }[]; durable: true };
+
+/** Scenes known complete in the catalog, remembered for this many (a replay's tiles then cost no catalog lookup). */
+const COMPLETE_MEMORY = 4096;
 
 interface OpenScene {
   id: string;
@@ -105,6 +111,12 @@ export function assembleScenes(settings: SceneSettings): OperatorFunction<Pendin
   return (tiles) =>
     new Observable<SceneOutcome>((subscriber) => {
       const open = new Map<string, OpenScene>();
+      // Insertion-ordered: the oldest is forgotten first.
+      const complete = new Set<string>();
+      const remember = (id: string) => {
+        complete.add(id);
+        if (complete.size > COMPLETE_MEMORY) complete.delete(complete.values().next().value!);
+      };
       let chain: Promise<void> = Promise.resolve();
       const writes = new Set<Promise<void>>();
       let failed = false;
@@ -116,10 +128,10 @@ export function assembleScenes(settings: SceneSettings): OperatorFunction<Pendin
       };
       const write = (scene: OpenScene) => {
         open.delete(scene.id);
-        const done = writeScene(scene, settings).then(
-          (outcome) => subscriber.next(outcome),
-          fail,
-        );
+        const done = writeScene(scene, settings).then((outcome) => {
+          if (outcome.kind === 'scene' && outcome.entry.raster?.partial === false) remember(scene.id);
+          subscriber.next(outcome);
+        }, fail);
         writes.add(done);
         void done.finally(() => writes.delete(done));
       };
@@ -143,13 +155,23 @@ export function assembleScenes(settings: SceneSettings): OperatorFunction<Pendin
             if (routed === undefined) return;
             const id = identityOf(routed);
             let scene = open.get(id);
+            if (scene === undefined && complete.has(id)) {
+              subscriber.next({ kind: 'tile-durable', held: [routed.held], durable: true });
+              return;
+            }
             if (scene === undefined) {
               if (open.size >= settings.maxOpenScenes) {
                 const oldest = [...open.values()].sort((a, b) => a.openedAt - b.openedAt)[0]!;
                 settings.log(`raster: more than ${settings.maxOpenScenes} scenes open: writing ${oldest.key} now, partial`);
                 write(oldest);
               }
-              scene = await openScene(routed, id, settings);
+              const opened = await openScene(routed, id, settings);
+              if (opened === 'complete') {
+                remember(id);
+                subscriber.next({ kind: 'tile-durable', held: [routed.held], durable: true });
+                return;
+              }
+              scene = opened;
               open.set(id, scene);
             }
             await addTile(scene, routed, settings);
@@ -178,10 +200,13 @@ export function assembleScenes(settings: SceneSettings): OperatorFunction<Pendin
     });
 }
 
-async function openScene(routed: RoutedTile, id: string, settings: SceneSettings): Promise<OpenScene> {
+/** A new scene's writer; 'complete' when the scene's COG is catalogued complete already (the tile is a redelivery). */
+async function openScene(routed: RoutedTile, id: string, settings: SceneSettings): Promise<OpenScene | 'complete'> {
   const { tile, tier, memoryType } = routed;
   const sink = tier.raster!;
   const { key, partitionPath } = sceneKey(sink, memoryType, tile);
+  const previous = (await withRetry(() => settings.catalog.list({ tier: tier.name, key }), retryOptions(`catalog ${settings.catalog.type}`, settings.retry.catalog, settings.retry)))[0];
+  if (previous?.raster?.partial === false) return 'complete';
   const { scene } = tile;
   const writer = sink.raster.open(
     { width: scene.width, height: scene.height, dtype: scene.dtype, bands: scene.bands, geotransform: scene.geotransform, crs: scene.crs, nodata: scene.nodata },
@@ -192,7 +217,6 @@ async function openScene(routed: RoutedTile, id: string, settings: SceneSettings
     width: scene.width, height: scene.height, bands: scene.bands, dtype: scene.dtype, fill: writer.scene.nodataStored ?? 0, blockWidth, blockHeight,
   });
   const { pixels: _pixels, ...first } = tile;
-  const previous = (await withRetry(() => settings.catalog.list({ tier: tier.name, key }), retryOptions(`catalog ${settings.catalog.type}`, settings.retry.catalog, settings.retry)))[0];
   const open: OpenScene = {
     id, key, tier, sink, memoryType, partitionPath, first, writer, blocks,
     windows: new Set(), held: [], bbox: [...tile.bbox], openedAt: Date.now(), previous,
@@ -202,9 +226,9 @@ async function openScene(routed: RoutedTile, id: string, settings: SceneSettings
 }
 
 /**
- * A late tile: the scene's catalogued COG gives back what it was built from. A complete scene:
- * every block. A partial one: the tile windows it recorded (so pixels never given stay missing
- * and the new scene completes exactly when the missing tiles have come).
+ * A late tile of a partial scene: its catalogued COG gives back the tile windows it was built
+ * from (so pixels never given stay missing, and the new scene completes exactly when the missing
+ * tiles have come). A scene catalogued without windows (complete) gives back every block.
  */
 async function readBack(scene: OpenScene, settings: SceneSettings): Promise<void> {
   const { backend } = scene.sink;
@@ -262,6 +286,7 @@ async function addTile(scene: OpenScene, routed: RoutedTile, settings: SceneSett
   }
   // Its pixels are in the writer (compressed) or in a partly filled block the scene accounts for.
   settings.unload([routed.held]);
+  failpoint('raster.tile');
 }
 
 /** Finishes the COG into a temp file (its sha256 on the way), puts it under the scene's key, catalogs it. */
@@ -294,6 +319,7 @@ async function writeScene(scene: OpenScene, settings: SceneSettings): Promise<Sc
     ).catch((cause: unknown) =>
       Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`writing ${scene.key} failed`, { cause, context: { stage: 'sink', connector: sink.type, key: scene.key, tier: scene.tier.name } })),
     );
+    failpoint('raster.put');
     const result = scene.writer.result!;
     const { first } = scene;
     const gt = first.scene.geotransform;

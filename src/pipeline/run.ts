@@ -565,6 +565,9 @@ class Tally {
       }
       case 'scene-dropped':
         return;
+      case 'tile-durable':
+        c.recordsAlreadyDurable += outcome.held.length;
+        return;
       case 'fenced':
         c.batchesFenced++;
         return;

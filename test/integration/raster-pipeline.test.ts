@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { referencePython } from '../support/python.js';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, afterEach, describe, it } from 'node:test';
 import { parseConfigValue } from '../../src/config/load.js';
 import { SqliteCatalog } from '../../src/catalog/sqlite.js';
 import type { CatalogRow } from '../../src/catalog/catalog.js';
@@ -13,7 +13,7 @@ import { runPipeline, type RunSummary } from '../../src/pipeline/run.js';
 import { CogReader } from '../../src/encoders/cog/reader.js';
 import { gdalCheckCogs, gdalProblems, rasterioCheckCogs } from '../support/cog.js';
 import { tempDir } from '../support/fixtures.js';
-import { brokers, createTopic, lag, waitFor } from '../support/kafka.js';
+import { brokers, createTopic, killWorkers, lag, startWorker, waitFor } from '../support/kafka.js';
 import { produceTiles, sceneTiles, scenePixels, UTM_SCENE, writeRaw, type TestScene } from '../support/raster.js';
 import { open } from 'node:fs/promises';
 
@@ -299,6 +299,40 @@ with rasterio.open(tif) as ds:
     assert np.array_equal(a, scene[y:y+h, x:x+w]), 'pixels differ'
     print('ok', ds.transform.c, ds.transform.f, ds.crs.to_epsg())
 `;
+
+describe('raster scenes survive kill -9 (a worker process, SIGKILL at a crash point, restarted)', () => {
+  afterEach(killWorkers);
+  const scene = UTM_SCENE();
+  const { bytes } = scenePixels(scene);
+
+  for (const point of ['raster.tile@8', 'raster.put']) {
+    it(`killed at ${point}: the restart writes one complete COG, catalogued once, offsets committed`, async () => {
+      const c = makeCase(`kill-${point.replace(/[^a-z0-9]/g, '')}`);
+      await createTopic(c.topic, PARTITIONS);
+      const tiles = await sceneTiles(scene, bytes, [200, 150], 17);
+      await produceTiles(c.topic, tiles.map((t) => t.envelope), PARTITIONS);
+      const first = startWorker(c.file, { EARTHMEM_FAILPOINT: point });
+      const code = await first.exited;
+      assert.equal(code, null, `killed by SIGKILL: ${first.output()}`);
+      assert.equal(first.child.signalCode, 'SIGKILL');
+      if (point === 'raster.put') {
+        // The COG was durable, not catalogued: no row, and no offset committed.
+        assert.equal((await catalogList(c)).length, 0);
+      }
+      const second = startWorker(c.file, {});
+      await waitFor('the scene catalogued', async () => (await catalogList(c)).length === 1 && (await lag(c.topic, c.group)) === 0, 120_000);
+      second.child.kill('SIGTERM');
+      assert.equal(await second.exited, 0, second.output());
+      const rows = await catalogList(c);
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.raster?.partial, false);
+      assert.equal(rows[0]!.raster?.tiles, tiles.length);
+      assert.equal(sha(rows[0]!.uri), rows[0]!.sha256);
+      const [gdal] = gdalCheckCogs([{ path: rows[0]!.uri, cogBlocksize: 256 }]);
+      assert.deepEqual(gdalProblems(gdal!), []);
+    });
+  }
+});
 
 /** Envelopes of several scenes mixed (a fixed permutation). */
 function shuffledInterleave<T>(items: T[]): T[] {
