@@ -85,7 +85,8 @@ export function toCatalogRow<I, T, P>(r: ObjectColumns<I, T, P>, read: ColumnRea
     lastAccessedAt: r.last_accessed_at === null ? null : read.time(r.last_accessed_at),
     accessCount: read.integer(r.access_count),
     tierSince: read.time(r.tier_since),
-    raster: r.raster === null || r.raster === undefined ? null : (read.json(r.raster) as RasterInfo),
+    // Only raster objects carry the key: rows of batches read back as they were written.
+    ...(r.raster === null || r.raster === undefined ? {} : { raster: read.json(r.raster) as RasterInfo }),
   };
 }
 
