@@ -269,6 +269,13 @@ describe('Kafka raster tiles → one COG per scene (real broker, GDAL, rio-cogeo
       assert.deepEqual((l.bbox_native as number[]).slice(0, 2), [500000, 5300000 - 9330]);
       assert.match(String(l.uri), /^(s3|gs|https?):\/\//);
     }
+    // GDAL opens the COG straight from the tier (/vsis3/ against the local versitygw).
+    const s3uri = rows.find((r) => r.backend === 's3')!.uri;
+    const vsi = spawnSync('gdalinfo', [`/vsis3/${s3uri.replace(/^s3:\/\//, '')}`], {
+      env: { ...process.env, AWS_S3_ENDPOINT: new URL(process.env.S3_ENDPOINT!).host, AWS_HTTPS: 'NO', AWS_VIRTUAL_HOSTING: 'FALSE' },
+    });
+    assert.equal(vsi.status, 0, vsi.stderr.toString());
+    assert.match(vsi.stdout.toString(), /LAYOUT=COG/);
     // get --bbox on S3: a window by range reads, much less than the object; GDAL reads it as a COG of the right place.
     const s3row = rows.find((r) => r.backend === 's3')!;
     const out = join(c.dir, 'window.tif');
