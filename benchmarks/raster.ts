@@ -87,6 +87,7 @@ class SceneSource implements Source {
   readonly name = 'bench-scene';
   readonly bounded = true;
   readonly shared = false;
+  readonly payloadFormat = 'raster_tile';
   constructor(private readonly size: number) {}
   async *chunks(): AsyncIterable<RawChunk> {
     let offset = 0;
@@ -114,7 +115,7 @@ if (values.child) {
     const summary = await runPipeline(config, { source: new SceneSource(size) });
     process.stdout.write(JSON.stringify({ seconds: (performance.now() - t0) / 1000, written: summary.recordsWritten, bytes: summary.bytesWritten }));
   } else {
-    const config = configOf(dir!, { type: 'kafka', brokers: process.env.KAFKA_BROKERS, topics: [topic], group_id: `g-${topic}`, start: 'earliest', lag_log_interval: '0s' });
+    const config = configOf(dir!, { type: 'kafka', format: 'raster_tile', brokers: process.env.KAFKA_BROKERS, topics: [topic], group_id: `g-${topic}`, start: 'earliest', lag_log_interval: '0s', max_record_bytes: '16MiB' });
     const abort = new AbortController();
     const tiles = tilesOf(size);
     const summary = await runPipeline(config, {

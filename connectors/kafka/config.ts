@@ -49,6 +49,9 @@ export const kafkaSourceSchema = z
     group_id: nonEmpty,
     /** Where a group with no committed offset starts. */
     start: startSchema.default('earliest'),
+    /** What a message value is: a JSON record, or a raster tile envelope (src/records/schemas/raster-tile.md). */
+    format: z.enum(['json', 'raster_tile']).default('json'),
+    /** Records over this go to the dead letter as `too_large`: a JSON message's bytes, a raster tile's decompressed pixels. */
     max_record_bytes: size.default(1024 * 1024),
     session_timeout: duration.default('30s'),
     heartbeat_interval: duration.default('3s'),

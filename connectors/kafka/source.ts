@@ -53,6 +53,7 @@ export class KafkaSource implements Source {
   readonly name: string;
   readonly bounded: boolean;
   readonly shared: boolean;
+  readonly payloadFormat: 'json' | 'raster_tile';
   private readonly kafka: Kafka;
   private consumer: Consumer;
   private readonly admin: Admin;
@@ -97,6 +98,7 @@ export class KafkaSource implements Source {
     this.log = options.log ?? (() => undefined);
     this.bounded = options.replay !== undefined;
     this.shared = options.replay === undefined;
+    this.payloadFormat = config.format;
     this.groupId = options.replay?.groupId ?? config.group_id;
     this.name = `kafka:${config.topics.join(',')}`;
     // Generous client retries: a broker restart takes seconds, and the worker rides it out.

@@ -8,15 +8,21 @@ import { describeError, EarthMemoryError, SourceError } from '../core/errors.js'
 import { registerSecret } from '../core/redact.js';
 import { connectChecked, createIdempotentProducer, createKafka, toStorageError } from '../../connectors/kafka/client.js';
 import { kafkaConnectionShape, type KafkaConnectionConfig } from '../../connectors/kafka/config.js';
+import { geotiffTiles, rfc3339Time } from '../../connectors/raster-file/tiles.js';
+import type { RasterCompression } from '../records/raster.js';
 import { UsageError } from './usage.js';
 
 const { CompressionTypes } = kafkajs;
 
 export const produceUsage = `Usage: earthmem produce --brokers B --topic T [--key-field F] [--compression none|gzip|lz4|zstd]
                         [--batch-size N] [--ssl] [--ca-file F] [--sasl M [--username U] [--password-env VAR]] FILE…
+       earthmem produce --raster FILE.tif --topic T --dataset D --variable V --time T
+                        [--tile-size 512] [--compression zstd|deflate|none] [connection options]
 
 Sends every non-blank line of the NDJSON files, byte for byte, as one Kafka message
-(idempotent producer, acks=all, Java's murmur2 key placement).
+(idempotent producer, acks=all, Java's murmur2 key placement). With --raster, sends the
+GeoTIFF cut into raster tiles, one envelope (src/records/schemas/raster-tile.md) a message,
+keyed by the scene id (the file name without extension).
 
   --brokers B        host:port[,host:port…]; default: $KAFKA_BROKERS
   --topic T          the topic (created by the broker if it auto-creates topics)
@@ -30,7 +36,14 @@ Sends every non-blank line of the NDJSON files, byte for byte, as one Kafka mess
   --username U       the SASL user; default: $KAFKA_USER
   --password-env VAR the environment variable holding the SASL password, default KAFKA_PASSWORD
                      (never an option: command lines are visible to other users)
+  --raster FILE.tif  a GeoTIFF (stripped or tiled, any compression geotiff.js reads) to send as tiles
+  --dataset D, --variable V, --time T   the tiles' header keys (T: RFC 3339, extended or basic)
+  --tile-size N      tile side in pixels, default 512; edge tiles are smaller
+  --compression C    with --raster: the tiles' pixel compression, zstd (default), deflate or none;
+                     the Kafka batches themselves are then not compressed
 `;
+
+const tileCompressions = ['zstd', 'deflate', 'none'] as const;
 
 const compressionTypes = {
   none: CompressionTypes.None,
@@ -66,12 +79,17 @@ interface ProduceOptions {
   compression: keyof typeof compressionTypes;
   batchSize: number;
   files: string[];
+  raster?: { file: string; dataset: string; variable: string; time: string; tileSize: number; compression: RasterCompression };
 }
 
 /** `earthmem produce`: NDJSON files → a Kafka topic. Usage errors are thrown as UsageError. */
 export async function produceCommand(args: string[]): Promise<number> {
   const options = parseOptions(args);
   const { sent, unkeyed, seconds } = await produce(options);
+  if (options.raster) {
+    process.stdout.write(`sent ${sent} tiles of ${options.raster.file} to ${options.topic} in ${seconds.toFixed(2)} s (${Math.round(sent / seconds)} tiles/s)\n`);
+    return 0;
+  }
   if (unkeyed > 0) {
     process.stderr.write(`earthmem produce: ${unkeyed} records had no usable "${options.keyField}" field and were sent without a key\n`);
   }
@@ -87,26 +105,32 @@ function parseOptions(args: string[]): ProduceOptions {
       brokers: { type: 'string' },
       topic: { type: 'string' },
       'key-field': { type: 'string' },
-      compression: { type: 'string', default: 'none' },
+      compression: { type: 'string' },
       'batch-size': { type: 'string', default: '1000' },
       ssl: { type: 'boolean', default: false },
       'ca-file': { type: 'string' },
       sasl: { type: 'string' },
       username: { type: 'string' },
       'password-env': { type: 'string', default: 'KAFKA_PASSWORD' },
+      raster: { type: 'string' },
+      dataset: { type: 'string' },
+      variable: { type: 'string' },
+      time: { type: 'string' },
+      'tile-size': { type: 'string' },
     },
   });
+  const raster = rasterOption(values, positionals);
   const brokers = values.brokers ?? process.env.KAFKA_BROKERS;
   if (!brokers) throw usageError('missing --brokers (and KAFKA_BROKERS is not set)');
   const connection = z.object({ brokers: kafkaConnectionShape.brokers }).safeParse({ brokers });
   if (!connection.success || connection.data.brokers.length === 0) throw usageError(`bad --brokers: ${brokers}`);
   if (!values.topic) throw usageError('missing --topic');
   if (values['key-field'] === '') throw usageError('--key-field needs a field name');
-  const compression = values.compression!;
+  const compression = raster ? 'none' : (values.compression ?? 'none');
   if (!Object.hasOwn(compressionTypes, compression)) throw usageError(`bad --compression: ${compression} (none, gzip, lz4 or zstd)`);
   const batchSize = Number(values['batch-size']);
   if (!/^\d+$/.test(values['batch-size']!) || batchSize < 1) throw usageError(`bad --batch-size: ${values['batch-size']} (a positive integer)`);
-  if (positionals.length === 0) throw usageError('missing FILE');
+  if (positionals.length === 0 && !raster) throw usageError('missing FILE');
   return {
     brokers: connection.data.brokers,
     ssl: values['ca-file'] !== undefined ? { ca_file: values['ca-file'], reject_unauthorized: true } : values.ssl ? true : undefined,
@@ -115,7 +139,33 @@ function parseOptions(args: string[]): ProduceOptions {
     keyField: values['key-field'],
     compression: compression as ProduceOptions['compression'],
     batchSize,
-    files: positionals,
+    files: raster ? [raster.file] : positionals,
+    raster,
+  };
+}
+
+function rasterOption(values: Record<string, string | boolean | undefined>, positionals: string[]): ProduceOptions['raster'] {
+  const only = ['dataset', 'variable', 'time', 'tile-size'].filter((k) => values[k] !== undefined);
+  if (values.raster === undefined) {
+    if (only.length > 0) throw usageError(`--${only[0]} needs --raster`);
+    return undefined;
+  }
+  if (positionals.length > 0) throw usageError(`--raster takes one GeoTIFF; unexpected ${positionals[0]}`);
+  if (values['key-field'] !== undefined) throw usageError('--key-field is for NDJSON: raster tiles are keyed by their scene id');
+  for (const k of ['dataset', 'variable', 'time'] as const) if (!values[k]) throw usageError(`--raster needs --${k}`);
+  const time = rfc3339Time(values.time as string);
+  if (time === undefined) throw usageError(`bad --time: ${values.time} (an RFC 3339 date-time, e.g. 2026-01-15T10:30:00Z or 20260115T103000Z)`);
+  const size = (values['tile-size'] as string | undefined) ?? '512';
+  if (!/^\d+$/.test(size) || Number(size) < 16 || Number(size) > 4096) throw usageError(`bad --tile-size: ${size} (16–4096)`);
+  const compression = (values.compression as string | undefined) ?? 'zstd';
+  if (!(tileCompressions as readonly string[]).includes(compression)) throw usageError(`bad --compression: ${compression} (with --raster: zstd, deflate or none)`);
+  return {
+    file: values.raster as string,
+    dataset: values.dataset as string,
+    variable: values.variable as string,
+    time,
+    tileSize: Number(size),
+    compression: compression as RasterCompression,
   };
 }
 
@@ -182,12 +232,20 @@ async function produce(options: ProduceOptions): Promise<{ sent: number; unkeyed
     let batch: Message[] = [];
     let batchBytes = 0;
     reading: for (const file of options.files) {
-      for await (const lines of ndjsonLines(file)) {
-        for (const value of lines) {
-          const key = keyField === undefined ? null : keyOf(value, keyField);
+      for await (const messages of options.raster ? rasterMessages(options.raster) : ndjsonMessages(file, keyField)) {
+        for (const { key, value } of messages) {
           if (keyField !== undefined && key === null) unkeyed++;
+          const bytes = value.length + (key === null ? 0 : Buffer.byteLength(key)) + RECORD_OVERHEAD_BYTES;
+          // Large messages (raster tiles) go alone rather than push a batch past the broker's limit.
+          if (batch.length > 0 && batchBytes + bytes > MAX_BATCH_BYTES) {
+            submit(batch);
+            batch = [];
+            batchBytes = 0;
+            while (queued.length >= MAX_QUEUED_BATCHES) await queued.shift();
+            if (failure !== undefined) break reading;
+          }
           batch.push({ key, value });
-          batchBytes += value.length + (key === null ? 0 : Buffer.byteLength(key)) + RECORD_OVERHEAD_BYTES;
+          batchBytes += bytes;
           if (batch.length < options.batchSize && batchBytes < MAX_BATCH_BYTES) continue;
           submit(batch);
           batch = [];
@@ -199,7 +257,11 @@ async function produce(options: ProduceOptions): Promise<{ sent: number; unkeyed
     }
     if (batch.length > 0 && failure === undefined) submit(batch);
     await tail;
-    if (failure !== undefined) throw toStorageError(failure, context, `sending to topic ${topic}`);
+    if (failure !== undefined) {
+      const tooLarge = options.raster && (failure as { type?: string }).type === 'MESSAGE_TOO_LARGE';
+      // A tile is one message: it must fit the broker's message.max.bytes (1 MiB by default).
+      throw toStorageError(failure, context, tooLarge ? `sending to topic ${topic} (a tile envelope is over the broker's message.max.bytes: use a smaller --tile-size or --compression zstd)` : `sending to topic ${topic}`);
+    }
     return { sent, unkeyed, seconds: seconds() };
   } finally {
     if (progress) {
@@ -212,6 +274,23 @@ async function produce(options: ProduceOptions): Promise<{ sent: number; unkeyed
     await producer.disconnect().catch((error: unknown) => {
       process.stderr.write(`earthmem produce: disconnect failed: ${describeError(error)}\n`);
     });
+  }
+}
+
+interface Outgoing {
+  key: string | null;
+  value: Buffer;
+}
+
+async function* ndjsonMessages(file: string, keyField: string | undefined): AsyncGenerator<Outgoing[]> {
+  for await (const lines of ndjsonLines(file)) yield lines.map((value) => ({ key: keyField === undefined ? null : keyOf(value, keyField), value }));
+}
+
+/** One message per tile of the GeoTIFF (the raster_file source's tiling), keyed by the scene id. */
+async function* rasterMessages(raster: NonNullable<ProduceOptions['raster']>): AsyncGenerator<Outgoing[]> {
+  const tiles = geotiffTiles(raster.file, { dataset: raster.dataset, variable: raster.variable, time: raster.time, tileSize: raster.tileSize, compression: raster.compression });
+  for await (const tile of tiles) {
+    yield [{ key: tile.sceneId, value: Buffer.from(tile.envelope.buffer, tile.envelope.byteOffset, tile.envelope.byteLength) }];
   }
 }
 

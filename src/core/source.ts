@@ -41,6 +41,8 @@ export interface Source {
    * pipeline then claims partitions in the catalog and fences its writes.
    */
   readonly shared: boolean;
+  /** What a payload is: a JSON record (the default) or a raster tile envelope (src/records/raster.ts). */
+  readonly payloadFormat?: 'json' | 'raster_tile';
   attach?(hooks: SourceHooks): void;
   chunks(signal: AbortSignal): AsyncIterable<RawChunk>;
   commit(offsets: Committable[]): Promise<void>;

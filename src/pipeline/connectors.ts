@@ -22,6 +22,7 @@ type Log = (line: string) => void;
 
 const sources: { [K in SourceConfig['type']]: (c: Extract<SourceConfig, { type: K }>, log: Log) => Promise<Source> } = {
   file: async (c) => new (await import('../../connectors/local-file/source.js')).FileSource(c),
+  raster_file: async (c) => new (await import('../../connectors/raster-file/source.js')).RasterFileSource(c),
   kafka: async (c, log) => new (await import('../../connectors/kafka/source.js')).KafkaSource(c, { log }),
 };
 

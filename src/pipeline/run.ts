@@ -14,8 +14,7 @@ import type { RasterRecord } from '../core/raster.js';
 import type { RawChunk, Source, SourceHooks, SourcePartitionRef } from '../core/source.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
 import { parseRecord } from '../records/parse.js';
-import { decodeRasterTile, isRasterEnvelope } from '../records/raster.js';
-import { assembleScenes, type PendingTile, type RoutedTile, type SceneOutcome } from './raster-scenes.js';
+import type { PendingTile, RoutedTile, SceneOutcome } from './raster-scenes.js';
 import { batchRecords, type BatchEvent } from '../stages/batch-operator.js';
 import { batchIdOfRange, type Routed } from '../stages/batcher.js';
 import { compileClassifier, DEAD_LETTER } from '../stages/classify.js';
@@ -111,7 +110,9 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     };
     const tally = new Tally(opened.tiers, started);
     opened.source.attach?.(partitionHooks(run));
-    const settled$ = flow(run, tally).pipe(
+    // Loaded only for raster sources: JSON pipelines never load the tile decoder, the CRS code or the COG writer.
+    const raster = opened.source.payloadFormat === 'raster_tile' ? { ...(await import('./raster-scenes.js')), ...(await import('../records/raster.js')) } : undefined;
+    const settled$ = flow(run, tally, raster).pipe(
       run.ledger.settleAll(),
       tap((outcome) => tally.count(outcome)),
     );
@@ -252,9 +253,12 @@ function partitionHooks(run: Run): SourceHooks {
  * (max_in_flight_batches at a time); dead letters grouped and flushed durably. Every record
  * read comes out in exactly one outcome.
  */
-function flow(run: Run, tally: Tally): Observable<Outcome> {
+type RasterModules = typeof import('./raster-scenes.js') & typeof import('../records/raster.js');
+
+function flow(run: Run, tally: Tally, raster: RasterModules | undefined): Observable<Outcome> {
   const { config, opened, ledger, gauges } = run;
   const routing: Routing = {
+    tiles: raster !== undefined,
     classify: compileClassifier(config.classify),
     routeOf: (memoryType) => opened.tiers.get(config.routing.memory_types[memoryType] ?? config.routing.default)!,
     maxRecordBytes: config.source.max_record_bytes,
@@ -294,10 +298,10 @@ function flow(run: Run, tally: Tally): Observable<Outcome> {
   );
   // Tiles that do not decode, or that no rule classifies, join the records' dead letters.
   const tileDeadLetters = new Subject<DeadLetter>();
-  const scenes$ = classified$.pipe(
+  const scenes$ = raster === undefined ? EMPTY : classified$.pipe(
     mergeMap((c) => c.tiles),
-    assembleScenes({
-      decode: (pending) => decodeTile(pending, routing, (entry) => tileDeadLetters.next(entry)),
+    raster.assembleScenes({
+      decode: (pending) => decodeTile(raster, pending, routing, (entry) => tileDeadLetters.next(entry)),
       maxAgeMs: config.raster.max_age,
       maxOpenScenes: config.raster.max_open_scenes,
       memoryPerScene: config.raster.memory_per_scene,
@@ -320,6 +324,7 @@ function flow(run: Run, tally: Tally): Observable<Outcome> {
     tap({ complete: () => tileDeadLetters.complete(), error: () => tileDeadLetters.complete() }),
     share(),
   );
+  if (raster === undefined) tileDeadLetters.complete();
   const deadLettered$ = merge(classified$.pipe(mergeMap((c) => c.deadLetters)), tileDeadLetters).pipe(
     tap(() => gauges.deadLettersBuffered++),
     bufferTime(DEAD_LETTER_WAIT_MS, null, DEAD_LETTER_GROUP),
@@ -330,6 +335,8 @@ function flow(run: Run, tally: Tally): Observable<Outcome> {
 }
 
 interface Routing {
+  /** The source's payloads are raster tile envelopes (`payloadFormat: raster_tile`): decoded by the scene assembly. */
+  tiles: boolean;
   classify: (record: ObservationRecord | RasterRecord) => string;
   routeOf: (memoryType: string) => Tier;
   maxRecordBytes: number;
@@ -344,7 +351,7 @@ function classify(chunk: RawChunk, routing: Routing): Classified {
   for (let i = 0; i < chunk.payloads.length; i++) {
     const payload = chunk.payloads[i]!;
     const position = chunk.positions[i]!;
-    if (isRasterEnvelope(payload)) {
+    if (routing.tiles) {
       // Its own Held: the assembly releases its budget once the tile is in its scene's writer.
       const tileHeld = { position, size: payload.length };
       tiles.push({ payload, key: chunk.keys?.[i] ?? null, held: tileHeld });
@@ -379,8 +386,8 @@ function classify(chunk: RawChunk, routing: Routing): Classified {
 }
 
 /** A tile envelope decoded and classified to its tier; a bad or unclassified one goes to `deadLetter`. */
-async function decodeTile(pending: PendingTile, routing: Routing, deadLetter: (entry: DeadLetter) => void): Promise<RoutedTile | undefined> {
-  const decoded = await decodeRasterTile(pending.payload, pending.held.position);
+async function decodeTile(raster: RasterModules, pending: PendingTile, routing: Routing, deadLetter: (entry: DeadLetter) => void): Promise<RoutedTile | undefined> {
+  const decoded = await raster.decodeRasterTile(pending.payload, pending.held.position, { maxTileBytes: routing.maxRecordBytes });
   if ('deadLetter' in decoded) {
     deadLetter(decoded.deadLetter);
     return undefined;

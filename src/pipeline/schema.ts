@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { COG_FORMATS, COG_KEYS, compression, duration, nonEmpty, retryShape, size } from '../config/common.js';
 import { cogStorageSchema, fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema } from '../../connectors/local-file/config.js';
 import { cogOptionsSchema, type CogOptions } from '../encoders/cog/config.js';
+import { rasterFileSourceSchema } from '../../connectors/raster-file/config.js';
 import { kafkaDeadLetterSchema, kafkaSourceSchema } from '../../connectors/kafka/config.js';
 import { networkFileBackendSchema } from '../../connectors/network-file/config.js';
 import { gcsBackendSchema } from '../../connectors/gcs/config.js';
@@ -257,7 +258,7 @@ export const pipelineSchema = z
   .object({
     /** Optional name, shown in logs. */
     name: z.string().optional(),
-    source: z.discriminatedUnion('type', [fileSourceSchema, kafkaSourceSchema]),
+    source: z.discriminatedUnion('type', [fileSourceSchema, rasterFileSourceSchema, kafkaSourceSchema]),
     classify: z
       .object({
         rules: z.array(classifyRule).default([]),

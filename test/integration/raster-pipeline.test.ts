@@ -36,7 +36,7 @@ function makeCase(name: string, tiers: Record<string, unknown> | null = null, ov
   const topic = `raster-${name}-${runId}`;
   const group = `g-${topic}`;
   const input = {
-      source: { type: 'kafka', brokers: brokers(), topics: [topic], group_id: group, start: 'earliest', commit_interval: '200ms', lag_log_interval: '0s' },
+      source: { type: 'kafka', format: 'raster_tile', brokers: brokers(), topics: [topic], group_id: group, start: 'earliest', commit_interval: '200ms', lag_log_interval: '0s' },
       classify: { rules: over.rules ?? [{ match: { kind: 'raster' }, memory_type: 'SatelliteMemory' }], default: 'dead_letter' },
       ...(over.routing === undefined ? {} : { routing: over.routing }),
       storage: {
