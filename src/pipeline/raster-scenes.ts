@@ -8,13 +8,12 @@ import { batchProvenance, type ProvenanceRange } from '../core/batch.js';
 import { EarthMemoryError, StorageError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
 import type { RasterRecord } from '../core/raster.js';
-import type { SourcePosition } from '../core/record.js';
+import type { ObservationRecord, SourcePosition } from '../core/record.js';
 import { retryOptions, withRetry, type RetryReport } from '../core/retry.js';
 import type { Catalog, CatalogEntry, CatalogRow, PartitionClaim, RasterInfo } from '../catalog/catalog.js';
 import { BlockAssembler } from '../encoders/cog/blocks.js';
 import { CogReader, cropTile, readWindow } from '../encoders/cog/reader.js';
 import type { CogWriter } from '../encoders/cog/writer.js';
-import type { ObservationRecord } from '../core/record.js';
 import { sanitizeSegment } from '../stages/object-key.js';
 import { indexEntry, type RasterSink, type Tier } from './tier-writer.js';
 
