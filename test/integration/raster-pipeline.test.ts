@@ -140,6 +140,20 @@ describe('Kafka raster tiles → one COG per scene (real broker, GDAL, rio-cogeo
     completeSha = row.sha256;
     await checkCog(row.uri, scene, writeRaw(join(c.dir, 'scene.raw'), bytes), 'DEFLATE', 3);
     assert.equal(await lag(c.topic, c.group), 0, 'every tile offset committed');
+    // A replay (another group from the beginning): every tile found durable, nothing rewritten.
+    const replay = { ...c, group: `${c.group}-replay`, config: { ...c.config, source: { ...c.config.source, group_id: `${c.group}-replay` } } as PipelineConfig };
+    const stop = new AbortController();
+    const again = await runPipeline(replay.config, {
+      signal: stop.signal,
+      progressIntervalMs: 50,
+      onProgress: (p) => {
+        if (p.recordsAlreadyDurable >= tiles.length) stop.abort();
+      },
+    });
+    assert.equal(again.objects, 0, 'no COG rewritten');
+    assert.equal(again.recordsAlreadyDurable, tiles.length);
+    assert.equal(sha(row.uri), row.sha256);
+    assert.equal((await catalogList(c)).length, 1);
   });
 
   it('same tiles in another order, tiled differently: the same sha256', async () => {
