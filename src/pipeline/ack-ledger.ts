@@ -73,11 +73,10 @@ export class AckLedger {
    * when the budget has room again (or the signal aborts). Pacing the pull itself is what bounds
    * memory: RxJS's `from` pulls an iterable as fast as it yields, whatever runs downstream.
    */
-  async *intake<T extends Admitted>(chunks: AsyncIterable<RawChunk>, admit: (fresh: RawChunk) => T | Promise<T>, signal: AbortSignal): AsyncGenerator<T> {
+  async *intake<T extends Admitted>(chunks: AsyncIterable<RawChunk>, admit: (fresh: RawChunk) => T, signal: AbortSignal): AsyncGenerator<T> {
     for await (const chunk of chunks) {
-      // Raster envelopes decode asynchronously (zstd, deflate); JSON chunks are admitted synchronously.
-      const pending = admit(this.fresh(chunk));
-      const admitted = pending instanceof Promise ? await pending : pending;
+      // Raster envelopes are decoded later, one at a time, by the scene assembly: admitting is synchronous.
+      const admitted = admit(this.fresh(chunk));
       this.bytes += sizeOf(admitted.held);
       yield admitted;
       await this.room(signal);
