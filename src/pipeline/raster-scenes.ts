@@ -8,11 +8,11 @@ import { batchProvenance, type ProvenanceRange } from '../core/batch.js';
 import { EarthMemoryError, StorageError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
 import type { RasterRecord } from '../core/raster.js';
-import type { ObservationRecord, SourcePosition } from '../core/record.js';
+import type { DeadLetter, ObservationRecord, SourcePosition } from '../core/record.js';
 import { retryOptions, withRetry, type RetryReport } from '../core/retry.js';
 import type { Catalog, CatalogEntry, CatalogRow, PartitionClaim, RasterInfo } from '../catalog/catalog.js';
 import { BlockAssembler } from '../encoders/cog/blocks.js';
-import { CogReader, cropTile, readWindow } from '../encoders/cog/reader.js';
+import { CogReader, readWindow } from '../encoders/cog/reader.js';
 import type { CogWriter } from '../encoders/cog/writer.js';
 import { sanitizeSegment } from '../stages/object-key.js';
 import { indexEntry, type RasterSink, type Tier } from './tier-writer.js';
@@ -23,6 +23,8 @@ export interface RoutedTile {
   memoryType: string;
   tier: Tier;
   held: { position: SourcePosition; size: number };
+  /** The envelope, for the dead letter if the tile does not fit its scene. */
+  payload: Uint8Array;
 }
 
 /** A tile envelope as read: decoded (and routed) by the assembly, one at a time, so decoded pixels never queue up. */
@@ -35,6 +37,8 @@ export interface PendingTile {
 export interface SceneSettings {
   /** Decodes and routes a tile; a bad or unclassified one becomes a dead letter (sent on by the caller). */
   decode(pending: PendingTile): Promise<RoutedTile | undefined>;
+  /** A decoded tile that does not fit its scene goes to the dead letter. */
+  deadLetter(entry: DeadLetter): void;
   /** An incomplete scene is written this long after its first tile; null: only at the end of a bounded source. */
   maxAgeMs: number | null;
   maxOpenScenes: number;
@@ -227,7 +231,7 @@ async function openScene(routed: RoutedTile, id: string, settings: SceneSettings
 /**
  * A late tile of a partial scene: its catalogued COG gives back the tile windows it was built
  * from (so pixels never given stay missing, and the new scene completes exactly when the missing
- * tiles have come). A scene catalogued without windows (complete) gives back every block.
+ * tiles have come). Complete scenes are never reopened (their tiles are redeliveries).
  */
 async function readBack(scene: OpenScene, settings: SceneSettings): Promise<void> {
   const { backend } = scene.sink;
@@ -247,21 +251,11 @@ async function readBack(scene: OpenScene, settings: SceneSettings): Promise<void
     scene.windows.add(`${x},${y},${w},${h}`);
     for (const block of scene.blocks.put(x, y, w, h, bytes)) await scene.writer.writeBlock(block.col, block.row, block.pixels);
   };
-  if (info?.partial && info.windows !== undefined) {
-    // Decoded tiles of about two block rows are kept: windows come in row-major order.
-    const cache = new Map<number, Awaited<ReturnType<CogReader['tile']>>>();
-    for (const [x, y, w, h] of [...info.windows].sort((a, b) => a[1] - b[1] || a[0] - b[0])) {
-      await put(x, y, w, h, await readWindow(reader, x, y, w, h, 0, cache));
-      for (const index of cache.keys()) if (index < Math.floor(y / blockHeight) * full.across - full.across) cache.delete(index);
-    }
-  } else {
-    for (let row = 0; row < full.down; row++) {
-      for (let col = 0; col < full.across; col++) {
-        const size = scene.blocks.blockSize(col, row);
-        const pixels = cropTile(await reader.tile(col, row), full.tileWidth, size.width, size.height, scene.first.scene.bands);
-        await put(col * blockWidth, row * blockHeight, size.width, size.height, new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength));
-      }
-    }
+  // Decoded tiles of about two block rows are kept: windows come in row-major order.
+  const cache = new Map<number, Awaited<ReturnType<CogReader['tile']>>>();
+  for (const [x, y, w, h] of [...(info?.windows ?? [])].sort((a, b) => a[1] - b[1] || a[0] - b[0])) {
+    await put(x, y, w, h, await readWindow(reader, x, y, w, h, 0, cache));
+    for (const index of cache.keys()) if (index < Math.floor(y / blockHeight) * full.across - full.across) cache.delete(index);
   }
   settings.log(`raster: rebuilding ${scene.key} for a late tile (${reader.fetched} bytes of its COG read back)`);
 }
@@ -270,10 +264,15 @@ async function addTile(scene: OpenScene, routed: RoutedTile, settings: SceneSett
   const { tile } = routed;
   const s = scene.first.scene;
   const t = tile.scene;
-  if (t.width !== s.width || t.height !== s.height || t.dtype !== s.dtype || t.bands !== s.bands || t.epsg !== s.epsg || t.geotransform.some((v, i) => v !== s.geotransform[i])) {
-    throw new EarthMemoryError(`tile at (${tile.x}, ${tile.y}) of scene ${s.sceneId} describes another grid than the scene's first tile`, {
-      context: { stage: 'raster', dataset: tile.dataset, scene: s.sceneId, source: tile.position.source, partition: tile.position.partition, offset: tile.position.offset },
+  const nodataDiffers = t.nodata !== s.nodata && !(t.nodata !== null && s.nodata !== null && Number.isNaN(t.nodata) && Number.isNaN(s.nodata));
+  if (t.width !== s.width || t.height !== s.height || t.dtype !== s.dtype || t.bands !== s.bands || t.epsg !== s.epsg || nodataDiffers || t.geotransform.some((v, i) => v !== s.geotransform[i])) {
+    settings.deadLetter({
+      reason: 'scene_mismatch',
+      message: `tile at (${tile.x}, ${tile.y}) of scene ${s.sceneId}: ${t.width} × ${t.height} ${t.dtype}×${t.bands} EPSG:${t.epsg} nodata ${t.nodata} gt [${t.geotransform.join(', ')}], but its scene's first tile says ${s.width} × ${s.height} ${s.dtype}×${s.bands} EPSG:${s.epsg} nodata ${s.nodata} gt [${s.geotransform.join(', ')}]`,
+      position: tile.position,
+      payload: routed.payload,
     });
+    return;
   }
   scene.held.push(routed.held);
   const window = `${tile.x},${tile.y},${tile.width},${tile.height}`;

@@ -302,6 +302,7 @@ function flow(run: Run, tally: Tally, raster: RasterModules | undefined): Observ
     mergeMap((c) => c.tiles),
     raster.assembleScenes({
       decode: (pending) => decodeTile(raster, pending, routing, (entry) => tileDeadLetters.next(entry)),
+      deadLetter: (entry) => tileDeadLetters.next(entry),
       maxAgeMs: config.raster.max_age,
       maxOpenScenes: config.raster.max_open_scenes,
       memoryPerScene: config.raster.memory_per_scene,
@@ -414,7 +415,7 @@ async function decodeTile(raster: RasterModules, pending: PendingTile, routing: 
     });
     return undefined;
   }
-  return { tile, memoryType, tier, held: pending.held };
+  return { tile, memoryType, tier, held: pending.held, payload: pending.payload };
 }
 
 /**

@@ -161,11 +161,17 @@ describe('Kafka raster tiles → one COG per scene (real broker, GDAL, rio-cogeo
     dirs.push(c.dir);
     await createTopic(c.topic, PARTITIONS);
     const tiles = await sceneTiles(scene, bytes, [128, 97], 99, 'deflate');
-    await produceTiles(c.topic, tiles.map((t) => t.envelope), PARTITIONS);
-    await runUntil(c, (rows) => rows.length === 1);
+    // One more tile of the same scene_id that describes another grid: dead-lettered, the scene unharmed.
+    const [stray] = await sceneTiles({ ...scene, width: scene.width + 1 }, scenePixels({ ...scene, width: scene.width + 1 }).bytes, [128, 97], 1);
+    await produceTiles(c.topic, [...tiles.slice(0, 5).map((t) => t.envelope), stray!.envelope, ...tiles.slice(5).map((t) => t.envelope)], PARTITIONS);
+    const summary = await runUntil(c, (rows) => rows.length === 1);
     const [row] = await catalogList(c);
     assert.ok(completeSha !== '');
     assert.equal(row!.sha256, completeSha);
+    assert.deepEqual(summary.deadLetterReasons, { scene_mismatch: 1 });
+    const letter = JSON.parse(readFileSync(join(c.dir, 'dead-letter.ndjson'), 'utf8').trim()) as { reason: string; message: string };
+    assert.match(letter.message, /701 × 530 float32×1 .* but its scene's first tile says 700 × 530/);
+    assert.equal(await lag(c.topic, c.group), 0);
   });
 
   it('max_age writes a partial scene (nodata, catalogued partial); late tiles rebuild it at the same key, ending byte-identical to the complete one', async () => {

@@ -218,14 +218,6 @@ function undoFloatingPoint(tile: Uint8Array, bytes: number, rowSamples: number, 
   }
 }
 
-/** A block's pixels cut out of a full-size (padded) tile: `width` × `height` of the tile's top-left. */
-export function cropTile(tile: PixelArray, tileWidth: number, width: number, height: number, bands: number): PixelArray {
-  if (width === tileWidth && tile.length === width * height * bands) return tile;
-  const out = new (tile.constructor as new (n: number) => PixelArray)(width * height * bands);
-  for (let y = 0; y < height; y++) out.set(tile.subarray(y * tileWidth * bands, (y * tileWidth + width) * bands) as never, y * width * bands);
-  return out;
-}
-
 /**
  * The pixels of window (x, y, w, h) of `level` (row-major, bands interleaved, little-endian
  * bytes), fetched tile by tile: only the tiles the window touches are read. `cache` keeps
