@@ -19,6 +19,8 @@ const { values } = parseArgs({
     size: { type: 'string', default: '10000' },
     child: { type: 'string' },
     resampling: { type: 'string', default: 'average' },
+    /** Also write the figures as JSON here (npm run bench's summary). */
+    summary: { type: 'string' },
   },
 });
 const N = Number(values.size);
@@ -115,3 +117,6 @@ console.log(row(`ours (overview_resampling ${values.resampling}), libuv pool ${p
 console.log(row('ours, UV_THREADPOOL_SIZE=1', oursOneThread, ours + '.1.tif'));
 console.log(row('gdal_translate -of COG (default CUBIC overviews)', gdalRun, gdalOut));
 console.log(row('gdal_translate -of COG -co OVERVIEW_RESAMPLING=AVERAGE', gdalAvg, gdalOut + '.avg.tif'));
+if (values.summary) {
+  writeFileSync(values.summary, JSON.stringify({ size: N, ours: { seconds: oursRun.seconds, bytes: size(ours), maxRssKiB: oursRun.maxRssKiB }, gdal: { seconds: gdalRun.seconds, bytes: size(gdalOut), maxRssKiB: gdalRun.maxRssKiB } }));
+}

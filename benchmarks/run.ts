@@ -29,6 +29,13 @@ const { values } = parseArgs({
     /** Skip the MigrationJob part (benchmarks/migration.ts). */
     'no-migration': { type: 'boolean', default: false },
     'migration-records': { type: 'string', default: '2000000' },
+    /** Skip the COG writer against gdal_translate (benchmarks/cog.ts). */
+    'no-cog': { type: 'boolean', default: false },
+    'cog-size': { type: 'string', default: '10000' },
+    /** Skip raster scenes through the pipeline and Kafka (benchmarks/raster.ts). */
+    'no-raster': { type: 'boolean', default: false },
+    'raster-size': { type: 'string', default: '20000' },
+    'raster-kafka-size': { type: 'string', default: '4096' },
   },
 });
 const N = Number(values.records);
@@ -187,6 +194,31 @@ if (!values['no-kafka']) {
     `| Kafka records/s, 1 worker vs raw kafkajs consume | ${r(oneWorker)} | ${r(raw)} | ${(raw / oneWorker).toFixed(2)} |`,
     `| Kafka records/s, 1 worker vs confluent-kafka + pyarrow | ${r(oneWorker)} | ${r(pyarrow)} | ${(pyarrow / oneWorker).toFixed(2)} |`,
     `| Kafka records/s, 2 workers vs 1 worker | ${r(twoWorkers)} | ${r(oneWorker)} | ${(oneWorker / twoWorkers).toFixed(2)} |`,
+  );
+}
+
+if (!values['no-cog']) {
+  console.log('\n## COG writer against gdal_translate -of COG\n');
+  const cogSummary = join(work, 'cog-summary.json');
+  rmSync(cogSummary, { force: true });
+  execFileSync(process.execPath, [resolve('dist/benchmarks/cog.js'), '--size', values['cog-size']!, '--summary', cogSummary], { stdio: 'inherit' });
+  const cog = JSON.parse(readFileSync(cogSummary, 'utf8')) as { size: number; ours: { seconds: number; bytes: number }; gdal: { seconds: number; bytes: number } };
+  summary.push(
+    `| COG ${cog.size}² float32 wall s vs gdal_translate -of COG (GDAL ÷ ours: ≥ 1 is not slower) | ${cog.ours.seconds.toFixed(2)} | ${cog.gdal.seconds.toFixed(2)} | ${(cog.gdal.seconds / cog.ours.seconds).toFixed(2)} |`,
+    `| COG output bytes vs GDAL | ${cog.ours.bytes.toLocaleString('en-US')} | ${cog.gdal.bytes.toLocaleString('en-US')} | ${(cog.ours.bytes / cog.gdal.bytes).toFixed(3)} |`,
+  );
+}
+
+if (!values['no-raster']) {
+  console.log('\n## Raster scenes through the pipeline (tile source, Kafka)\n');
+  const rasterSummary = join(work, 'raster-summary.json');
+  rmSync(rasterSummary, { force: true });
+  execFileSync(process.execPath, [resolve('dist/benchmarks/raster.js'), '--size', values['raster-size']!, '--kafka-size', values['raster-kafka-size']!, '--summary', rasterSummary], { stdio: 'inherit' });
+  const raster = JSON.parse(readFileSync(rasterSummary, 'utf8')) as Record<'synthetic' | 'kafka', { size: number; seconds: number; written: number; maxRssKiB: number }>;
+  const { synthetic, kafka } = raster;
+  summary.push(
+    `| raster ${synthetic.size}² float32 scene: peak RSS vs its pixels | ${(synthetic.maxRssKiB / 1024).toFixed(0)} MiB | ${((synthetic.size ** 2 * 4) / 2 ** 20).toFixed(0)} MiB | ${((synthetic.maxRssKiB * 1024) / (synthetic.size ** 2 * 4)).toFixed(2)} |`,
+    `| raster tiles/s through Kafka (${kafka.size}², 512-px float32 tiles), pixel MB/s | ${(kafka.written / kafka.seconds).toFixed(1)} tiles/s | ${((kafka.size ** 2 * 4) / 1e6 / kafka.seconds).toFixed(1)} MB/s | – |`,
   );
 }
 

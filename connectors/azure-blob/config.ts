@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { zarrShape } from '../../src/config/zarr.js';
-import { objectLayoutShape, size, retryShape } from '../../src/config/common.js';
+import { cogKeyShape, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 const MiB = 1024 * 1024;
 /** Azure's largest block (service version 2019-12-12 and later). */
@@ -46,6 +46,8 @@ export const azureBlobBackendSchema = z
     ...objectLayoutShape,
     // format: zarr (the spec's ZarrStorage keys).
     ...zarrShape,
+    // format: cog (the spec's COGStorage keys).
+    ...cogKeyShape,
     ...retryShape,
   })
   .strict();

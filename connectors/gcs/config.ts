@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { zarrShape } from '../../src/config/zarr.js';
-import { duration, nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
+import { cogKeyShape, duration, nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 const MiB = 1024 * 1024;
 /** GCS resumable uploads take chunks in multiples of 256 KiB (except the last one). */
@@ -43,6 +43,8 @@ export const gcsBackendSchema = z
     ...objectLayoutShape,
     // format: zarr (the spec's ZarrStorage keys).
     ...zarrShape,
+    // format: cog (the spec's COGStorage keys).
+    ...cogKeyShape,
     ...retryShape,
   })
   .strict();

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { zarrShape } from '../../src/config/zarr.js';
-import { nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
+import { cogKeyShape, nonEmpty, objectLayoutShape, size, retryShape } from '../../src/config/common.js';
 
 /** `type: local_file` — LocalFileStorage: a folder on a local file system. */
 export const localFileBackendSchema = z
@@ -11,6 +11,8 @@ export const localFileBackendSchema = z
     ...objectLayoutShape,
     // format: zarr (the spec's ZarrStorage keys).
     ...zarrShape,
+    // format: cog (the spec's COGStorage keys).
+    ...cogKeyShape,
     /** File mode as the spec writes it (`rw-r--r--`) or octal (`0644`). */
     permissions: z
       .string()
@@ -42,6 +44,24 @@ export const zarrBackendSchema = z
   })
   .strict();
 export type ZarrBackendConfig = z.output<typeof zarrBackendSchema>;
+
+/**
+ * `type: cog` — the spec's COGStorage: Cloud-Optimized GeoTIFFs in a local folder. The same
+ * LocalFileStorage as local_file, with `format: cog` implied and the spec's defaults
+ * (`organization: sensor/year/month`).
+ */
+export const cogStorageSchema = z
+  .object({
+    type: z.literal('cog'),
+    base_path: nonEmpty,
+    organization: z.string().default('sensor/year/month'),
+    compression: z.enum(['DEFLATE', 'ZSTD', 'LZW', 'NONE']).optional(),
+    ...cogKeyShape,
+    permissions: localFileBackendSchema.shape.permissions,
+    ...retryShape,
+  })
+  .strict();
+export type CogStorageConfig = z.output<typeof cogStorageSchema>;
 
 /** `type: file` — replays NDJSON files (one record per line). */
 export const fileSourceSchema = z

@@ -3,10 +3,10 @@ import type { AccessTier } from '../core/backend.js';
 import type { Batch, ProvenanceRange } from '../core/batch.js';
 import { ArchivedObjectError, describeError, EarthMemoryError, MigrationError, NotFoundError, ObjectLockedError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
-import type { ObservationRecord, PointRecord, RecordKind } from '../core/record.js';
+import type { ObservationRecord, PointRecord } from '../core/record.js';
 import { RetryNotices, withRetry, type RetryReport } from '../core/retry.js';
 import { retryingCatalog } from '../catalog/retrying.js';
-import { objectIdOf, type CatalogEntry, type CatalogRow, type MigrationJobRecord, type MigrationJobState, type MigrationStep, type MigrationStepState, type MigrationWritten } from '../catalog/catalog.js';
+import { objectIdOf, type CatalogEntry, type ObjectKind, type CatalogRow, type MigrationJobRecord, type MigrationJobState, type MigrationStep, type MigrationStepState, type MigrationWritten } from '../catalog/catalog.js';
 import { manifestDifferences, manifestOf, type Manifest } from '../core/manifest.js';
 import { rehydrateStored, type OpenedStorage } from '../pipeline/read.js';
 import type { TierName } from '../pipeline/schema.js';
@@ -517,7 +517,7 @@ class Mover {
       await this.throttle?.take(bytes);
       const first = rows[0]!;
       const batch: Batch = {
-        memoryType: first.memoryType, tier: this.destination.name, dataset: first.dataset, kind: first.kind, partitionPath: first.partitionPath,
+        memoryType: first.memoryType, tier: this.destination.name, dataset: first.dataset, kind: first.kind as Batch['kind'], partitionPath: first.partitionPath,
         records, bytes, flushReason: 'end',
       };
       const { entry, manifest } = await storeBatch(batch, this.destination, mergedProvenance(rows), {
@@ -548,7 +548,7 @@ class Mover {
       if (records === undefined) return undefined;
       await this.throttle?.take(row.bytes);
       const batch: Batch = {
-        memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: row.kind, partitionPath: row.partitionPath,
+        memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: row.kind as Batch['kind'], partitionPath: row.partitionPath,
         records, bytes: row.bytes, flushReason: 'end',
       };
       const { entry, manifest } = await storeBatch(batch, this.destination, row.provenance, {
@@ -705,7 +705,7 @@ class Mover {
     };
   }
 
-  private verify(rows: number, written: MigrationWritten, to: Sink, kind: RecordKind): Promise<void> {
+  private verify(rows: number, written: MigrationWritten, to: Sink, kind: ObjectKind): Promise<void> {
     if (to.kind === 'store') return this.verifyStoreCopy(written, to);
     return written.manifest === null ? this.verifyBytes(written, to) : this.oneInMemory(() => this.verifyManifest(rows, written.manifest!, written, to, kind));
   }
@@ -735,7 +735,7 @@ class Mover {
     if (sha256 !== written.sha256) this.fail(written, `sha256 ${sha256}, expected ${written.sha256}`);
   }
 
-  private async verifyManifest(rows: number, expected: Manifest, written: MigrationWritten, to: Sink, kind: RecordKind): Promise<void> {
+  private async verifyManifest(rows: number, expected: Manifest, written: MigrationWritten, to: Sink, kind: ObjectKind): Promise<void> {
     let actual: Manifest;
     try {
       if (to.kind === 'records') {

@@ -1,6 +1,7 @@
 import type { ProvenanceRange } from '../core/batch.js';
 import type { Manifest } from '../core/manifest.js';
 import type { RecordKind } from '../core/record.js';
+import type { RasterDtype } from '../core/raster.js';
 
 /**
  * An object's lifecycle: `committed` (written and catalogued), `migrating` (a copy to another
@@ -10,7 +11,36 @@ import type { RecordKind } from '../core/record.js';
 export type ObjectState = 'committed' | 'migrating';
 
 /** The catalog's schema version this code writes; older catalogs are upgraded in place on open. */
-export const CATALOG_SCHEMA_VERSION = 2;
+export const CATALOG_SCHEMA_VERSION = 3;
+
+/** What a raster object (one COG per scene) holds, beside the common columns (schema version 3). */
+export interface RasterInfo {
+  sceneId: string;
+  variable: string;
+  /** The CRS's EPSG code. */
+  epsg: number;
+  width: number;
+  height: number;
+  dtype: RasterDtype;
+  bands: number;
+  /** `"nan"` for NaN (JSON has no NaN). */
+  nodata: number | 'nan' | null;
+  /** Overview levels below full resolution. */
+  overviews: number;
+  /** [minX, minY, maxX, maxY] in the scene's CRS (`bbox` is WGS 84). */
+  bboxNative: [number, number, number, number];
+  /** True when the scene was written by max_age with blocks missing (filled with nodata). */
+  partial: boolean;
+  /** Full-resolution blocks no tile filled completely (nodata, or partly filled). */
+  missingBlocks: number;
+  /** A partial scene's tile windows [x, y, width, height]: what a late tile's rebuild reads back. */
+  windows?: [number, number, number, number][];
+  /** Tiles the COG was built from. */
+  tiles: number;
+}
+
+/** The kinds of object a catalog holds: record batches, and raster scenes. */
+export type ObjectKind = RecordKind | 'raster';
 
 /** What is stored where: one row per object. */
 export interface CatalogEntry {
@@ -20,7 +50,7 @@ export interface CatalogEntry {
   uri: string;
   memoryType: string;
   dataset: string;
-  kind: RecordKind;
+  kind: ObjectKind;
   /** The expanded `file_organization` path (the batch's partition). */
   partitionPath: string;
   format: string;
@@ -34,6 +64,8 @@ export interface CatalogEntry {
   sha256: string;
   provenance: ProvenanceRange[];
   state: ObjectState;
+  /** Raster objects only. */
+  raster?: RasterInfo | null;
 }
 
 export interface CatalogRow extends CatalogEntry {

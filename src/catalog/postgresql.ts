@@ -60,11 +60,12 @@ const upsertColumns: ReadonlyArray<readonly [string, (e: CatalogEntry, single: P
   ['last_offset', (_, single) => single?.lastOffset ?? null],
   ['state', (e) => e.state],
   ['object_id', (e) => objectIdOf(e.key)],
+  ['raster', (e) => (e.raster ? JSON.stringify(e.raster) : null)],
 ];
 
 const objectColumns = `tier, key, backend, uri, memory_type, dataset, kind, partition_path, format, codec, codec_level,
   bytes, rows, time_min_us, time_max_us, bbox_min_lon, bbox_min_lat, bbox_max_lon, bbox_max_lat, sha256, provenance,
-  source, source_partition, first_offset, last_offset, state, created_at, updated_at, last_accessed_at, access_count, tier_since`;
+  source, source_partition, first_offset, last_offset, state, created_at, updated_at, last_accessed_at, access_count, tier_since, raster`;
 
 /** A row as pg returns it: BIGINT as a decimal string, TIMESTAMPTZ as a Date, JSONB parsed. */
 type ObjectRow = ObjectColumns<string, Date, ProvenanceRange[]>;
@@ -358,6 +359,7 @@ export class PostgresCatalog implements Catalog {
         run JSONB NOT NULL,
         PRIMARY KEY (policy, source_tier)
       );`,
+      `ALTER TABLE ${this.objects} ADD COLUMN raster JSONB;`,
     ];
   }
 

@@ -1,5 +1,5 @@
 import type { ProvenanceRange } from '../core/batch.js';
-import type { CatalogRow, CoveredRange, MigrationJobRecord, MigrationStep } from './catalog.js';
+import type { CatalogRow, RasterInfo, CoveredRange, MigrationJobRecord, MigrationStep } from './catalog.js';
 
 /**
  * The `objects` table's columns as a driver returns them. SQLite gives integers as numbers,
@@ -12,7 +12,7 @@ export interface ObjectColumns<Integer, Time, Provenance> {
   time_min_us: Integer; time_max_us: Integer; bbox_min_lon: number; bbox_min_lat: number; bbox_max_lon: number;
   bbox_max_lat: number; sha256: string; provenance: Provenance; source: string | null; source_partition: number | null;
   first_offset: Integer | null; last_offset: Integer | null; state: string; created_at: Time; updated_at: Time;
-  last_accessed_at: Time | null; access_count: Integer; tier_since: Time;
+  last_accessed_at: Time | null; access_count: Integer; tier_since: Time; raster: Provenance | null;
 }
 
 export interface ColumnReaders<Integer, Time, Provenance> {
@@ -85,6 +85,8 @@ export function toCatalogRow<I, T, P>(r: ObjectColumns<I, T, P>, read: ColumnRea
     lastAccessedAt: r.last_accessed_at === null ? null : read.time(r.last_accessed_at),
     accessCount: read.integer(r.access_count),
     tierSince: read.time(r.tier_since),
+    // Only raster objects carry the key: rows of batches read back as they were written.
+    ...(r.raster === null || r.raster === undefined ? {} : { raster: read.json(r.raster) as RasterInfo }),
   };
 }
 

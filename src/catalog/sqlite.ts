@@ -105,6 +105,7 @@ CREATE TABLE aging_runs (
   run TEXT NOT NULL,
   PRIMARY KEY (policy, source_tier)
 );`,
+  `ALTER TABLE objects ADD COLUMN raster TEXT;`,
 ];
 
 type Row = ObjectColumns<number, string, string>;
@@ -141,10 +142,10 @@ export class SqliteCatalog implements Catalog {
     this.upsertStatement = this.db.prepare(`
       INSERT INTO objects (tier, key, backend, uri, memory_type, dataset, kind, partition_path, format, codec, codec_level,
         bytes, rows, time_min_us, time_max_us, bbox_min_lon, bbox_min_lat, bbox_max_lon, bbox_max_lat, sha256, provenance,
-        source, source_partition, first_offset, last_offset, state, created_at, updated_at, object_id, tier_since)
+        source, source_partition, first_offset, last_offset, state, created_at, updated_at, object_id, tier_since, raster)
       VALUES (@tier, @key, @backend, @uri, @memoryType, @dataset, @kind, @partitionPath, @format, @codec, @codecLevel,
         @bytes, @rows, @timeMinUs, @timeMaxUs, @minLon, @minLat, @maxLon, @maxLat, @sha256, @provenance,
-        @source, @sourcePartition, @firstOffset, @lastOffset, @state, @now, @now, @objectId, @now)
+        @source, @sourcePartition, @firstOffset, @lastOffset, @state, @now, @now, @objectId, @now, @raster)
       ON CONFLICT (tier, key) DO UPDATE SET
         backend = excluded.backend, uri = excluded.uri, memory_type = excluded.memory_type, dataset = excluded.dataset,
         kind = excluded.kind, partition_path = excluded.partition_path, format = excluded.format, codec = excluded.codec, codec_level = excluded.codec_level,
@@ -152,7 +153,7 @@ export class SqliteCatalog implements Catalog {
         bbox_min_lon = excluded.bbox_min_lon, bbox_min_lat = excluded.bbox_min_lat, bbox_max_lon = excluded.bbox_max_lon,
         bbox_max_lat = excluded.bbox_max_lat, sha256 = excluded.sha256, provenance = excluded.provenance,
         source = excluded.source, source_partition = excluded.source_partition, first_offset = excluded.first_offset,
-        last_offset = excluded.last_offset, state = excluded.state,
+        last_offset = excluded.last_offset, state = excluded.state, raster = excluded.raster,
         updated_at = CASE WHEN objects.sha256 = excluded.sha256 THEN objects.updated_at ELSE excluded.updated_at END`);
   }
 
@@ -235,6 +236,7 @@ export class SqliteCatalog implements Catalog {
         firstOffset: single?.firstOffset ?? null,
         lastOffset: single?.lastOffset ?? null,
         objectId: objectIdOf(e.key),
+        raster: e.raster ? JSON.stringify(e.raster) : null,
         now,
       });
     }

@@ -7,7 +7,7 @@ import { loadConfigFile } from '../config/load.js';
 import { formatTimeUs } from '../records/time.js';
 import { writeSample } from '../records/sample.js';
 import { createCatalog } from '../pipeline/connectors.js';
-import { findRow, openStorage, readStored, rehydrateStored } from '../pipeline/read.js';
+import { findRow, openStorage, readRasterWindow, readStored, rehydrateStored } from '../pipeline/read.js';
 import { runPipeline } from '../pipeline/run.js';
 import { pipelineSchema, resolvedFormats, type PipelineConfig } from '../pipeline/schema.js';
 import { progressLine, summaryText } from './format.js';
@@ -39,9 +39,11 @@ const commandUsage: Record<string, string> = {
 `,
   status: `  earthmem status PIPELINE.yaml [--json]     lag per partition and what each tier holds
 `,
-  get: `  earthmem get PIPELINE.yaml KEY [--tier T] [--out FILE]
+  get: `  earthmem get PIPELINE.yaml KEY [--tier T] [--out FILE] [--bbox MINX,MINY,MAXX,MAXY]
                                              read a stored object back (decrypted; rows of a
-                                             record store as NDJSON) to FILE or stdout
+                                             record store as NDJSON) to FILE or stdout; with
+                                             --bbox (in the scene's CRS), a COG of that window
+                                             of a raster object, read with range requests
 `,
   rehydrate: `  earthmem rehydrate PIPELINE.yaml KEY [--tier T] [--to hot|cool|cold] [--priority Standard|High]
                                              bring an archived object (Azure archive tier) online
@@ -189,6 +191,13 @@ async function catalogLs(args: string[]): Promise<number> {
             bbox: r.bbox,
             state: r.state,
             provenance: r.provenance,
+            ...(r.raster == null
+              ? {}
+              : {
+                  scene_id: r.raster.sceneId, variable: r.raster.variable, epsg: r.raster.epsg, width: r.raster.width, height: r.raster.height,
+                  dtype: r.raster.dtype, bands: r.raster.bands, nodata: r.raster.nodata, overviews: r.raster.overviews, bbox_native: r.raster.bboxNative,
+                  partial: r.raster.partial, missing_blocks: r.raster.missingBlocks, tiles: r.raster.tiles,
+                }),
             created_at: r.createdAt,
             last_accessed_at: r.lastAccessedAt,
             access_count: r.accessCount,
@@ -270,11 +279,25 @@ async function generate(args: string[]): Promise<number> {
 }
 
 async function getCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { tier: { type: 'string' }, out: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { tier: { type: 'string' }, out: { type: 'string' }, bbox: { type: 'string' } } });
   const [file, key] = positionals;
   if (!key) throw new UsageError('get needs PIPELINE.yaml and KEY');
+  let bbox: [number, number, number, number] | undefined;
+  if (values.bbox !== undefined) {
+    const parts = values.bbox.split(',').map((p) => Number(p.trim()));
+    if (parts.length !== 4 || parts.some((p) => !Number.isFinite(p))) throw new UsageError(`--bbox ${values.bbox}: expected four numbers minx,miny,maxx,maxy`);
+    bbox = parts as [number, number, number, number];
+  }
   const storage = await openStorage(load(file));
   try {
+    if (bbox !== undefined) {
+      const read = await readRasterWindow(storage, await findRow(storage, key, values.tier), bbox);
+      if (values.out) writeFileSync(values.out, read.bytes);
+      else process.stdout.write(read.bytes);
+      const { x, y, width, height } = read.window;
+      process.stderr.write(`${key}: window ${width} × ${height} at (${x}, ${y}), ${read.bytes.byteLength} bytes${values.out ? ` → ${values.out}` : ''}; fetched ${read.fetched} of ${read.objectBytes} bytes\n`);
+      return 0;
+    }
     const content = await readStored(storage, await findRow(storage, key, values.tier));
     const bytes =
       content.kind === 'bytes' ? content.bytes : Buffer.from(content.records.map((r) => JSON.stringify(r)).join('\n') + (content.records.length ? '\n' : ''));

@@ -28,8 +28,8 @@ export const duration = z
 export const nonEmpty = z.string().min(1, 'expected a non-empty string');
 
 export const compressionAlgorithm = z.enum(['zstd', 'lz4', 'gzip', 'snappy', 'brotli', 'none']);
-/** A backend's format `compression`: the tier codecs, and Zarr's blosc (each format checks its own, src/pipeline/schema.ts). */
-export const formatCompression = z.enum([...compressionAlgorithm.options, 'blosc']);
+/** A backend's format `compression`: the tier codecs, Zarr's blosc, COG's TIFF codecs (each format checks its own, src/pipeline/schema.ts). */
+export const formatCompression = z.enum([...compressionAlgorithm.options, 'blosc', 'DEFLATE', 'ZSTD', 'LZW', 'NONE']);
 export const compressionLevel = z.enum(['low', 'medium', 'high', 'maximum']);
 
 /** A tier's `compression`: `{algorithm, level}`, or the spec's `compression: true` (zstd, medium). */
@@ -100,6 +100,25 @@ export interface ObjectLayoutShape {
 export function organizationOf(backend: { file_organization?: string | undefined; organization?: string | undefined }): string {
   return backend.file_organization ?? backend.organization ?? 'year/month/dataset';
 }
+
+/** The format names of Cloud-Optimized GeoTIFF (`cog` is the catalog's). */
+export const COG_FORMATS = ['cog', 'cloud-optimized-geotiff'] as const;
+
+/**
+ * The spec's COGStorage keys besides `compression` (the format key every format shares), as an
+ * object store backend takes them with `format: cog`. Only their shape is checked here; the
+ * pipeline schema checks them with the COG encoder's own options schema
+ * (src/encoders/cog/config.ts) and refuses them on other formats.
+ */
+export const cogKeyShape = {
+  overviews: z.union([z.boolean(), z.number()]).optional(),
+  blocksize: z.union([z.number(), z.tuple([z.number(), z.number()])]).optional(),
+  predictor: z.number().optional(),
+  overview_resampling: z.string().optional(),
+  level: z.number().nullable().optional(),
+};
+/** The COG keys, `compression` included. */
+export const COG_KEYS = ['compression', ...Object.keys(cogKeyShape)] as ('compression' | keyof typeof cogKeyShape)[];
 
 /**
  * `retry:` of every backend, record store, index, catalog and dead-letter sink: how long a call

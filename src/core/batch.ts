@@ -31,7 +31,7 @@ export function batchPositions(batch: Batch): SourcePosition[] {
 }
 
 /** Compact provenance: first/last/count per source partition, in a stable order. */
-export function batchProvenance(records: readonly ObservationRecord[]): ProvenanceRange[] {
+export function batchProvenance(records: readonly { position: SourcePosition }[]): ProvenanceRange[] {
   const ranges = new Map<string, ProvenanceRange>();
   // A batch holds one partition: the last range matches without building a key string per record.
   let last: ProvenanceRange | undefined;

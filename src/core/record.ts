@@ -93,7 +93,9 @@ export type DeadLetterReason =
   /** Unknown compression, or the pixel bytes do not decompress. */
   | 'bad_compression'
   /** nodata is not a value of the dtype (e.g. 300 for uint8, "nan" for int16). */
-  | 'bad_nodata';
+  | 'bad_nodata'
+  /** A tile whose scene description (size, dtype, bands, CRS, geotransform) differs from its scene's first tile. */
+  | 'scene_mismatch';
 
 export interface DeadLetter {
   reason: DeadLetterReason;

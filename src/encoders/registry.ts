@@ -2,7 +2,13 @@ import type { RecordKind } from '../core/record.js';
 import type { CompressionConfig } from '../config/common.js';
 import { ConfigError } from '../core/errors.js';
 import { codecLevels } from '../compression/levels.js';
+import type { CogOptions } from './cog/config.js';
+import type { CogScene } from './cog/scene.js';
+import type { CogWriter, CogWriterSettings } from './cog/writer.js';
 import type { Encoder } from './encoder.js';
+
+/** What a tier stores: record batches (point, vector) or raster scenes. */
+export type StoredKind = RecordKind | 'raster';
 
 /** A backend's format keys (the spec's GeoJSONStorage / ParquetStorage options), as the pipeline file gives them. */
 export interface FormatKeys {
@@ -12,6 +18,12 @@ export interface FormatKeys {
   partition_cols?: string[] | undefined;
   row_group_size?: number | undefined;
   page_size?: number | undefined;
+  /** COG (the spec's COGStorage keys; checked by src/encoders/cog/config.ts's schema). */
+  overviews?: boolean | number | undefined;
+  blocksize?: number | [number, number] | undefined;
+  predictor?: number | undefined;
+  overview_resampling?: string | undefined;
+  level?: number | null | undefined;
 }
 
 export interface FormatOptions {
@@ -25,8 +37,19 @@ export interface FormatOptions {
   keys: FormatKeys;
 }
 
+/** A raster format: one scene in, one object out, streamed (COG). */
+export interface RasterFormat {
+  /** The catalog's `format`. */
+  readonly format: string;
+  readonly extension: string;
+  readonly contentType: string;
+  readonly codec: { name: string; level: number | null };
+  readonly options: CogOptions;
+  open(scene: CogScene, settings: CogWriterSettings): CogWriter;
+}
+
 interface FormatEntry {
-  kinds: readonly (RecordKind | 'raster')[];
+  kinds: readonly StoredKind[];
   /** The backend keys this format takes besides `format` and `file_organization`. */
   keys: readonly (keyof FormatKeys)[];
   /**
@@ -34,7 +57,24 @@ interface FormatEntry {
    * grows (src/encoders/zarr/sink.ts), which the tier writer opens itself.
    */
   load?(options: FormatOptions): Promise<Encoder>;
+  /** Scene → one object (COG). */
+  raster?(options: CogOptions): Promise<RasterFormat>;
 }
+
+const COG_CONTENT_TYPE = 'image/tiff; application=geotiff; profile=cloud-optimized';
+
+async function cogFormat(options: CogOptions): Promise<RasterFormat> {
+  const { CogWriter } = await import('./cog/writer.js');
+  return {
+    format: 'cog',
+    extension: '.tif',
+    contentType: COG_CONTENT_TYPE,
+    codec: { name: options.compression.toLowerCase(), level: options.level },
+    options,
+    open: (scene, settings) => new CogWriter(scene, options, settings),
+  };
+}
+const cogKeys = ['compression', 'overviews', 'blocksize', 'predictor', 'overview_resampling', 'level'] as const;
 
 /** Whole-file gzip is written at the tier's compression level (low … maximum) on gzip's scale. */
 const gzipLevel = (options: FormatOptions) => codecLevels.gzip[options.compression.level]!;
@@ -62,6 +102,8 @@ const formats: Record<string, FormatEntry> = {
   },
   // Point time series (CF timeSeries) and raster arrays; its own keys are src/config/zarr.ts's.
   zarr: { kinds: ['point', 'raster'], keys: ['compression'] },
+  // Raster scenes, one COG each (src/encoders/cog/); its scenes are assembled by src/pipeline/raster-scenes.
+  cog: { kinds: ['raster'], keys: cogKeys, raster: cogFormat },
   csv: {
     kinds: ['point'],
     keys: ['compression'],
@@ -70,7 +112,7 @@ const formats: Record<string, FormatEntry> = {
 };
 
 /** Other names of formats: the spec's development environment says `tiff` for COG. */
-const aliases: Record<string, string> = { tiff: 'cog', geotiff: 'cog' };
+const aliases: Record<string, string> = { tiff: 'cog', geotiff: 'cog', 'cloud-optimized-geotiff': 'cog' };
 
 /** Formats that are databases rather than files (the spec's `default_vector_format: postgis`): a tier stores them in a record backend of that type. */
 export const DATABASE_FORMATS = ['postgis', 'postgresql', 'sqlite', 'mongodb', 'influxdb'] as const;
@@ -94,7 +136,7 @@ export function objectFormats(): string[] {
 }
 
 /** Why `format` cannot store `kind` records in an object backend, or undefined when it can. */
-export function formatProblem(kind: RecordKind | 'raster', format: string): string | undefined {
+export function formatProblem(kind: StoredKind, format: string): string | undefined {
   const name = canonicalFormat(format);
   if ((DATABASE_FORMATS as readonly string[]).includes(name)) {
     return `${format} is a database, not a file format: give the tier a ${kind === 'vector' ? 'vector_backend' : 'backend'} of type ${name}, or name a file format`;
@@ -125,7 +167,7 @@ export interface DefaultFormats {
  * The format a backend stores `kind` records in: its own `format` when it names one, else the
  * storage's default for the kind (a point record is a time series).
  */
-export function resolveFormat(kind: RecordKind | 'raster', backendFormat: string | undefined, defaults: DefaultFormats): { format: string; from: 'format' | keyof DefaultFormats } {
+export function resolveFormat(kind: StoredKind, backendFormat: string | undefined, defaults: DefaultFormats): { format: string; from: 'format' | keyof DefaultFormats } {
   if (backendFormat !== undefined) return { format: backendFormat, from: 'format' };
   const from = kind === 'point' ? 'default_timeseries_format' : kind === 'vector' ? 'default_vector_format' : 'default_raster_format';
   return { format: defaults[from], from };
@@ -135,6 +177,15 @@ export async function encoderFor(kind: RecordKind, format: string, options: Form
   const problem = formatProblem(kind, format);
   if (problem !== undefined) throw new ConfigError(problem);
   const { load } = formats[canonicalFormat(format)]!;
-  if (load === undefined) throw new ConfigError(`format ${format} keeps stores, not one object per batch: its tier opens a store sink`);
+  if (load === undefined) throw new ConfigError(`format ${format} does not write one object per record batch (a store or scene format): its tier opens its own sink`);
   return load(options);
+}
+
+/** The raster format of a backend (`cog`, `cloud-optimized-geotiff`) with its COG options. */
+export async function rasterFormatFor(format: string, options: CogOptions): Promise<RasterFormat> {
+  const problem = formatProblem('raster', format);
+  if (problem !== undefined) throw new ConfigError(problem);
+  const { raster } = formats[canonicalFormat(format)]!;
+  if (raster === undefined) throw new ConfigError(`format ${format} does not write one object per raster scene`);
+  return raster(options);
 }

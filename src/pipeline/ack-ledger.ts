@@ -73,15 +73,28 @@ export class AckLedger {
    * when the budget has room again (or the signal aborts). Pacing the pull itself is what bounds
    * memory: RxJS's `from` pulls an iterable as fast as it yields, whatever runs downstream.
    */
-  async *intake<T extends Admitted>(chunks: AsyncIterable<RawChunk>, admit: (fresh: RawChunk) => T | Promise<T>, signal: AbortSignal): AsyncGenerator<T> {
+  async *intake<T extends Admitted>(chunks: AsyncIterable<RawChunk>, admit: (fresh: RawChunk) => T, signal: AbortSignal): AsyncGenerator<T> {
     for await (const chunk of chunks) {
-      // Raster envelopes decode asynchronously (zstd, deflate); JSON chunks are admitted synchronously.
-      const pending = admit(this.fresh(chunk));
-      const admitted = pending instanceof Promise ? await pending : pending;
+      // Raster envelopes are decoded later, one at a time, by the scene assembly: admitting is synchronous.
+      const admitted = admit(this.fresh(chunk));
       this.bytes += sizeOf(admitted.held);
       yield admitted;
       await this.room(signal);
     }
+  }
+
+  /**
+   * Held items whose memory left the heap before they are durable (a raster tile compressed into
+   * its scene's COG writer, which keeps compressed tiles within its own bound and spills the
+   * rest to disk): their bytes leave the budget now, so a scene larger than the budget cannot
+   * stall reading; their positions are still acked only when they are settled, durable.
+   */
+  unload(held: readonly { size: number }[]): void {
+    for (const h of held) {
+      this.bytes -= h.size;
+      h.size = 0;
+    }
+    this.wake();
   }
 
   /** Forgets partitions taken away: their positions are never committed, even if settled later. */
@@ -174,6 +187,10 @@ export class AckLedger {
   private settle(settlement: Settlement): void {
     if (settlement.durable) for (const held of settlement.held) this.tracker.ack(held.position);
     this.bytes -= sizeOf(settlement.held);
+    this.wake();
+  }
+
+  private wake(): void {
     if (this.bytes < this.options.maxBytes && this.waiters.length > 0) {
       const waiters = this.waiters;
       this.waiters = [];

@@ -39,6 +39,7 @@ const records = <C>(open: (c: C) => Promise<RecordStore> | RecordStore) => async
 const backends: { [K in BackendConfig['type']]: (c: Extract<BackendConfig, { type: K }>) => Promise<OpenedBackend> } = {
   local_file: objects(async (c) => new (await import('../../connectors/local-file/storage.js')).LocalFileStorage(c)),
   zarr: objects(async (c) => new (await import('../../connectors/local-file/storage.js')).LocalFileStorage({ base_path: c.store_path, permissions: c.permissions })),
+  cog: objects(async (c) => new (await import('../../connectors/local-file/storage.js')).LocalFileStorage(c)),
   network_file: objects(async (c) => (await import('../../connectors/network-file/storage.js')).NetworkFileStorage.open(c)),
   s3: objects(async (c) => (await import('../../connectors/s3/storage.js')).S3Storage.open(c)),
   gcs: objects(async (c) => new (await import('../../connectors/gcs/storage.js')).GCSStorage(c)),

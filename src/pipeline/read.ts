@@ -4,7 +4,7 @@ import type { Catalog, CatalogRow } from '../catalog/catalog.js';
 import { AccessRecorder } from '../catalog/access-recorder.js';
 import { createCatalog } from './connectors.js';
 import { TIERS, type PipelineConfig, type TierName } from './schema.js';
-import { closeTier, openTier, sinkOf, type StoredContent, type Tier } from './tier-writer.js';
+import { closeTier, openTier, sinkOf, type RasterSink, type StoredContent, type Tier } from './tier-writer.js';
 
 export type { StoredContent };
 
@@ -76,4 +76,54 @@ export async function findRow(storage: OpenedStorage, key: string, tier?: string
   if (rows.length === 0) throw new NotFoundError(key, { context: { stage: 'catalog', ...(tier ? { tier } : {}) } });
   if (rows.length > 1) throw new ConfigError(`${key} is in tiers ${rows.map((r) => r.tier).join(', ')}: say which with --tier`);
   return rows[0]!;
+}
+
+export interface WindowRead {
+  /** A COG of the window: the tier's COG options, the scene's CRS, the window's geotransform. */
+  bytes: Uint8Array;
+  /** The window in the scene's pixels. */
+  window: { x: number; y: number; width: number; height: number };
+  /** Bytes fetched from the tier (IFDs and the tiles the window touches), and the whole object's size. */
+  fetched: number;
+  objectBytes: number;
+}
+
+/**
+ * A window of a raster object by bbox (in the scene's CRS: [minX, minY, maxX, maxY]): only the
+ * tiles it touches are read, with range reads, and written as a small COG.
+ */
+export async function readRasterWindow(storage: OpenedStorage, row: CatalogRow, bbox: readonly [number, number, number, number]): Promise<WindowRead> {
+  if (row.kind !== 'raster' || row.raster == null) throw new ConfigError(`${row.key} is not a raster object (kind ${row.kind}): --bbox reads windows of COGs`);
+  const sink = sinkOf(tierOf(storage, row), 'raster') as RasterSink;
+  const { CogReader, readWindow } = await import('../encoders/cog/reader.js');
+  const { BlockAssembler } = await import('../encoders/cog/blocks.js');
+  const reader = await CogReader.open((offset, length) => sink.backend.getRange(row.key, offset, length));
+  const { geotransform: gt, levels } = reader.info;
+  const full = levels[0]!;
+  const [minX, minY, maxX, maxY] = bbox;
+  if (!(minX < maxX && minY < maxY)) throw new ConfigError(`bbox ${bbox.join(',')}: expected minx,miny,maxx,maxy with min < max`);
+  const x0 = Math.max(0, Math.floor((minX - gt[0]) / gt[1]));
+  const x1 = Math.min(full.width, Math.ceil((maxX - gt[0]) / gt[1]));
+  const y0 = Math.max(0, Math.floor((maxY - gt[3]) / gt[5]));
+  const y1 = Math.min(full.height, Math.ceil((minY - gt[3]) / gt[5]));
+  if (x1 <= x0 || y1 <= y0) throw new ConfigError(`bbox ${bbox.join(',')} does not intersect ${row.key} (${row.raster.bboxNative.join(',')} in EPSG:${row.raster.epsg})`);
+  const window = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+  const writer = sink.raster.open(
+    { width: window.width, height: window.height, dtype: reader.info.dtype, bands: reader.info.bands, crs: row.raster.epsg, nodata: row.raster.nodata === 'nan' ? NaN : row.raster.nodata, geotransform: [gt[0] + x0 * gt[1], gt[1], 0, gt[3] + y0 * gt[5], 0, gt[5]] },
+    {},
+  );
+  const blocks = new BlockAssembler({ width: window.width, height: window.height, bands: reader.info.bands, dtype: reader.info.dtype, fill: writer.scene.nodataStored ?? 0, blockWidth: writer.blockWidth, blockHeight: writer.blockHeight });
+  const cache = new Map<number, Awaited<ReturnType<typeof reader.tile>>>();
+  for (let y = 0; y < window.height; y += writer.blockHeight) {
+    const h = Math.min(writer.blockHeight, window.height - y);
+    const pixels = await readWindow(reader, x0, y0 + y, window.width, h, 0, cache);
+    for (const block of blocks.put(0, y, window.width, h, pixels)) await writer.writeBlock(block.col, block.row, block.pixels);
+    // Source tiles above this strip are done with.
+    const firstRow = Math.floor((y0 + y + h) / full.tileHeight);
+    for (const index of cache.keys()) if (Math.floor(index / full.across) < firstRow) cache.delete(index);
+  }
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of writer.finish()) chunks.push(chunk);
+  storage.accesses.record(row.tier, row.key);
+  return { bytes: Buffer.concat(chunks), window, fetched: reader.fetched, objectBytes: row.bytes };
 }

@@ -11,10 +11,11 @@ import { failpoint } from '../core/failpoint.js';
 import { redact } from '../core/redact.js';
 import { retryOptions, retryPolicyOf, RetryNotices, withRetry, type RetryOptions } from '../core/retry.js';
 import type { DeadLetter, DeadLetterReason, ObservationRecord } from '../core/record.js';
+import type { RasterRecord } from '../core/raster.js';
 import type { RawChunk, Source, SourceHooks, SourcePartitionRef } from '../core/source.js';
 import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
-import { parseRecord, type ParseResult } from '../records/parse.js';
-import type { PayloadResult } from '../records/raster.js';
+import { parseRecord } from '../records/parse.js';
+import type { PendingTile, RoutedTile, SceneOutcome } from './raster-scenes.js';
 import { batchRecords, type BatchEvent } from '../stages/batch-operator.js';
 import { batchIdOfRange, type Routed } from '../stages/batcher.js';
 import { compileClassifier, DEAD_LETTER } from '../stages/classify.js';
@@ -111,7 +112,9 @@ export async function runPipeline(config: PipelineConfig, options: RunOptions = 
     };
     const tally = new Tally(opened.tiers, started);
     opened.source.attach?.(partitionHooks(run));
-    const settled$ = flow(run, tally).pipe(
+    // Loaded only for raster sources: JSON pipelines never load the tile decoder, the CRS code or the COG writer.
+    const raster = opened.source.payloadFormat === 'raster_tile' ? { ...(await import('./raster-scenes.js')), ...(await import('../records/raster.js')) } : undefined;
+    const settled$ = flow(run, tally, raster).pipe(
       run.ledger.settleAll(),
       tap((outcome) => tally.count(outcome)),
     );
@@ -214,11 +217,14 @@ type Outcome = Settlement &
     | { kind: 'abandoned'; batch: Batch }
     | { kind: 'already-durable'; records: ObservationRecord[] }
     | { kind: 'dead-lettered'; entries: DeadLetter[] }
-  );
+  )
+  | SceneOutcome;
 
 interface Classified extends Admitted {
   routed: Routed[];
   deadLetters: DeadLetter[];
+  /** Raster tile envelopes: decoded and assembled into scenes by the raster stream. */
+  tiles: PendingTile[];
 }
 
 /** A dead letter holds its payload until the sink has it. */
@@ -261,28 +267,20 @@ function partitionHooks(run: Run): SourceHooks {
  * (max_in_flight_batches at a time); dead letters grouped and flushed durably. Every record
  * read comes out in exactly one outcome.
  */
-function flow(run: Run, tally: Tally): Observable<Outcome> {
+type RasterModules = typeof import('./raster-scenes.js') & typeof import('../records/raster.js');
+
+function flow(run: Run, tally: Tally, raster: RasterModules | undefined): Observable<Outcome> {
   const { config, opened, ledger, gauges } = run;
   const routing: Routing = {
+    tiles: raster !== undefined,
     classify: compileClassifier(config.classify),
     routeOf: (memoryType) => opened.tiers.get(config.routing.memory_types[memoryType] ?? config.routing.default)!,
     maxRecordBytes: config.source.max_record_bytes,
   };
-  // The source's config says what a payload is; raster envelopes are decoded (asynchronously) before classify.
-  // Loaded only for raster sources: JSON pipelines never load the zstd binding or the CRS code.
-  const raster = opened.source.payloadFormat === 'raster_tile' ? import('../records/raster.js') : undefined;
-  const admit =
-    raster !== undefined
-      ? async (fresh: RawChunk): Promise<Classified> => {
-          tally.read(fresh);
-          const { decodeRasterChunk } = await raster;
-          const decoded = await decodeRasterChunk(fresh.payloads, fresh.positions, { maxTileBytes: routing.maxRecordBytes });
-          return classify(fresh, routing, decoded.map((result, i) => unrouted(result, fresh.payloads[i]!)));
-        }
-      : (fresh: RawChunk): Classified => {
-          tally.read(fresh);
-          return classify(fresh, routing);
-        };
+  const admit = (fresh: RawChunk): Classified => {
+    tally.read(fresh);
+    return classify(fresh, routing);
+  };
   const classified$ = from(ledger.intake(opened.source.chunks(run.signal), admit, run.signal)).pipe(share());
   const batched$ = classified$.pipe(
     map((c) => c.routed),
@@ -312,47 +310,70 @@ function flow(run: Run, tally: Tally): Observable<Outcome> {
         : { kind: 'already-durable', records: e.records, held: e.records, durable: true },
     ),
   );
-  const deadLettered$ = classified$.pipe(
-    mergeMap((c) => c.deadLetters),
+  // Tiles that do not decode, or that no rule classifies, join the records' dead letters.
+  const tileDeadLetters = new Subject<DeadLetter>();
+  const scenes$ = raster === undefined ? EMPTY : classified$.pipe(
+    mergeMap((c) => c.tiles),
+    raster.assembleScenes({
+      decode: (pending) => decodeTile(raster, pending, routing, (entry) => tileDeadLetters.next(entry)),
+      deadLetter: (entry) => tileDeadLetters.next(entry),
+      maxAgeMs: config.raster.max_age,
+      maxOpenScenes: config.raster.max_open_scenes,
+      memoryPerScene: config.raster.memory_per_scene,
+      tmpDir: config.raster.tmp_dir,
+      // A bounded source's end writes what is open (partial scenes too); a drain leaves them to be redelivered.
+      writeAtEnd: () => opened.source.bounded && !run.signal.aborted,
+      catalog: opened.catalog,
+      unload: (held) => ledger.unload(held),
+      retry: { catalog: retryPolicyOf(config.catalog.retry), notices: run.notices, signal: run.signal },
+      claims: (positions) => {
+        const claims = new Map<string, PartitionClaim>();
+        for (const p of positions) {
+          const claim = run.claims.get(partitionKey(p));
+          if (claim !== undefined) claims.set(partitionKey(p), claim);
+        }
+        return [...claims.values()];
+      },
+      log: run.log,
+    }),
+    tap({ complete: () => tileDeadLetters.complete(), error: () => tileDeadLetters.complete() }),
+    share(),
+  );
+  if (raster === undefined) tileDeadLetters.complete();
+  const deadLettered$ = merge(classified$.pipe(mergeMap((c) => c.deadLetters)), tileDeadLetters).pipe(
     tap(() => gauges.deadLettersBuffered++),
     bufferTime(DEAD_LETTER_WAIT_MS, null, DEAD_LETTER_GROUP),
     filter((entries) => entries.length > 0),
     concatMap((entries) => flushDeadLetters(run, entries)),
   );
-  return merge(written$, released$, deadLettered$);
+  return merge(written$, released$, scenes$, deadLettered$);
 }
 
 interface Routing {
-  classify: (record: ObservationRecord) => string;
+  /** The source's payloads are raster tile envelopes (`payloadFormat: raster_tile`): decoded by the scene assembly. */
+  tiles: boolean;
+  classify: (record: ObservationRecord | RasterRecord) => string;
   routeOf: (memoryType: string) => Tier;
   maxRecordBytes: number;
 }
 
-/**
- * Decoded raster tiles have no sink yet: routing them to a raster sink (scene assembly, COG) is
- * the raster COG work; until then they are dead-lettered, their bytes kept.
- */
-function unrouted(result: PayloadResult, payload: Uint8Array): ParseResult {
-  if (!result.ok || result.record.kind !== 'raster') return result as ParseResult;
-  const { record } = result;
-  return {
-    ok: false,
-    deadLetter: { reason: 'unclassified', message: `raster tile of scene ${record.scene.sceneId}: no raster sink in this build`, position: record.position, payload },
-  };
-}
-
-/**
- * The one place payloads are parsed: a chunk's records routed to their tier, and its dead letters.
- * A raster source's chunk comes `decoded` (raster envelopes decode asynchronously, before).
- */
-function classify(chunk: RawChunk, routing: Routing, decoded?: ParseResult[]): Classified {
+/** The one place payloads are parsed: a chunk's records routed to their tier, and its dead letters. */
+function classify(chunk: RawChunk, routing: Routing): Classified {
   const routed: Routed[] = [];
   const deadLetters: DeadLetter[] = [];
   const held: Held[] = [];
+  const tiles: PendingTile[] = [];
   for (let i = 0; i < chunk.payloads.length; i++) {
     const payload = chunk.payloads[i]!;
     const position = chunk.positions[i]!;
-    const parsed = decoded === undefined ? parseRecord(payload, position, routing.maxRecordBytes) : decoded[i]!;
+    if (routing.tiles) {
+      // Its own Held: the assembly releases its budget once the tile is in its scene's writer.
+      const tileHeld = { position, size: payload.length };
+      tiles.push({ payload, key: chunk.keys?.[i] ?? null, held: tileHeld });
+      held.push(tileHeld);
+      continue;
+    }
+    const parsed = parseRecord(payload, position, routing.maxRecordBytes);
     if (!parsed.ok) {
       deadLetters.push(parsed.deadLetter);
       held.push(heldOf(parsed.deadLetter));
@@ -385,7 +406,39 @@ function classify(chunk: RawChunk, routing: Routing, decoded?: ParseResult[]): C
     routed.push({ record, memoryType, tier: tier.name, partitionPath: sink.template.expand(record, memoryType) });
     held.push(record);
   }
-  return { routed, deadLetters, held };
+  return { routed, deadLetters, held, tiles };
+}
+
+/** A tile envelope decoded and classified to its tier; a bad or unclassified one goes to `deadLetter`. */
+async function decodeTile(raster: RasterModules, pending: PendingTile, routing: Routing, deadLetter: (entry: DeadLetter) => void): Promise<RoutedTile | undefined> {
+  const decoded = await raster.decodeRasterTile(pending.payload, pending.held.position, { maxTileBytes: routing.maxRecordBytes });
+  if ('deadLetter' in decoded) {
+    deadLetter(decoded.deadLetter);
+    return undefined;
+  }
+  const tile = decoded.record;
+  tile.key = pending.key;
+  const memoryType = routing.classify(tile);
+  if (memoryType === DEAD_LETTER) {
+    deadLetter({
+      reason: 'unclassified',
+      message: `no classify rule matches (kind=raster, dataset=${tile.dataset}, variable=${tile.variable}) and classify.default is dead_letter`,
+      position: pending.held.position,
+      payload: pending.payload,
+    });
+    return undefined;
+  }
+  const tier = routing.routeOf(memoryType);
+  if (tier.raster === undefined) {
+    deadLetter({
+      reason: 'unclassified',
+      message: `memory type ${memoryType} of raster dataset ${tile.dataset} routes to tier ${tier.name}, which has no raster_backend and whose primary_backend does not write COGs`,
+      position: pending.held.position,
+      payload: pending.payload,
+    });
+    return undefined;
+  }
+  return { tile, memoryType, tier, held: pending.held, payload: pending.payload };
 }
 
 /**
@@ -532,6 +585,22 @@ class Tally {
         this.objectSizes.record(tier.name, sinkOf(tier, batch.kind).template, batch.partitionPath, entry.rows, batch.flushReason);
         return;
       }
+      case 'scene': {
+        const { entry, tier } = outcome;
+        c.recordsWritten += outcome.held.length;
+        c.objects++;
+        c.bytesWritten += entry.bytes;
+        const t = this.perTier.get(tier.name)!;
+        t.objects++;
+        t.bytes += entry.bytes;
+        t.memoryTypes.add(outcome.memoryType);
+        return;
+      }
+      case 'scene-dropped':
+        return;
+      case 'tile-durable':
+        c.recordsAlreadyDurable += outcome.held.length;
+        return;
       case 'fenced':
         c.batchesFenced++;
         return;

@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { compression, duration, nonEmpty, organizationOf, retryShape, size } from '../config/common.js';
+import { COG_FORMATS, COG_KEYS, compression, duration, nonEmpty, organizationOf, retryShape, size } from '../config/common.js';
 import { rasterFileSourceSchema } from '../../connectors/raster-file/config.js';
-import { fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema, zarrBackendSchema } from '../../connectors/local-file/config.js';
+import { cogStorageSchema, fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema, zarrBackendSchema } from '../../connectors/local-file/config.js';
+import { cogOptionsSchema, type CogOptions } from '../encoders/cog/config.js';
 import { kafkaDeadLetterSchema, kafkaSourceSchema } from '../../connectors/kafka/config.js';
 import { networkFileBackendSchema } from '../../connectors/network-file/config.js';
 import { gcsBackendSchema } from '../../connectors/gcs/config.js';
@@ -36,7 +37,7 @@ const classifyRule = z
       .object({
         variable: stringOrList.optional(),
         dataset: stringOrList.optional(),
-        kind: z.union([z.enum(['point', 'vector']), z.array(z.enum(['point', 'vector'])).min(1)]).optional(),
+        kind: z.union([z.enum(['point', 'vector', 'raster']), z.array(z.enum(['point', 'vector', 'raster'])).min(1)]).optional(),
         station: stringOrList.optional(),
         bbox: z
           .tuple([z.number().min(-180).max(180), z.number().min(-90).max(90), z.number().min(-180).max(180), z.number().min(-90).max(90)])
@@ -49,13 +50,16 @@ const classifyRule = z
   .strict();
 
 /** Backends that keep encoded objects (files): the tier's `format` and `file_organization` apply. */
-export const OBJECT_BACKENDS = ['local_file', 'zarr', 'network_file', 's3', 'gcs', 'azure_blob', 'redis'] as const;
+export const OBJECT_BACKENDS = ['local_file', 'zarr', 'network_file', 's3', 'gcs', 'azure_blob', 'redis', 'cog'] as const;
+/** Object stores that can keep COGs: a raster_backend of one of these, or a primary_backend of one with `format: cog`. */
+export const RASTER_BACKENDS = ['local_file', 's3', 'gcs', 'azure_blob', 'cog'] as const;
 /** Backends that keep records as rows, documents or points (RecordStore). */
 export const RECORD_BACKENDS = ['postgresql', 'postgis', 'sqlite', 'mongodb', 'influxdb'] as const;
 
 const backendSchema = z.discriminatedUnion('type', [
   localFileBackendSchema,
   zarrBackendSchema,
+  cogStorageSchema,
   networkFileBackendSchema,
   s3BackendSchema,
   gcsBackendSchema,
@@ -71,6 +75,29 @@ export type BackendConfig = z.output<typeof backendSchema>;
 export type BackendConfigInput = z.input<typeof backendSchema>;
 // Named, so declarations refer to it instead of spelling the union out where it is used.
 const backend: z.ZodType<BackendConfig, z.ZodTypeDef, BackendConfigInput> = backendSchema;
+
+const isCogFormat = (format: unknown): boolean => (COG_FORMATS as readonly unknown[]).includes(format);
+
+/** True when the backend writes COGs in the role it has: `type: cog`, `format: cog`, or any raster-capable object store as raster_backend. */
+function writesCogs(b: BackendConfig, role: 'primary_backend' | 'vector_backend' | 'raster_backend'): boolean {
+  if (!(RASTER_BACKENDS as readonly string[]).includes(b.type)) return false;
+  return b.type === 'cog' || role === 'raster_backend' || ('format' in b && isCogFormat(b.format));
+}
+
+/** How a COG backend lays out and encodes scenes: its organization template and the COG encoder's options. */
+export function cogLayoutOf(b: BackendConfig): { organization: string; options: CogOptions } {
+  const keys = Object.fromEntries(COG_KEYS.filter((k) => k in b && (b as Record<string, unknown>)[k] !== undefined).map((k) => [k, (b as Record<string, unknown>)[k]]));
+  // The spec's COGStorage default layout, unless the backend names one (either name).
+  const layout = b as { organization?: string | undefined; file_organization?: string | undefined };
+  const organization = layout.organization ?? layout.file_organization ?? 'sensor/year/month';
+  return { organization, options: cogOptionsSchema.parse(keys) };
+}
+
+/** The backend a tier writes raster scenes to: raster_backend, else a primary backend that writes COGs; undefined if none. */
+export function rasterRoleOf(tier: Pick<TierConfig, 'primary_backend' | 'raster_backend'>): 'raster_backend' | 'primary_backend' | undefined {
+  if (tier.raster_backend !== undefined) return 'raster_backend';
+  return writesCogs(tier.primary_backend, 'primary_backend') ? 'primary_backend' : undefined;
+}
 
 /** The spec's `backup_policy`. */
 const backupPolicy = z
@@ -95,7 +122,7 @@ const tierConfigSchema = z
     primary_backend: backend,
     /** Vector features (kind: vector) of this tier go here instead of primary_backend. */
     vector_backend: backend.optional(),
-    /** Gridded data of this tier (opened and checked; the record contract has no raster records yet). */
+    /** Raster scenes of this tier (kind: raster), one COG each: local_file, s3, gcs, azure_blob or cog. */
     raster_backend: backend.optional(),
     /** A fast lookup of this tier's objects by key, bbox and time next to the catalog (RedisIndex). */
     index_backend: redisBackendSchema.optional(),
@@ -119,12 +146,34 @@ const tierConfigSchema = z
   .strict()
   .superRefine((tier, ctx) => {
     for (const role of ['primary_backend', 'vector_backend', 'raster_backend'] as const) {
-      const b = tier[role] as Partial<Extract<BackendConfig, { type: 'local_file' }>> | undefined;
+      const b = tier[role];
       if (b === undefined) continue;
+      const layout = b as Record<string, unknown>;
+      const lb = b as Partial<Extract<BackendConfig, { type: 'local_file' }>>;
       try {
-        compileTemplate(b.file_organization ?? b.organization ?? (b.partition_cols === undefined ? 'year/month/dataset' : ''), b.partition_cols);
+        compileTemplate(lb.file_organization ?? lb.organization ?? (lb.partition_cols === undefined ? 'year/month/dataset' : ''), lb.partition_cols);
       } catch (error) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'file_organization'], message: (error as Error).message });
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, lb.file_organization === undefined && lb.organization !== undefined ? 'organization' : 'file_organization'], message: (error as Error).message });
+      }
+      if (role === 'raster_backend' && !(RASTER_BACKENDS as readonly string[]).includes(b.type)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'type'], message: `${b.type} cannot keep COGs; a raster_backend is one of ${RASTER_BACKENDS.join(', ')}` });
+        continue;
+      }
+      if (role === 'raster_backend' && 'format' in b && b.format !== undefined && !isCogFormat(canonicalFormat(b.format))) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'format'], message: `a raster_backend writes COGs: format cog (or leave it out), not ${String(b.format)}` });
+      }
+      if (writesCogs(b, role)) {
+        const keys = Object.fromEntries(COG_KEYS.filter((k) => layout[k] !== undefined).map((k) => [k, layout[k]]));
+        const parsed = cogOptionsSchema.safeParse(keys);
+        if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: [role, ...issue.path] } as z.IssueData);
+      } else {
+        // `compression` is every format's key; the others are COG's own.
+        for (const k of COG_KEYS.filter((key) => key !== 'compression')) {
+          if (layout[k] !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, k], message: `is a COG key: it needs format: cog (this backend writes ${String(layout.format ?? b.type)})` });
+        }
+      }
+      if (role === 'vector_backend' && writesCogs(b, role)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'format'], message: 'a vector_backend keeps features: cog is for raster_backend or primary_backend' });
       }
     }
     for (const role of ['primary_backend', 'vector_backend', 'raster_backend'] as const) {
@@ -344,6 +393,20 @@ const pipelineSchemaBase = z
     ]),
     dead_letter: deadLetterSchema,
     aging: agingSchema.optional(),
+    /** Raster scenes (kind: raster): each is assembled from its tiles into one COG. */
+    raster: z
+      .object({
+        /** An incomplete scene is written this long after its first tile (missing blocks nodata, catalogued partial). */
+        max_age: duration.default('10m'),
+        /** Scenes assembled at once; a tile of one more waits until the oldest is written (partial). */
+        max_open_scenes: z.number().int().positive().max(1024).default(16),
+        /** Compressed tiles of a scene kept in memory before they spill to an unlinked temp file. */
+        memory_per_scene: size.default(64 * 1024 * 1024),
+        /** Where scenes spill (default: the OS temp folder). */
+        tmp_dir: nonEmpty.optional(),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .superRefine((pipeline, ctx) => {
@@ -363,6 +426,20 @@ const pipelineSchemaBase = z
       const tier = tiers[tierName];
       if (tier !== undefined) checkFormats(tier, pipeline.storage, ['storage', 'tier_configs', tierName], ctx, reaching.get(tierName) ?? new Set());
     }
+    // A rule for rasters must land on a tier that can write COGs.
+    pipeline.classify.rules.forEach((rule, i) => {
+      const kinds = rule.match.kind === undefined ? [] : Array.isArray(rule.match.kind) ? rule.match.kind : [rule.match.kind];
+      if (!kinds.includes('raster')) return;
+      const tierName = pipeline.routing.memory_types[rule.memory_type] ?? pipeline.routing.default;
+      const tier = tiers[tierName];
+      if (tier !== undefined && rasterRoleOf(tier) === undefined) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['classify', 'rules', i, 'memory_type'],
+          message: `routes raster records to tier ${tierName}, which has no raster_backend and whose primary_backend (${tier.primary_backend.type}${'format' in tier.primary_backend ? `, format ${tier.primary_backend.format}` : ''}) does not write COGs`,
+        });
+      }
+    });
     for (const [memoryType, tier] of Object.entries(pipeline.routing.memory_types)) check(tier, ['routing', 'memory_types', memoryType]);
     pipeline.aging?.policies.forEach((p, i) => {
       p.source_tier.forEach((t, j) => check(t, ['aging', 'policies', i, 'source_tier', ...(p.source_tier.length > 1 ? [j] : [])]));

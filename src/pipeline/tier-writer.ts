@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AccessTier, Backend } from '../core/backend.js';
 import { batchProvenance, type Batch, type ProvenanceRange } from '../core/batch.js';
-import { ConfigError, EarthMemoryError, StorageError } from '../core/errors.js';
+import { ConfigError, EarthMemoryError, EncodeError, StorageError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
 import type { ObjectIndex } from '../core/object-index.js';
 import { IndexBacklog } from './index-backlog.js';
@@ -9,17 +9,17 @@ import { manifestOf, type Manifest } from '../core/manifest.js';
 import type { ObservationRecord, RecordKind } from '../core/record.js';
 import type { RecordStore } from '../core/record-store.js';
 import { defaultRetry, retryOptions, retryPolicyOf, withRetry, type RetryOptions, type RetryPolicy, type RetryReport } from '../core/retry.js';
-import type { Catalog, CatalogEntry, PartitionClaim } from '../catalog/catalog.js';
+import type { Catalog, CatalogEntry, ObjectKind, PartitionClaim } from '../catalog/catalog.js';
 import type { Encoder } from '../encoders/encoder.js';
 import type { ZarrStoreSink } from '../encoders/zarr/sink.js';
-import { canonicalFormat, encoderFor, resolveFormat, type FormatKeys } from '../encoders/registry.js';
+import { canonicalFormat, encoderFor, formatProblem, rasterFormatFor, resolveFormat, type FormatKeys, type RasterFormat } from '../encoders/registry.js';
 import { compileTemplate, objectKey, type CompiledTemplate } from '../stages/object-key.js';
 import { CachedBackend } from '../storage/cached-backend.js';
 import { CachedRecordStore } from '../storage/cached-record-store.js';
 import { EncryptedBackend, parseEncryptionKey } from '../storage/encrypted-backend.js';
 import { RetentionBackend } from '../storage/retention-backend.js';
-import { createBackend, createCacheStore, createObjectIndex, type OpenedBackend } from './connectors.js';
-import type { BackendConfig, PipelineConfig, TierConfig, TierName } from './schema.js';
+import { createBackend, createCacheStore, createObjectIndex } from './connectors.js';
+import { cogLayoutOf, rasterRoleOf, type BackendConfig, type PipelineConfig, type TierConfig, type TierName } from './schema.js';
 
 /** What a key of a tier holds: an object's bytes (decrypted), or the records of a row set. */
 export type StoredContent = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'records'; records: ObservationRecord[] };
@@ -117,13 +117,21 @@ function zarrSink(backend: Backend, id: SinkIdentity, zarr: ZarrStoreSink): Sink
   };
 }
 
-/** A configured tier: its sinks (primary, and vector features when set), index and raster backend. */
+/**
+ * Where a tier writes raster scenes, one COG per scene under the backend's organization: an
+ * object sink (read, delete, raw copies between tiers work as for any object) with its raster
+ * format. Its batch encoder refuses records: COG keeps rasters only.
+ */
+export type RasterSink = Extract<Sink, { kind: 'objects' }> & { raster: RasterFormat };
+
+/** A configured tier: its sinks (primary, and vector features when set), index and raster sink. */
 export interface Tier {
   name: TierName;
   config: TierConfig;
   primary: Sink;
   vector?: Sink;
-  raster?: OpenedBackend;
+  /** raster_backend, or the primary backend when it writes COGs. */
+  raster?: RasterSink;
   index?: ObjectIndex;
   /** Feeds `index` without holding up ingest while it is down. */
   indexBacklog?: IndexBacklog;
@@ -135,6 +143,7 @@ export interface Tier {
 
 /** The kinds of record a tier's backend in `role` receives: the primary gets vectors too unless the tier has a vector_backend. */
 export function kindsOf(role: string, config: Pick<TierConfig, 'vector_backend'>): RecordKind[] {
+  if (role === 'raster_backend') return [];
   if (role === 'vector_backend') return ['vector'];
   return config.vector_backend === undefined ? ['point', 'vector'] : ['point'];
 }
@@ -157,13 +166,30 @@ export function templateOf(backend: BackendConfig): CompiledTemplate {
   return compileTemplate(organization, cols);
 }
 
-/** The sink of a batch: vector features go to `vector_backend` when the tier has one. */
-export function sinkOf(tier: Tier, kind: Batch['kind']): Sink {
+/** The sink of a batch: vector features go to `vector_backend` when the tier has one, raster scenes to the raster sink. */
+export function sinkOf(tier: Tier, kind: ObjectKind): Sink {
+  if (kind === 'raster') {
+    if (tier.raster === undefined) throw new ConfigError(`tier ${tier.name} has no raster_backend and its primary_backend does not write COGs`, [], { context: { tier: tier.name } });
+    return tier.raster;
+  }
   return kind === 'vector' && tier.vector !== undefined ? tier.vector : tier.primary;
 }
 
-/** The encoder of an object sink for `kind` records. */
-export function encoderOf(sink: Extract<Sink, { kind: 'objects' }>, kind: RecordKind): Encoder {
+/**
+ * The encoder of an object sink for `kind` records. For raster scenes it is the sink's COG
+ * format as an encoder that names format, codec and extension (what raw copies between tiers
+ * compare) and refuses to encode or decode: scenes are written by the scene assembler
+ * (src/pipeline/raster-scenes.ts), and a COG moves only as it is.
+ */
+export function encoderOf(sink: Extract<Sink, { kind: 'objects' }>, kind: ObjectKind): Encoder {
+  if (kind === 'raster') {
+    const raster = (sink as Partial<RasterSink>).raster;
+    if (raster === undefined) throw new ConfigError(`${sink.target} stores no raster scenes (its formats: ${describeFormats(sink)})`);
+    const refuse = (): never => {
+      throw new EncodeError(`${sink.target}: a COG is moved as it is (same COG options on both tiers); re-encoding scenes is not supported`, { context: { stage: 'encode', format: raster.format } });
+    };
+    return { format: raster.format, extension: raster.extension, contentType: raster.contentType, codec: raster.codec, encode: async () => refuse(), decode: () => refuse(), close: async () => undefined };
+  }
   const encoder = sink.encoders[kind];
   if (encoder === undefined) throw new ConfigError(`${sink.target} stores no ${kind} records (its formats: ${describeFormats(sink)})`);
   return encoder;
@@ -173,7 +199,7 @@ export function encoderOf(sink: Extract<Sink, { kind: 'objects' }>, kind: Record
  * The encoder that reads an object of `format` written by this sink for `kind` records. A row
  * written under another format (the backend's `format` changed since) is refused, not misread.
  */
-export function decoderOf(sink: Extract<Sink, { kind: 'objects' }>, kind: RecordKind, format: string): Encoder {
+export function decoderOf(sink: Extract<Sink, { kind: 'objects' }>, kind: ObjectKind, format: string): Encoder {
   const encoder = encoderOf(sink, kind);
   if (encoder.format !== format) throw new ConfigError(`${sink.target} now stores ${kind} records as ${encoder.format}; this object was written as ${format}`);
   return encoder;
@@ -206,8 +232,10 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
   const sink = async (role: string, backendConfig: BackendConfig): Promise<Sink> => {
     const made = await createBackend(backendConfig);
     opened.push(made.kind === 'objects' ? made.backend : made.store);
+    // A backend that writes COGs in this role lays out scenes by its organization, and encodes with its COG keys.
+    const cog = (role === 'primary_backend' && rasterRoleOf(config) === 'primary_backend') || role === 'raster_backend' ? cogLayoutOf(backendConfig) : undefined;
     const id: SinkIdentity = {
-      template: templateOf(backendConfig),
+      template: cog !== undefined ? compileTemplate(cog.organization) : templateOf(backendConfig),
       retry: retryPolicyOf(backendConfig.retry),
       target: `${backendConfig.type} tier ${name}${role === 'primary_backend' ? '' : ` ${role}`}`,
     };
@@ -235,6 +263,8 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
     const byFormat = new Map<string, Encoder>();
     for (const kind of kindsOf(role, config)) {
       const { format } = resolveFormat(kind, formatOfBackend(backendConfig), storage);
+      // A kind this format cannot store never reaches it (validation checks the routes).
+      if (formatProblem(kind, format) !== undefined) continue;
       let encoder = byFormat.get(canonicalFormat(format));
       if (encoder === undefined) {
         encoder = await encoderFor(kind, format, {
@@ -270,10 +300,12 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
   try {
     const primary = await sink('primary_backend', config.primary_backend);
     const vector = config.vector_backend === undefined ? undefined : await sink('vector_backend', config.vector_backend);
-    let raster: OpenedBackend | undefined;
-    if (config.raster_backend !== undefined) {
-      raster = await createBackend(config.raster_backend);
-      opened.push(raster.kind === 'objects' ? raster.backend : raster.store);
+    let raster: RasterSink | undefined;
+    const rasterRole = rasterRoleOf(config);
+    if (rasterRole !== undefined) {
+      const rasterSink = rasterRole === 'primary_backend' ? primary : await sink('raster_backend', config.raster_backend!);
+      if (rasterSink.kind !== 'objects') throw new StorageError(`${rasterRole} ${rasterSink.type} keeps rows, not COGs`, { context: { tier: name } });
+      raster = { ...rasterSink, raster: await rasterFormatFor('cog', cogLayoutOf(config[rasterRole]!).options) };
     }
     let index: ObjectIndex | undefined;
     if (config.index_backend !== undefined) {
@@ -304,7 +336,8 @@ export async function closeTier(tier: Tier): Promise<void> {
     // Wrappers close what they wrap, a CachedBackend its cache too.
     closers.push(sink);
   }
-  if (tier.raster) closers.push(tier.raster.kind === 'objects' ? tier.raster.backend : tier.raster.store);
+  // A raster sink on the primary backend is closed with the primary.
+  if (tier.raster && tier.raster.backend !== (tier.primary.kind === 'objects' ? tier.primary.backend : undefined)) closers.push(tier.raster);
   tier.indexBacklog?.close();
   if (tier.index) closers.push(tier.index);
   const errors: unknown[] = [];

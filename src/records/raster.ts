@@ -14,7 +14,6 @@ import type { DeadLetter, DeadLetterReason, SourcePosition } from '../core/recor
 import type { RasterDtype, RasterRecord } from '../core/raster.js';
 import { lonLatBounds, resolveCrs, type ResolvedCrs } from './crs.js';
 import { HeaderInvalid, validateHeader } from './raster-header.js';
-import type { ParseResult } from './parse.js';
 import { parseTimeUs } from './time.js';
 
 const require = createRequire(import.meta.url);
@@ -66,8 +65,6 @@ export interface RasterTileHeader {
   id?: string | null;
 }
 
-/** What the parse stage makes of one payload: a JSON record (parse.ts) or a raster tile. */
-export type PayloadResult = ParseResult | { ok: true; record: RasterRecord };
 
 export type RasterDecodeResult = { record: RasterRecord } | { deadLetter: DeadLetter };
 
@@ -111,19 +108,6 @@ function withContentSize(frame: Buffer, size: number): Uint8Array {
   new DataView(out.buffer).setBigUint64(6, BigInt(size), true);
   out.set(frame.subarray(6), 14);
   return out;
-}
-
-/**
- * A chunk's envelopes decoded, in order, as the parse stage's results (the tiles decompress in
- * parallel on libuv's pool; a chunk is bounded by the source).
- */
-export async function decodeRasterChunk(payloads: Uint8Array[], positions: SourcePosition[], options: RasterDecodeOptions = {}): Promise<PayloadResult[]> {
-  return Promise.all(
-    payloads.map(async (payload, i): Promise<PayloadResult> => {
-      const decoded = await decodeRasterTile(payload, positions[i]!, options);
-      return 'record' in decoded ? { ok: true, record: decoded.record } : { ok: false, deadLetter: decoded.deadLetter };
-    }),
-  );
 }
 
 /** True when the payload starts with the envelope's magic (what a mixed reader can test cheaply). */

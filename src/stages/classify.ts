@@ -1,4 +1,8 @@
 import type { ObservationRecord } from '../core/record.js';
+import type { RasterRecord } from '../core/raster.js';
+
+/** What classify rules see: records, and raster tiles (kind raster, their WGS 84 bbox). */
+export type Classifiable = ObservationRecord | RasterRecord;
 import { TupleMemo } from './tuple-memo.js';
 
 /** A `classify.rules` entry: every key in `match` must match (AND); a list matches any of its values. */
@@ -22,7 +26,7 @@ export interface ClassifyConfig {
 
 export const DEAD_LETTER = 'dead_letter';
 
-type Test = (record: ObservationRecord) => boolean;
+type Test = (record: Classifiable) => boolean;
 
 /** Glob (`*`, `?`) to an anchored RegExp; plain strings compare directly. */
 export function globMatcher(patterns: string | string[]): (value: string | null) => boolean {
@@ -67,11 +71,11 @@ function compileRule(rule: ClassifyRule): Test {
  * Compiles the rules once; the returned function gives a record's memory type, or
  * `dead_letter` when no rule matches and the default says so. First matching rule wins.
  */
-export function compileClassifier(config: ClassifyConfig): (record: ObservationRecord) => string {
+export function compileClassifier(config: ClassifyConfig): (record: Classifiable) => string {
   const rules = config.rules.map((rule) => ({ test: compileRule(rule), memoryType: rule.memory_type }));
   // Most streams carry few distinct (kind, dataset, variable) triples: memoize rules without bbox.
   const cacheable = config.rules.every((r) => r.match.bbox === undefined && r.match.station === undefined);
-  const classify = (record: ObservationRecord): string => {
+  const classify = (record: Classifiable): string => {
     for (const rule of rules) if (rule.test(record)) return rule.memoryType;
     return config.default;
   };

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
@@ -127,15 +127,18 @@ describe('earthmem produce --raster', () => {
     const data = join(dir, 'kafka-out');
     const yaml = readFileSync('pipelines/demo.yaml', 'utf8')
       .replace(/source:\n(  .*\n)+/, `source:\n  type: kafka\n  brokers: \${KAFKA_BROKERS}\n  topics: [${topic}]\n  group_id: ${topic}-g\n  format: raster_tile\n  max_record_bytes: 1MiB\n`)
+      .replace('  rules:\n', '  rules:\n    - match: { kind: raster }\n      memory_type: SatelliteMemory\n')
+      .replace('      compression: { algorithm: zstd, level: low }\n', '      compression: { algorithm: zstd, level: low }\n      raster_backend: { type: cog, base_path: "${EARTHMEM_DATA:-data/demo}/cogs" }\n')
       .replaceAll('${EARTHMEM_DATA:-data/demo}', data);
     const pipeline = join(dir, 'raster-kafka.yaml');
     writeFileSync(pipeline, yaml);
     const replay = cli(['replay', pipeline, '--from-beginning']);
     assert.equal(replay.status, 0, replay.stderr);
     const letters = readFileSync(join(data, 'dead-letter.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
-    assert.equal(letters.length, 7);
-    // Decoded tiles have no raster sink until the COG routing lands: unclassified, naming their scene.
-    assert.equal(letters.filter((l) => l.reason === 'unclassified' && /scene T33_scene/.test(l.message!)).length, 6);
+    // The six tiles make one COG on the hot tier's raster_backend; only the bad envelope is dead-lettered.
+    assert.equal(letters.length, 1);
+    assert.match(replay.stdout, /written:\s+6\b/);
+    assert.equal(readdirSync(join(data, 'cogs'), { recursive: true }).filter((f) => String(f).endsWith('.tif')).length, 1);
     const envelope = letters.find((l) => l.reason === 'bad_envelope')!;
     assert.match(envelope.message!, /version 2/);
     assert.equal(Buffer.compare(Buffer.from(envelope.payload_base64!, 'base64'), bad), 0);

@@ -1,8 +1,7 @@
 /**
- * A pipeline whose source is `raster_file`: its envelopes are decoded in the parse stage (the
- * asynchronous admit path) and every tile read has exactly one outcome. Routing raster records
- * to a COG sink is the raster COG work (wt-raster-cog); until it is merged, decoded tiles are
- * dead-lettered as `unclassified`, and tiles that fail decoding keep their own reason.
+ * A pipeline whose source is `raster_file` (a backfill replay of GeoTIFFs): its tiles are decoded
+ * and assembled into one COG per file, on the hot tier's `type: cog` raster_backend; every tile
+ * read has exactly one outcome, and tiles that fail decoding keep their own reason.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,7 +9,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runPipeline } from '../../src/pipeline/run.js';
-import { gdalPython } from '../support/cog.js';
+import { gdalCheckCogs, gdalProblems, gdalPython } from '../support/cog.js';
+import { SqliteCatalog } from '../../src/catalog/sqlite.js';
 import { demoConfig, tempDir } from '../support/fixtures.js';
 
 const dir = tempDir('raster-pipeline');
@@ -41,14 +41,30 @@ for name, w, h in (('a_20260115T103000Z.tif', 300, 200), ('b_20260116T103000Z.ti
       // 128 × 128 uint16 = 32 KiB: full tiles pass, one byte less refuses them.
       '  max_record_bytes: 32767',
     ].join('\n');
-    const config = demoConfig(join(dir, 'unused.ndjson'), data, (y) => y.replace(/source:\n(  .*\n)+/, `${source}\n`));
+    const config = demoConfig(join(dir, 'unused.ndjson'), data, (y) =>
+      y
+        .replace(/source:\n(  .*\n)+/, `${source}\n`)
+        .replace('  rules:\n', '  rules:\n    - match: { kind: raster }\n      memory_type: SatelliteMemory\n')
+        .replace('      compression: { algorithm: zstd, level: low }\n', '      compression: { algorithm: zstd, level: low }\n      raster_backend: { type: cog, base_path: "${EARTHMEM_DATA:-data/demo}/cogs", organization: "{dataset}/{variable}" }\n'),
+    );
     const summary = await runPipeline(config);
     // a: 3 × 2 tiles, of which 2 are full (128 × 128); b: 1 tile.
     assert.equal(summary.recordsRead, 7);
-    assert.equal(summary.deadLettered, 7);
-    assert.deepEqual(summary.deadLetterReasons, { too_large: 2, unclassified: 5 });
+    assert.equal(summary.deadLettered, 2);
+    assert.deepEqual(summary.deadLetterReasons, { too_large: 2 });
+    assert.equal(summary.recordsWritten, 5);
+    assert.equal(summary.complete, true);
+    // One COG per file: a partial (its two full tiles were refused: the end of the replay writes what came), b complete.
+    const catalog = new SqliteCatalog(join(data, 'catalog.sqlite'));
+    const rows = (await catalog.list()).filter((r) => r.kind === 'raster');
+    await catalog.close();
+    assert.deepEqual(rows.map((r) => [r.key, r.raster?.partial, r.raster?.tiles, r.raster?.width, r.raster?.height, r.raster?.epsg]), [
+      ['SatelliteMemory/s2/b04/a_20260115T103000Z_b04_20260115T103000Z.tif', true, 4, 300, 200, 32632],
+      ['SatelliteMemory/s2/b04/b_20260116T103000Z_b04_20260116T103000Z.tif', false, 1, 90, 40, 32632],
+    ]);
+    for (const row of rows) assert.deepEqual(gdalProblems(gdalCheckCogs([{ path: row.uri, cogBlocksize: 256 }])[0]!), [], row.uri);
     const letters = readFileSync(join(data, 'dead-letter.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.equal(letters.length, 7);
+    assert.equal(letters.length, 2);
     const big = letters.find((l) => l.reason === 'too_large')!;
     assert.match(String(big.message), /over max_record_bytes 32767/);
     assert.match(JSON.stringify(big), /a_20260115T103000Z\.tif/);
