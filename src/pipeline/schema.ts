@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { COG_FORMATS, COG_KEYS, compression, duration, nonEmpty, organizationOf, retryShape, size } from '../config/common.js';
+import { COG_FORMATS, COG_KEYS, compression, compressionAlgorithm, duration, nonEmpty, organizationOf, retryShape, size } from '../config/common.js';
 import { rasterFileSourceSchema } from '../../connectors/raster-file/config.js';
 import { cogStorageSchema, fileSourceSchema, localFileBackendSchema, localFileDeadLetterSchema, zarrBackendSchema } from '../../connectors/local-file/config.js';
 import { cogOptionsSchema, type CogOptions } from '../encoders/cog/config.js';
@@ -169,7 +169,7 @@ const tierConfigSchema = z
       } else {
         // `compression` is every format's key; the others are COG's own.
         for (const k of COG_KEYS.filter((key) => key !== 'compression')) {
-          if (layout[k] !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, k], message: `is a COG key: it needs format: cog (this backend writes ${String(layout.format ?? b.type)})` });
+          if (layout[k] !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, k], message: `is a COG key: it needs format: cog${layout.format === undefined ? '' : ` (this backend's format is ${String(layout.format)})`}` });
         }
       }
       if (role === 'vector_backend' && writesCogs(b, role)) {
@@ -523,7 +523,8 @@ function checkFormats(tier: TierConfig, defaults: DefaultFormats, path: (string 
       for (const key of foreignKeys(format, { compression: lb.compression, validation: lb.validation, layout: lb.layout, partition_cols: lb.partition_cols, row_group_size: lb.row_group_size, page_size: lb.page_size })) {
         issue(key, `format ${format} does not take ${key}`);
       }
-      if (lb.compression === 'blosc' && canonicalFormat(format) !== 'zarr') issue('compression', `blosc is a Zarr codec; ${format} takes the tier codecs`);
+      const codecs: readonly string[] | undefined = canonicalFormat(format) === 'parquet' || canonicalFormat(format) === 'geoparquet' ? compressionAlgorithm.options : undefined;
+      if (lb.compression !== undefined && codecs !== undefined && !codecs.includes(lb.compression)) issue('compression', `format ${format} compresses with ${codecs.join(', ')}, not ${lb.compression}`);
       if ((canonicalFormat(format) === 'geojson' || canonicalFormat(format) === 'csv') && lb.compression !== undefined && lb.compression !== 'gzip' && lb.compression !== 'none') {
         issue('compression', `${format} is compressed as a whole file: gzip or none`);
       }

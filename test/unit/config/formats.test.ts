@@ -40,8 +40,8 @@ describe('formats and default formats in the pipeline file', () => {
     assert.deepEqual(resolvedFormats(dev), [
       'hot point: csv (storage.default_timeseries_format)',
       'hot vector: geojson (storage.default_vector_format)',
-      // Not registered in this build: validate says so (the tier stores no raster records yet).
-      'hot raster: tiff (cog) (storage.default_raster_format) — format tiff (cog) is not registered in this build; formats: parquet, geoparquet, geojson, zarr, csv',
+      // A raster_backend without `format` writes the default raster format.
+      'hot raster: tiff (cog) (storage.default_raster_format)',
     ]);
     assert.deepEqual(resolvedFormats(load(pipeline({ default_vector_format: 'geojson' }, { format: 'geoparquet' }))), [
       'hot point: geoparquet (primary_backend.format)',
@@ -61,7 +61,7 @@ describe('formats and default formats in the pipeline file', () => {
 
   it('says when a format is not registered, and when a default names a database', () => {
     assert.deepEqual(issues(pipeline({}, { format: 'netcdf' })), [
-      'storage.tier_configs.hot.primary_backend.format: format netcdf is not registered in this build; formats: parquet, geoparquet, geojson, zarr, csv',
+      'storage.tier_configs.hot.primary_backend.format: format netcdf is not registered in this build; formats: parquet, geoparquet, geojson, zarr, cog, csv',
     ]);
     assert.deepEqual(issues(pipeline({ default_vector_format: 'postgis' }, {})), [
       'storage.tier_configs.hot.primary_backend.format: vector records get storage.default_vector_format (postgis): postgis is a database, not a file format: give the tier a vector_backend of type postgis, or name a file format',

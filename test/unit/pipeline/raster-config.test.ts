@@ -46,11 +46,11 @@ describe('raster routing in the pipeline file (earthmem validate)', () => {
 
   it('refuses a raster rule whose tier cannot write COGs, COG keys on parquet, bad COG values, a record store as raster_backend', () => {
     assert.deepEqual(issues(base({ primary_backend: { type: 'local_file', base_path: 'hot' } })), [
-      'classify.rules.0.memory_type: routes raster records to tier hot, which has no raster_backend and whose primary_backend (local_file, format parquet) does not write COGs',
+      'classify.rules.0.memory_type: routes raster records to tier hot, which has no raster_backend and whose primary_backend (local_file) does not write COGs',
     ]);
     assert.deepEqual(issues(base({ primary_backend: { type: 'local_file', base_path: 'hot', compression: 'ZSTD', blocksize: 512 } }, [])), [
-      'storage.tier_configs.hot.primary_backend.compression: is a COG key: it needs format: cog (this backend writes parquet)',
-      'storage.tier_configs.hot.primary_backend.blocksize: is a COG key: it needs format: cog (this backend writes parquet)',
+      'storage.tier_configs.hot.primary_backend.blocksize: is a COG key: it needs format: cog',
+      'storage.tier_configs.hot.primary_backend.compression: format parquet compresses with zstd, lz4, gzip, snappy, brotli, none, not ZSTD',
     ]);
     assert.deepEqual(issues(base({ primary_backend: { type: 'local_file', base_path: 'hot', format: 'cog', blocksize: 100 } })), [
       'storage.tier_configs.hot.primary_backend.blocksize: expected a multiple of 16 (TIFF tiles)',
@@ -62,7 +62,7 @@ describe('raster routing in the pipeline file (earthmem validate)', () => {
       'storage.tier_configs.hot.raster_backend.type: sqlite cannot keep COGs; a raster_backend is one of local_file, s3, gcs, azure_blob, cog',
     ]);
     assert.deepEqual(issues(base({ primary_backend: { type: 'local_file', base_path: 'hot', format: 'cog', organization: 'dataset', file_organization: 'year/month/day' } })), [
-      "storage.tier_configs.hot.primary_backend.organization: is the spec's name for file_organization: give one of them, not both",
+      'storage.tier_configs.hot.primary_backend.organization: is another name for file_organization: give one of them',
     ]);
     assert.ok(issues(base({ primary_backend: { type: 'local_file', base_path: 'hot', format: 'cog', organization: '{nope}' } }))[0]!.startsWith('storage.tier_configs.hot.primary_backend.organization: unknown token {nope}'));
   });
