@@ -32,13 +32,17 @@ const filter = process.argv.slice(2);
 const files = [...testFiles('dist/test'), ...testFiles('dist/connectors'), ...testFiles('dist/src')].filter(
   (f) => filter.length === 0 || filter.some((p) => f.includes(p)),
 );
-// Fault tests stop and restart shared services (the Kafka broker): they run after every other
-// test file, one at a time, so no other test sees the outage.
+// Fault tests stop shared services: they run after every other test file, so no other test
+// sees an outage. Each stops a server only its own run uses (S3, GCS, Azurite, a Redis, broker
+// or disk of its own), so those run side by side; the broker and the catalog serve every fault
+// test's worker, so their restarts run last, alone.
 const isFault = (f) => f.startsWith(join('dist', 'test', 'faults'));
+const stopsEveryonesServer = (f) => /(broker-restart|catalog-restart)\.test\.js$/.test(f);
 let failed = false;
 const groups = [
   { files: files.filter((f) => !isFault(f)), flags: [] },
-  { files: files.filter(isFault), flags: ['--test-concurrency=1'] },
+  { files: files.filter((f) => isFault(f) && !stopsEveryonesServer(f)), flags: ['--test-concurrency=3'] },
+  { files: files.filter((f) => isFault(f) && stopsEveryonesServer(f)), flags: ['--test-concurrency=1'] },
 ];
 for (const group of groups) {
   if (group.files.length === 0) continue;
