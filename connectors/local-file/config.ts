@@ -36,10 +36,7 @@ export const zarrBackendSchema = z
     /** Chunk codec: zstd (default), gzip, lz4, none (blosc refused, see checkZarrKeys). */
     compression: z.enum(['zstd', 'gzip', 'lz4', 'blosc', 'none']).optional(),
     ...zarrShape,
-    permissions: z
-      .string()
-      .regex(/^([r-][w-][x-]){3}$|^0?[0-7]{3}$/, 'expected rwxrwxrwx letters like "rw-r--r--" or octal like "0644"')
-      .default('rw-r--r--'),
+    permissions: localFileBackendSchema.shape.permissions,
     ...retryShape,
   })
   .strict();

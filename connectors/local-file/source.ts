@@ -52,7 +52,7 @@ function lineAt(bytes: Buffer, start: number, end: number, number: number): Buff
 }
 
 /** A stable name for provenance: relative to the working directory when inside it. */
-function sourceName(file: string): string {
+export function sourceName(file: string): string {
   const rel = relative(process.cwd(), resolve(file));
   return rel.startsWith('..') ? resolve(file) : rel.split(sep).join('/');
 }

@@ -1,15 +1,10 @@
-import { relative, resolve, sep, basename } from 'node:path';
+import { basename } from 'node:path';
 import { SourceError } from '../../src/core/errors.js';
 import type { RawChunk, Source, SourceHooks } from '../../src/core/source.js';
-import { resolveFiles } from '../local-file/source.js';
+import { resolveFiles, sourceName } from '../local-file/source.js';
 import type { RasterFileSourceConfig } from './config.js';
 import { geotiffTiles, timeFromName } from './tiles.js';
 
-/** A stable name for provenance: relative to the working directory when inside it (as the file source names lines). */
-function sourceName(file: string): string {
-  const rel = relative(process.cwd(), resolve(file));
-  return rel.startsWith('..') ? resolve(file) : rel.split(sep).join('/');
-}
 
 /**
  * Replays GeoTIFFs as raster tile envelopes, in file-name order: each file is a partition

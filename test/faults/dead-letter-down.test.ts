@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
@@ -16,7 +16,7 @@ import { tempDir } from '../support/fixtures.js';
 import { brokers, deadLetters, kcat, killWorkers } from '../support/kafka.js';
 import { ownKafka, type OwnKafka } from '../support/own-kafka.js';
 import { deadLetterLines, type Scenario } from '../support/kafka-scenario.js';
-import { describeFigures, rideOutOutage } from '../support/outage.js';
+import { describeFigures, fillDisk, rideOutOutage } from '../support/outage.js';
 
 describe('fault: the dead-letter sink unavailable mid-stream', () => {
   const mount = join(tempDir('dl-down'), 'disk');
@@ -78,7 +78,7 @@ describe('fault: the dead-letter sink unavailable mid-stream', () => {
       name: 'dl-down',
       service: {
         label: `dead-letter file on a full tmpfs`,
-        down: () => fill(filler),
+        down: () => fillDisk(filler),
         up: async () => {
           // What was acknowledged while the sink failed, against what the file held.
           snapshot = { committed: await committedOffsets(scenario!), durable: new Set(deadLetterLines(file).map((d) => `${d.partition}:${d.offset}`)) };
@@ -128,15 +128,3 @@ async function committedOffsets(s: Scenario): Promise<Map<number, number>> {
   }
 }
 
-/** Writes until the file system is full (ENOSPC); the filler keeps what fitted. */
-function fill(path: string): void {
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.alloc(16 * 1024, 1);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-  } finally {
-    closeSync(fd);
-  }
-}

@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { tempDir } from '../support/fixtures.js';
 import { catalogRows, killWorkers } from '../support/kafka.js';
-import { describeFigures, rideOutOutage } from '../support/outage.js';
+import { describeFigures, fillDisk, rideOutOutage } from '../support/outage.js';
 
 const SIZE = '16m';
 
@@ -32,7 +32,7 @@ describe('fault: disk full on the local tiers mid-stream', () => {
     const filler = join(mount, 'filler');
     const figures = await rideOutOutage({
       name: 'disk-full',
-      service: { label: `tmpfs ${mount} (${SIZE}) full`, down: () => fill(filler), up: () => rmSync(filler) },
+      service: { label: `tmpfs ${mount} (${SIZE}) full`, down: () => fillDisk(filler), up: () => rmSync(filler) },
       downMs: 40_000,
       target: /^local_file tier (hot|warm|cold)/,
       backendOf: (tier) => ({ type: 'local_file', base_path: join(mount, tier) }),
@@ -49,18 +49,6 @@ describe('fault: disk full on the local tiers mid-stream', () => {
   });
 });
 
-/** Writes until the file system is full (ENOSPC); the filler keeps what fitted. */
-function fill(path: string): void {
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.alloc(64 * 1024, 1);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../support/relay.js';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { RedisIndex } from '../../connectors/redis/index.js';
@@ -94,13 +94,3 @@ async function getDuringOutage(s: Scenario): Promise<string> {
   return `earthmem get ${row.key} read around the cache in ${Date.now() - started} ms`;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}

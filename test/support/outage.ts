@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { CatalogRow } from '../../src/catalog/catalog.js';
@@ -239,4 +239,21 @@ export function describeFigures(f: OutageFigures): string {
     `recovered ${f.recoverSeconds.toFixed(1)} s after the server was back (worker retried ${f.retriedSeconds} s); ${f.retryLines} retry log lines; test ${f.totalSeconds} s; ` +
     `worker log ${f.workerLog}\n${f.retryLog.map((l) => `  | ${l}`).join('\n')}`
   );
+}
+
+/** Writes until the file system is full (ENOSPC), down to the last byte; the filler keeps what fitted. */
+export function fillDisk(path: string): void {
+  const fd = openSync(path, 'w');
+  try {
+    for (const size of [64 * 1024, 512, 1]) {
+      const chunk = Buffer.alloc(size, 1);
+      try {
+        for (;;) writeSync(fd, chunk);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -6,7 +6,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { openSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './relay.js';
 import { join, resolve } from 'node:path';
 import { kcat } from './kafka.js';
 import { tempDir } from './fixtures.js';
@@ -104,13 +104,3 @@ export async function ownKafka(): Promise<OwnKafka> {
   return { brokers, start, kill: () => end('SIGKILL'), stop: () => end('SIGTERM') };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
