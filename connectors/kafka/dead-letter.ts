@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Kafka, Message, Producer, RetryOptions } from 'kafkajs';
-import { DeadLetterPositions, lowestPending, positionKey, positionOfKey, type DeadLetterSink } from '../../src/core/dead-letter.js';
+import { DeadLetterPositions, withoutPartitions, lowestPending, positionKey, positionOfKey, type DeadLetterSink } from '../../src/core/dead-letter.js';
 import type { DeadLetter } from '../../src/core/record.js';
 import type { PartitionAssignment } from '../../src/core/source.js';
 import { withTimeout } from '../../src/core/timeout.js';
@@ -51,6 +51,10 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
 
   write(entry: DeadLetter): void {
     this.pending.push(entry);
+  }
+
+  revoked(partitions: readonly { source: string; partition: number }[]): void {
+    this.pending = withoutPartitions(this.pending, partitions);
   }
 
   async assigned(partitions: readonly PartitionAssignment[]): Promise<void> {

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { DeadLetterPositions, deadLetterLine, lowestPending, positionKey, positionOfKey, type DeadLetterSink } from '../../src/core/dead-letter.js';
+import { DeadLetterPositions, withoutPartitions, deadLetterLine, lowestPending, positionKey, positionOfKey, type DeadLetterSink } from '../../src/core/dead-letter.js';
 import { StorageError } from '../../src/core/errors.js';
 import type { DeadLetter } from '../../src/core/record.js';
 import type { PartitionAssignment } from '../../src/core/source.js';
@@ -31,6 +31,10 @@ export class LocalFileDeadLetterSink implements DeadLetterSink {
 
   write(entry: DeadLetter): void {
     this.pending.push(entry);
+  }
+
+  revoked(partitions: readonly { source: string; partition: number }[]): void {
+    this.pending = withoutPartitions(this.pending, partitions);
   }
 
   async assigned(partitions: readonly PartitionAssignment[]): Promise<void> {

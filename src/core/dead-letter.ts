@@ -36,6 +36,11 @@ export interface DeadLetterSink {
   write(entry: DeadLetter): void;
   flush(): Promise<void>;
   assigned(partitions: readonly PartitionAssignment[]): Promise<void>;
+  /**
+   * Partitions taken away: their entries not yet sent are dropped, since their records are not
+   * acknowledged and the new owner re-reads and dead-letters them.
+   */
+  revoked(partitions: readonly { source: string; partition: number }[]): void;
   close(): Promise<void>;
   /** A user-facing location: a file path or a topic. */
   readonly location: string;
@@ -48,6 +53,12 @@ export const positionOfKey = (key: string, offset: number): SourcePosition => {
   const cut = key.indexOf('\u0000');
   return { source: key.slice(cut + 1), partition: Number(key.slice(0, cut)), offset };
 };
+
+/** `entries` without those of `partitions`. */
+export function withoutPartitions(entries: DeadLetter[], partitions: readonly { source: string; partition: number }[]): DeadLetter[] {
+  const gone = new Set(partitions.map((p) => positionKey(p.source, p.partition)));
+  return entries.filter((e) => !gone.has(positionKey(e.position.source, e.position.partition)));
+}
 
 /** Each partition of `entries` from its lowest offset: where a read-back after a failed write starts. */
 export function lowestPending(entries: readonly DeadLetter[]): PartitionAssignment[] {

@@ -256,6 +256,7 @@ function partitionHooks(run: Run): SourceHooks {
         run.coverage.drop(p.source, p.partition);
       }
       run.ledger.revoke(partitions);
+      run.opened.deadLetterSink.revoked(partitions);
       // Their open batches come out abandoned, unwritten: the new owner re-reads them.
       run.revocations.next(partitions);
     },
