@@ -39,14 +39,25 @@ const files = [...testFiles('dist/test'), ...testFiles('dist/connectors'), ...te
 const isFault = (f) => f.startsWith(join('dist', 'test', 'faults'));
 const stopsEveryonesServer = (f) => /(broker-restart|catalog-restart)\.test\.js$/.test(f);
 let failed = false;
+// Bounded, so a hang fails the suite with a name instead of running into CI's limit: a test
+// past TEST_TIMEOUT_MS fails (its file's after-hooks kill its workers), and a group past its
+// limit is killed.
+const TEST_TIMEOUT_MS = 10 * 60_000;
+const minutes = 60_000;
 const groups = [
-  { files: files.filter((f) => !isFault(f)), flags: [] },
-  { files: files.filter((f) => isFault(f) && !stopsEveryonesServer(f)), flags: ['--test-concurrency=3'] },
-  { files: files.filter((f) => isFault(f) && stopsEveryonesServer(f)), flags: ['--test-concurrency=1'] },
+  { name: 'tests', files: files.filter((f) => !isFault(f)), flags: [], limitMs: 40 * minutes },
+  { name: 'fault tests', files: files.filter((f) => isFault(f) && !stopsEveryonesServer(f)), flags: ['--test-concurrency=3'], limitMs: 15 * minutes },
+  { name: 'restart tests', files: files.filter((f) => isFault(f) && stopsEveryonesServer(f)), flags: ['--test-concurrency=1'], limitMs: 15 * minutes },
 ];
 for (const group of groups) {
   if (group.files.length === 0) continue;
-  const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...group.flags, ...group.files], { stdio: 'inherit', env });
+  const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', `--test-timeout=${TEST_TIMEOUT_MS}`, ...group.flags, ...group.files], {
+    stdio: 'inherit',
+    env,
+    timeout: group.limitMs,
+    killSignal: 'SIGKILL',
+  });
+  if (result.error?.code === 'ETIMEDOUT') console.error(`npm test: the ${group.name} ran past ${group.limitMs / minutes} min and were killed`);
   if (result.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -88,6 +88,17 @@ export function createIdempotentProducer(kafka: Kafka, retry: RetryOptions = kaf
   });
 }
 
+/** A transactional producer (idempotent, one request in flight, as transactions require). */
+export function createTransactionalProducer(kafka: Kafka, transactionalId: string, retry: RetryOptions = kafkaRetry): Producer {
+  return kafka.producer({
+    transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    retry,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+}
+
 function tlsOptions(ssl: KafkaConnectionConfig['ssl']): ConnectionOptions | boolean | undefined {
   if (ssl === undefined || typeof ssl === 'boolean') return ssl;
   const read = (file: string | undefined, key: string) => {
@@ -298,7 +309,7 @@ export function kafkaErrorIsRetriable(error: unknown): boolean {
  * the producer state, e.g. across a restart). Fatal for that producer, but a new producer (a new
  * id) recovers; kafkajs marks them not retriable, because it keeps the producer.
  */
-const PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING']);
+const PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
 
 /** Whether `error` (or its cause chain) says the broker lost the producer's state. */
 export function producerStateLost(error: unknown): boolean {

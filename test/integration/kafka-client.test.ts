@@ -296,6 +296,61 @@ describe('KafkaDeadLetterSink', () => {
     });
   });
 
+  it('a partition taken over while its dead letters are in flight: the new owner fences the old, and each position lands once', { timeout: 180_000 }, async () => {
+    const { brokers } = services();
+    const topic = topicName('dead-letter-fence');
+    const config = kafkaDeadLetterSchema.parse({ type: 'kafka', brokers, topic });
+    const outcomes: string[] = [];
+    // The new owner takes over at different moments of the old owner's send: before it starts,
+    // inside its transaction, after its commit.
+    for (const [round, delayMs] of [0, 1, 3, 6, 10, 20, 40, 80].entries()) {
+      const source = `in-${round}.ndjson`;
+      const partition = [{ source, partition: 0, startOffset: 0 }];
+      const entries = Array.from({ length: 5 }, (_, i) => ({ ...deadLetter(i, `bad ${round}.${i}`), position: { source, partition: 0, offset: i } }));
+      const old = new KafkaDeadLetterSink(config, { log: quiet });
+      const next = new KafkaDeadLetterSink(config, { log: quiet });
+      try {
+        await old.assigned(partition);
+        for (const e of entries) old.write(e);
+        const sent = old.flush().then(
+          () => 'committed',
+          (error: unknown) => error,
+        );
+        await new Promise((r) => setTimeout(r, delayMs));
+        await next.assigned(partition);
+        const outcome = await sent;
+        if (outcome !== 'committed') {
+          assert.ok(outcome instanceof StorageError && outcome.retriable, outcome instanceof StorageError ? outcome.describe() : String(outcome));
+          assert.match(outcome.describe(), /fenced by another worker's producer/);
+          assert.equal(old.buffered, entries.length, 'a fenced send keeps its entries');
+        }
+        outcomes.push(outcome === 'committed' ? 'committed' : 'fenced');
+        next.write(entries[0]!);
+        if (outcome !== 'committed' && round % 2 === 1) {
+          // Not told of its revocation yet, the old owner retries: it fences the new owner back,
+          // reads back and sends. The new owner's flush is then fenced, and its retry (the
+          // pipeline's) reads back in turn: still each position once.
+          await old.flush();
+          await assert.rejects(next.flush(), /fenced by another worker's producer/);
+        }
+        for (const e of entries.slice(1)) next.write(e);
+        await next.flush();
+        old.revoked(partition);
+        assert.equal(old.buffered, 0, 'a revoked partition drops its unsent dead letters');
+      } finally {
+        await old.close();
+        await next.close();
+      }
+      const offsets = splitLines(kcat(['-C', '-t', topic, '-e', '-o', 'beginning', '-f', '%h\n']))
+        .map((l) => new Map(l.toString('utf8').split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])))
+        .filter((h) => h.get('earthmem.source') === source)
+        .map((h) => Number(h.get('earthmem.offset')))
+        .sort((a, b) => a - b);
+      assert.deepEqual(offsets, [0, 1, 2, 3, 4], `round ${round} (take-over after ${delayMs} ms, old owner ${outcomes.at(-1)}): each position once`);
+    }
+    console.log(`take-overs: ${outcomes.join(' ')}`);
+  });
+
   it('a flush to an unreachable broker rejects with a retriable StorageError and keeps every entry', { timeout: 60_000 }, async () => {
     services();
     const config = kafkaDeadLetterSchema.parse({

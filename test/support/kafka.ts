@@ -58,6 +58,7 @@ export function produceWithKcat(topic: string, ndjson: string, compression = 'zs
   );
   execFileSync(kcat(), ['-b', brokers(), '-P', '-t', topic, '-K', '\t', '-z', compression, '-X', 'partitioner=murmur2_random', '-l', keyed], {
     stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 120_000,
   });
 }
 
@@ -100,19 +101,35 @@ export function killWorkers(): void {
   running.clear();
 }
 
-export function startWorker(pipeline: string, env: NodeJS.ProcessEnv, args: string[] = ['run']): Worker {
+/**
+ * A worker no test should need longer than this: one that outlives it is killed and `exited`
+ * rejects with its log tail, so a failpoint that never fires fails the test instead of hanging
+ * the suite.
+ */
+const WORKER_LIMIT_MS = 8 * 60_000;
+
+export function startWorker(pipeline: string, env: NodeJS.ProcessEnv, args: string[] = ['run'], limitMs = WORKER_LIMIT_MS): Worker {
   const [command, ...flags] = args;
   const child = spawn(process.execPath, ['bin/earthmem.js', command!, pipeline, ...flags], { env: { ...process.env, ...env } });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   running.add(child);
-  const exited = new Promise<number | null>((resolve) =>
+  let overran = false;
+  const limit = setTimeout(() => {
+    overran = true;
+    child.kill('SIGKILL');
+  }, limitMs).unref();
+  const exited = new Promise<number | null>((resolve, reject) =>
     child.on('exit', (code) => {
+      clearTimeout(limit);
       running.delete(child);
-      resolve(code);
+      if (overran) reject(new Error(`worker ${command} ${pipeline} still running after ${limitMs / 1000} s, killed; its log ends:\n${output.slice(-3000)}`));
+      else resolve(code);
     }),
   );
+  // A test that never awaits `exited` (it stops the worker another way) must not see an unhandled rejection.
+  exited.catch(() => undefined);
   return { child, output: () => output, exited };
 }
 
@@ -127,7 +144,7 @@ export async function catalogRows(schema: string): Promise<CatalogRow[]> {
 
 /** Dead-letter messages: the `earthmem.reason` and `earthmem.offset` headers, read by kcat. */
 export function deadLetters(topic: string, on: string = brokers()): { reason: string; offset: number; partition: number }[] {
-  const out = execFileSync(kcat(), ['-b', on, '-C', '-t', topic, '-e', '-q', '-o', 'beginning', '-f', '%h\n'], { encoding: 'utf8' });
+  const out = execFileSync(kcat(), ['-b', on, '-C', '-t', topic, '-e', '-q', '-o', 'beginning', '-f', '%h\n'], { encoding: 'utf8', timeout: 120_000 });
   return out
     .split('\n')
     .filter((l) => l.length > 0)
