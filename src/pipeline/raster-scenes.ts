@@ -15,7 +15,7 @@ import { BlockAssembler } from '../encoders/cog/blocks.js';
 import { CogReader, readWindow } from '../encoders/cog/reader.js';
 import type { CogWriter } from '../encoders/cog/writer.js';
 import { sanitizeSegment } from '../stages/object-key.js';
-import { indexEntry, type RasterSink, type Tier } from './tier-writer.js';
+import { catalogStoreAppend, indexEntry, type RasterSink, type StoreSink, type Tier } from './tier-writer.js';
 
 /** A tile routed to its tier, with what it holds of the in-flight budget (released once the tile is in its writer). */
 export interface RoutedTile {
@@ -66,6 +66,7 @@ export type SceneOutcome =
 const COMPLETE_MEMORY = 4096;
 
 interface OpenScene {
+  kind: 'cog';
   id: string;
   key: string;
   tier: Tier;
@@ -82,6 +83,29 @@ interface OpenScene {
   openedAt: number;
   /** The scene's COG already catalogued (a late tile rebuilds it): its provenance is kept. */
   previous: CatalogRow | undefined;
+}
+
+/**
+ * A scene bound for a Zarr store: its tiles (pixels and all) until it is appended, when all its
+ * pixels came, at max_age, or once they fill memory_per_scene (the rest of the scene appends
+ * later: appends merge into the chunks they cover).
+ */
+interface OpenStoreScene {
+  kind: 'zarr';
+  id: string;
+  tier: Tier;
+  sink: StoreSink;
+  memoryType: string;
+  partitionPath: string;
+  first: Omit<RasterRecord, 'pixels'>;
+  tiles: RasterRecord[];
+  bytes: number;
+  /** Pixels of distinct windows: the scene is complete when they cover it. */
+  covered: number;
+  windows: Set<string>;
+  held: { position: SourcePosition; size: number }[];
+  bbox: [number, number, number, number];
+  openedAt: number;
 }
 
 const identityOf = (t: RoutedTile) => JSON.stringify([t.tier.name, t.memoryType, t.tile.dataset, t.tile.variable, t.tile.scene.sceneId, t.tile.timeUs]);
@@ -113,7 +137,7 @@ export function sceneKey(sink: RasterSink, memoryType: string, tile: Pick<Raster
 export function assembleScenes(settings: SceneSettings): OperatorFunction<PendingTile, SceneOutcome> {
   return (tiles) =>
     new Observable<SceneOutcome>((subscriber) => {
-      const open = new Map<string, OpenScene>();
+      const open = new Map<string, OpenScene | OpenStoreScene>();
       // Insertion-ordered: the oldest is forgotten first.
       const complete = new Set<string>();
       const remember = (id: string) => {
@@ -126,17 +150,22 @@ export function assembleScenes(settings: SceneSettings): OperatorFunction<Pendin
       const fail = (error: unknown) => {
         if (failed) return;
         failed = true;
-        for (const scene of open.values()) void scene.writer.abort();
+        for (const scene of open.values()) if (scene.kind === 'cog') void scene.writer.abort();
         subscriber.error(error);
       };
-      const write = (scene: OpenScene) => {
+      const write = (scene: OpenScene | OpenStoreScene) => {
         open.delete(scene.id);
-        const done = writeScene(scene, settings).then((outcome) => {
+        const done = (scene.kind === 'cog' ? writeScene(scene, settings) : appendScene(scene, settings)).then((outcome) => {
           if (outcome.kind === 'scene' && outcome.entry.raster?.partial === false) remember(scene.id);
           subscriber.next(outcome);
         }, fail);
         writes.add(done);
         void done.finally(() => writes.delete(done));
+      };
+      const writeOldest = () => {
+        const oldest = [...open.values()].sort((a, b) => a.openedAt - b.openedAt)[0]!;
+        settings.log(`raster: more than ${settings.maxOpenScenes} scenes open: writing ${oldest.kind === 'cog' ? oldest.key : `the tiles of ${oldest.first.scene.sceneId} to ${oldest.sink.zarr.rasterRootOf(oldest.memoryType, oldest.partitionPath, oldest.first)}`} now, partial`);
+        write(oldest);
       };
       const step = (work: () => Promise<void>) => {
         chain = chain.then(() => (failed ? undefined : work())).catch(fail);
@@ -157,17 +186,25 @@ export function assembleScenes(settings: SceneSettings): OperatorFunction<Pendin
             const routed = await settings.decode(pending);
             if (routed === undefined) return;
             const id = identityOf(routed);
-            let scene = open.get(id);
+            const store = routed.tier.raster === undefined ? routed.tier.rasterStore : undefined;
+            if (store !== undefined) {
+              let scene = open.get(id);
+              if (scene === undefined) {
+                if (open.size >= settings.maxOpenScenes) writeOldest();
+                open.set(id, (scene = openStoreScene(routed, id, store)));
+              }
+              if (scene.kind !== 'zarr') throw new StorageError(`tier ${routed.tier.name} changed from COG to Zarr during a run`);
+              addStoreTile(scene, routed, settings);
+              if (scene.covered >= scene.first.scene.width * scene.first.scene.height || scene.bytes >= settings.memoryPerScene) write(scene);
+              return;
+            }
+            let scene = open.get(id) as OpenScene | undefined;
             if (scene === undefined && complete.has(id)) {
               subscriber.next({ kind: 'tile-durable', held: [routed.held], durable: true });
               return;
             }
             if (scene === undefined) {
-              if (open.size >= settings.maxOpenScenes) {
-                const oldest = [...open.values()].sort((a, b) => a.openedAt - b.openedAt)[0]!;
-                settings.log(`raster: more than ${settings.maxOpenScenes} scenes open: writing ${oldest.key} now, partial`);
-                write(oldest);
-              }
+              if (open.size >= settings.maxOpenScenes) writeOldest();
               const opened = await openScene(routed, id, settings);
               if (opened === 'complete') {
                 remember(id);
@@ -188,7 +225,7 @@ export function assembleScenes(settings: SceneSettings): OperatorFunction<Pendin
               if (settings.writeAtEnd()) write(scene);
               else {
                 open.delete(scene.id);
-                await scene.writer.abort();
+                if (scene.kind === 'cog') await scene.writer.abort();
                 subscriber.next({ kind: 'scene-dropped', held: scene.held, durable: false });
               }
             }
@@ -221,7 +258,7 @@ async function openScene(routed: RoutedTile, id: string, settings: SceneSettings
   });
   const { pixels: _pixels, ...first } = tile;
   const open: OpenScene = {
-    id, key, tier, sink, memoryType, partitionPath, first, writer, blocks,
+    kind: 'cog', id, key, tier, sink, memoryType, partitionPath, first, writer, blocks,
     windows: new Set(), held: [], bbox: [...tile.bbox], openedAt: Date.now(), previous,
   };
   if (previous !== undefined) await readBack(open, settings);
@@ -260,18 +297,20 @@ async function readBack(scene: OpenScene, settings: SceneSettings): Promise<void
   settings.log(`raster: rebuilding ${scene.key} for a late tile (${reader.fetched} bytes of its COG read back)`);
 }
 
-async function addTile(scene: OpenScene, routed: RoutedTile, settings: SceneSettings): Promise<void> {
-  const { tile } = routed;
-  const s = scene.first.scene;
+/** Why a tile does not fit the scene its first tile described, or undefined. */
+function mismatchOf(first: Omit<RasterRecord, 'pixels'>, tile: RasterRecord): string | undefined {
+  const s = first.scene;
   const t = tile.scene;
   const nodataDiffers = t.nodata !== s.nodata && !(t.nodata !== null && s.nodata !== null && Number.isNaN(t.nodata) && Number.isNaN(s.nodata));
-  if (t.width !== s.width || t.height !== s.height || t.dtype !== s.dtype || t.bands !== s.bands || t.epsg !== s.epsg || nodataDiffers || t.geotransform.some((v, i) => v !== s.geotransform[i])) {
-    settings.deadLetter({
-      reason: 'scene_mismatch',
-      message: `tile at (${tile.x}, ${tile.y}) of scene ${s.sceneId}: ${t.width} × ${t.height} ${t.dtype}×${t.bands} EPSG:${t.epsg} nodata ${t.nodata} gt [${t.geotransform.join(', ')}], but its scene's first tile says ${s.width} × ${s.height} ${s.dtype}×${s.bands} EPSG:${s.epsg} nodata ${s.nodata} gt [${s.geotransform.join(', ')}]`,
-      position: tile.position,
-      payload: routed.payload,
-    });
+  if (t.width === s.width && t.height === s.height && t.dtype === s.dtype && t.bands === s.bands && t.epsg === s.epsg && !nodataDiffers && t.geotransform.every((v, i) => v === s.geotransform[i])) return undefined;
+  return `tile at (${tile.x}, ${tile.y}) of scene ${s.sceneId}: ${t.width} × ${t.height} ${t.dtype}×${t.bands} EPSG:${t.epsg} nodata ${t.nodata} gt [${t.geotransform.join(', ')}], but its scene's first tile says ${s.width} × ${s.height} ${s.dtype}×${s.bands} EPSG:${s.epsg} nodata ${s.nodata} gt [${s.geotransform.join(', ')}]`;
+}
+
+async function addTile(scene: OpenScene, routed: RoutedTile, settings: SceneSettings): Promise<void> {
+  const { tile } = routed;
+  const mismatch = mismatchOf(scene.first, tile);
+  if (mismatch !== undefined) {
+    settings.deadLetter({ reason: 'scene_mismatch', message: mismatch, position: tile.position, payload: routed.payload });
     return;
   }
   scene.held.push(routed.held);
@@ -279,12 +318,68 @@ async function addTile(scene: OpenScene, routed: RoutedTile, settings: SceneSett
   if (!scene.windows.has(window)) {
     scene.windows.add(window);
     for (const block of scene.blocks.put(tile.x, tile.y, tile.width, tile.height, tile.pixels)) await scene.writer.writeBlock(block.col, block.row, block.pixels);
-    const b = scene.bbox;
-    scene.bbox = [Math.min(b[0], tile.bbox[0]), Math.min(b[1], tile.bbox[1]), Math.max(b[2], tile.bbox[2]), Math.max(b[3], tile.bbox[3])];
+    scene.bbox = union(scene.bbox, tile.bbox);
   }
   // Its pixels are in the writer (compressed) or in a partly filled block the scene accounts for.
   settings.unload([routed.held]);
   failpoint('raster.tile');
+}
+
+function openStoreScene(routed: RoutedTile, id: string, sink: StoreSink): OpenStoreScene {
+  const { tile, tier, memoryType } = routed;
+  const { pixels: _pixels, ...first } = tile;
+  return {
+    kind: 'zarr', id, tier, sink, memoryType, partitionPath: sink.template.expand(tile as unknown as ObservationRecord, memoryType), first,
+    tiles: [], bytes: 0, covered: 0, windows: new Set(), held: [], bbox: [...tile.bbox], openedAt: Date.now(),
+  };
+}
+
+function addStoreTile(scene: OpenStoreScene, routed: RoutedTile, settings: SceneSettings): void {
+  const { tile } = routed;
+  const mismatch = mismatchOf(scene.first, tile);
+  if (mismatch !== undefined) {
+    settings.deadLetter({ reason: 'scene_mismatch', message: mismatch, position: tile.position, payload: routed.payload });
+    return;
+  }
+  scene.held.push(routed.held);
+  const window = `${tile.x},${tile.y},${tile.width},${tile.height}`;
+  if (!scene.windows.has(window)) {
+    scene.windows.add(window);
+    scene.tiles.push(tile);
+    scene.bytes += tile.pixels.byteLength;
+    scene.covered += tile.width * tile.height;
+    scene.bbox = union(scene.bbox, tile.bbox);
+  }
+  // The scene's pixels are bounded by memory_per_scene (it appends when they reach it), not by the in-flight budget.
+  settings.unload([routed.held]);
+  failpoint('raster.tile');
+}
+
+/**
+ * Appends a scene's tiles to their Zarr store, then the store's catalog row, under the store's
+ * lock; its tiles are acknowledged after. A redelivered tile writes the same cells again.
+ */
+async function appendScene(scene: OpenStoreScene, settings: SceneSettings): Promise<SceneOutcome> {
+  const { sink, tier, first } = scene;
+  const zarr = sink.zarr;
+  const root = zarr.rasterRootOf(scene.memoryType, scene.partitionPath, first);
+  const catalogRetry = retryOptions(`catalog ${settings.catalog.type}`, settings.retry.catalog, settings.retry);
+  const entry = await zarr.exclusive(root, async () => {
+    const appended = await withRetry(() => zarr.appendRaster(scene.memoryType, scene.partitionPath, scene.tiles), retryOptions(sink.target, sink.retry, settings.retry)).catch((cause: unknown) =>
+      Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`appending tiles of ${first.scene.sceneId} to ${root} failed`, { cause, context: { stage: 'sink', connector: sink.type, key: root, tier: tier.name } })),
+    );
+    failpoint('raster.zarr.appended');
+    return catalogStoreAppend(
+      { tier, sink, catalog: settings.catalog, fence: settings.claims(scene.held.map((h) => h.position)), retry: settings.retry, catalogRetry },
+      appended,
+      {
+        memoryType: scene.memoryType, dataset: first.dataset, kind: 'raster', partitionPath: scene.partitionPath,
+        timeMinUs: first.timeUs, timeMaxUs: first.timeUs, bbox: scene.bbox, provenance: batchProvenance(scene.held),
+      },
+    );
+  });
+  scene.tiles = [];
+  return { kind: 'scene', entry, tier, memoryType: scene.memoryType, held: scene.held, durable: true };
 }
 
 /** Finishes the COG into a temp file (its sha256 on the way), puts it under the scene's key, catalogs it. */

@@ -430,10 +430,10 @@ async function decodeTile(raster: RasterModules, pending: PendingTile, routing: 
     return undefined;
   }
   const tier = routing.routeOf(memoryType);
-  if (tier.raster === undefined) {
+  if (tier.raster === undefined && tier.rasterStore === undefined) {
     deadLetter({
       reason: 'unclassified',
-      message: `memory type ${memoryType} of raster dataset ${tile.dataset} routes to tier ${tier.name}, which has no raster_backend and whose primary_backend does not write COGs`,
+      message: `memory type ${memoryType} of raster dataset ${tile.dataset} routes to tier ${tier.name}, which has no raster_backend and whose primary_backend writes neither COGs nor Zarr`,
       position: pending.held.position,
       payload: pending.payload,
     });
@@ -575,7 +575,8 @@ class Tally {
     switch (outcome.kind) {
       case 'written': {
         const { batch, entry } = outcome;
-        c.recordsWritten += entry.rows;
+        // A Zarr store's row counts what the store holds, not what this append added.
+        c.recordsWritten += batch.records.length;
         c.objects++;
         c.bytesWritten += entry.bytes;
         const t = this.perTier.get(batch.tier as TierName)!;

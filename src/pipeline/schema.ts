@@ -51,8 +51,8 @@ const classifyRule = z
 
 /** Backends that keep encoded objects (files): the tier's `format` and `file_organization` apply. */
 export const OBJECT_BACKENDS = ['local_file', 'zarr', 'network_file', 's3', 'gcs', 'azure_blob', 'redis', 'cog'] as const;
-/** Object stores that can keep COGs: a raster_backend of one of these, or a primary_backend of one with `format: cog`. */
-export const RASTER_BACKENDS = ['local_file', 's3', 'gcs', 'azure_blob', 'cog'] as const;
+/** Object stores that can keep raster records: a raster_backend of one of these (COGs, or Zarr with `format: zarr`), or a primary_backend of one with `format: cog` or `format: zarr`. */
+export const RASTER_BACKENDS = ['local_file', 's3', 'gcs', 'azure_blob', 'cog', 'zarr'] as const;
 /** Backends that keep records as rows, documents or points (RecordStore). */
 export const RECORD_BACKENDS = ['postgresql', 'postgis', 'sqlite', 'mongodb', 'influxdb'] as const;
 
@@ -80,8 +80,13 @@ const isCogFormat = (format: unknown): boolean => (COG_FORMATS as readonly unkno
 
 /** True when the backend writes COGs in the role it has: `type: cog`, `format: cog`, or any raster-capable object store as raster_backend. */
 function writesCogs(b: BackendConfig, role: 'primary_backend' | 'vector_backend' | 'raster_backend'): boolean {
-  if (!(RASTER_BACKENDS as readonly string[]).includes(b.type)) return false;
+  if (!(RASTER_BACKENDS as readonly string[]).includes(b.type) || writesZarr(b)) return false;
   return b.type === 'cog' || role === 'raster_backend' || ('format' in b && isCogFormat(b.format));
+}
+
+/** True when the backend keeps Zarr stores: `type: zarr`, or an object store with `format: zarr`. */
+export function writesZarr(b: BackendConfig): boolean {
+  return b.type === 'zarr' || ('format' in b && b.format === 'zarr');
 }
 
 /** How a COG backend lays out and encodes scenes: its organization template and the COG encoder's options. */
@@ -93,10 +98,10 @@ export function cogLayoutOf(b: BackendConfig): { organization: string; options: 
   return { organization, options: cogOptionsSchema.parse(keys) };
 }
 
-/** The backend a tier writes raster scenes to: raster_backend, else a primary backend that writes COGs; undefined if none. */
+/** The backend a tier writes raster records to: raster_backend, else a primary backend that writes COGs or Zarr; undefined if none. */
 export function rasterRoleOf(tier: Pick<TierConfig, 'primary_backend' | 'raster_backend'>): 'raster_backend' | 'primary_backend' | undefined {
   if (tier.raster_backend !== undefined) return 'raster_backend';
-  return writesCogs(tier.primary_backend, 'primary_backend') ? 'primary_backend' : undefined;
+  return writesCogs(tier.primary_backend, 'primary_backend') || writesZarr(tier.primary_backend) ? 'primary_backend' : undefined;
 }
 
 /** The spec's `backup_policy`. */
@@ -156,11 +161,11 @@ const tierConfigSchema = z
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, lb.file_organization === undefined && lb.organization !== undefined ? 'organization' : 'file_organization'], message: (error as Error).message });
       }
       if (role === 'raster_backend' && !(RASTER_BACKENDS as readonly string[]).includes(b.type)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'type'], message: `${b.type} cannot keep COGs; a raster_backend is one of ${RASTER_BACKENDS.join(', ')}` });
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'type'], message: `${b.type} cannot keep raster scenes; a raster_backend is one of ${RASTER_BACKENDS.join(', ')}` });
         continue;
       }
-      if (role === 'raster_backend' && 'format' in b && b.format !== undefined && !isCogFormat(canonicalFormat(b.format))) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'format'], message: `a raster_backend writes COGs: format cog (or leave it out), not ${String(b.format)}` });
+      if (role === 'raster_backend' && 'format' in b && b.format !== undefined && !isCogFormat(canonicalFormat(b.format)) && b.format !== 'zarr') {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [role, 'format'], message: `a raster_backend writes COGs (format cog, or leave it out) or Zarr (format zarr), not ${String(b.format)}` });
       }
       if (writesCogs(b, role)) {
         const keys = Object.fromEntries(COG_KEYS.filter((k) => layout[k] !== undefined).map((k) => [k, layout[k]]));
@@ -426,7 +431,7 @@ const pipelineSchemaBase = z
       const tier = tiers[tierName];
       if (tier !== undefined) checkFormats(tier, pipeline.storage, ['storage', 'tier_configs', tierName], ctx, reaching.get(tierName) ?? new Set());
     }
-    // A rule for rasters must land on a tier that can write COGs.
+    // A rule for rasters must land on a tier that can write COGs or Zarr.
     pipeline.classify.rules.forEach((rule, i) => {
       const kinds = rule.match.kind === undefined ? [] : Array.isArray(rule.match.kind) ? rule.match.kind : [rule.match.kind];
       if (!kinds.includes('raster')) return;
@@ -436,7 +441,7 @@ const pipelineSchemaBase = z
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
           path: ['classify', 'rules', i, 'memory_type'],
-          message: `routes raster records to tier ${tierName}, which has no raster_backend and whose primary_backend (${tier.primary_backend.type}${'format' in tier.primary_backend ? `, format ${tier.primary_backend.format}` : ''}) does not write COGs`,
+          message: `routes raster records to tier ${tierName}, which has no raster_backend and whose primary_backend (${tier.primary_backend.type}${'format' in tier.primary_backend ? `, format ${tier.primary_backend.format}` : ''}) writes neither COGs nor Zarr`,
         });
       }
     });

@@ -11,7 +11,7 @@ import type { RecordStore } from '../core/record-store.js';
 import { defaultRetry, retryOptions, retryPolicyOf, withRetry, type RetryOptions, type RetryPolicy, type RetryReport } from '../core/retry.js';
 import type { Catalog, CatalogEntry, ObjectKind, PartitionClaim } from '../catalog/catalog.js';
 import type { Encoder } from '../encoders/encoder.js';
-import type { ZarrStoreSink } from '../encoders/zarr/sink.js';
+import type { StoreAppend, ZarrStoreSink } from '../encoders/zarr/sink.js';
 import { canonicalFormat, encoderFor, formatProblem, rasterFormatFor, resolveFormat, type FormatKeys, type RasterFormat } from '../encoders/registry.js';
 import { compileTemplate, objectKey, type CompiledTemplate } from '../stages/object-key.js';
 import { CachedBackend } from '../storage/cached-backend.js';
@@ -19,7 +19,7 @@ import { CachedRecordStore } from '../storage/cached-record-store.js';
 import { EncryptedBackend, parseEncryptionKey } from '../storage/encrypted-backend.js';
 import { RetentionBackend } from '../storage/retention-backend.js';
 import { createBackend, createCacheStore, createObjectIndex } from './connectors.js';
-import { cogLayoutOf, rasterRoleOf, type BackendConfig, type PipelineConfig, type TierConfig, type TierName } from './schema.js';
+import { cogLayoutOf, rasterRoleOf, writesZarr, type BackendConfig, type PipelineConfig, type TierConfig, type TierName } from './schema.js';
 
 /** What a key of a tier holds: an object's bytes (decrypted), or the records of a row set. */
 export type StoredContent = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'records'; records: ObservationRecord[] };
@@ -124,6 +124,9 @@ function zarrSink(backend: Backend, id: SinkIdentity, zarr: ZarrStoreSink): Sink
  */
 export type RasterSink = Extract<Sink, { kind: 'objects' }> & { raster: RasterFormat };
 
+/** Where a tier keeps Zarr stores (`format: zarr`): point series, and raster tiles appended along time. */
+export type StoreSink = Extract<Sink, { kind: 'store' }>;
+
 /** A configured tier: its sinks (primary, and vector features when set), index and raster sink. */
 export interface Tier {
   name: TierName;
@@ -132,6 +135,8 @@ export interface Tier {
   vector?: Sink;
   /** raster_backend, or the primary backend when it writes COGs. */
   raster?: RasterSink;
+  /** raster_backend, or the primary backend, when it keeps Zarr stores: tiles append to one array per (dataset, variable, grid). */
+  rasterStore?: StoreSink;
   index?: ObjectIndex;
   /** Feeds `index` without holding up ingest while it is down. */
   indexBacklog?: IndexBacklog;
@@ -169,8 +174,9 @@ export function templateOf(backend: BackendConfig): CompiledTemplate {
 /** The sink of a batch: vector features go to `vector_backend` when the tier has one, raster scenes to the raster sink. */
 export function sinkOf(tier: Tier, kind: ObjectKind): Sink {
   if (kind === 'raster') {
-    if (tier.raster === undefined) throw new ConfigError(`tier ${tier.name} has no raster_backend and its primary_backend does not write COGs`, [], { context: { tier: tier.name } });
-    return tier.raster;
+    const raster = tier.raster ?? tier.rasterStore;
+    if (raster === undefined) throw new ConfigError(`tier ${tier.name} has no raster_backend and its primary_backend writes neither COGs nor Zarr`, [], { context: { tier: tier.name } });
+    return raster;
   }
   return kind === 'vector' && tier.vector !== undefined ? tier.vector : tier.primary;
 }
@@ -233,7 +239,7 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
     const made = await createBackend(backendConfig);
     opened.push(made.kind === 'objects' ? made.backend : made.store);
     // A backend that writes COGs in this role lays out scenes by its organization, and encodes with its COG keys.
-    const cog = (role === 'primary_backend' && rasterRoleOf(config) === 'primary_backend') || role === 'raster_backend' ? cogLayoutOf(backendConfig) : undefined;
+    const cog = ((role === 'primary_backend' && rasterRoleOf(config) === 'primary_backend') || role === 'raster_backend') && !writesZarr(backendConfig) ? cogLayoutOf(backendConfig) : undefined;
     const id: SinkIdentity = {
       template: cog !== undefined ? compileTemplate(cog.organization) : templateOf(backendConfig),
       retry: retryPolicyOf(backendConfig.retry),
@@ -249,7 +255,7 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
       }
       return recordSink(store, id);
     }
-    if (backendConfig.type === 'zarr' || formatOfBackend(backendConfig) === 'zarr') {
+    if (writesZarr(backendConfig)) {
       // A Zarr store is read in place by Zarr readers: encrypted or locked chunks would defeat it.
       if (encrypt) throw new ConfigError(`tier ${name} ${role}: format zarr cannot be encrypted client-side (readers open the store's keys directly); set encryption_enabled: false for this tier`);
       if (config.backup_policy?.immutable) throw new ConfigError(`tier ${name} ${role}: format zarr appends rewrite chunks and metadata, which immutable forbids`);
@@ -301,11 +307,13 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
     const primary = await sink('primary_backend', config.primary_backend);
     const vector = config.vector_backend === undefined ? undefined : await sink('vector_backend', config.vector_backend);
     let raster: RasterSink | undefined;
+    let rasterStore: StoreSink | undefined;
     const rasterRole = rasterRoleOf(config);
     if (rasterRole !== undefined) {
       const rasterSink = rasterRole === 'primary_backend' ? primary : await sink('raster_backend', config.raster_backend!);
-      if (rasterSink.kind !== 'objects') throw new StorageError(`${rasterRole} ${rasterSink.type} keeps rows, not COGs`, { context: { tier: name } });
-      raster = { ...rasterSink, raster: await rasterFormatFor('cog', cogLayoutOf(config[rasterRole]!).options) };
+      if (rasterSink.kind === 'records') throw new StorageError(`${rasterRole} ${rasterSink.type} keeps rows, not raster scenes`, { context: { tier: name } });
+      if (rasterSink.kind === 'store') rasterStore = rasterSink;
+      else raster = { ...rasterSink, raster: await rasterFormatFor('cog', cogLayoutOf(config[rasterRole]!).options) };
     }
     let index: ObjectIndex | undefined;
     if (config.index_backend !== undefined) {
@@ -318,6 +326,7 @@ export async function openTier(name: TierName, config: TierConfig, pipeline: Pic
       primary,
       ...(vector === undefined ? {} : { vector }),
       ...(raster === undefined ? {} : { raster }),
+      ...(rasterStore === undefined ? {} : { rasterStore }),
       ...(index === undefined ? {} : { index, indexBacklog: new IndexBacklog(index, `redis index of tier ${name}`, retryPolicyOf(config.index_backend!.retry)) }),
       location: primary.location,
       notes,
@@ -338,6 +347,7 @@ export async function closeTier(tier: Tier): Promise<void> {
   }
   // A raster sink on the primary backend is closed with the primary.
   if (tier.raster && tier.raster.backend !== (tier.primary.kind === 'objects' ? tier.primary.backend : undefined)) closers.push(tier.raster);
+  if (tier.rasterStore && tier.rasterStore !== tier.primary) closers.push(tier.rasterStore);
   tier.indexBacklog?.close();
   if (tier.index) closers.push(tier.index);
   const errors: unknown[] = [];
@@ -406,31 +416,63 @@ async function appendToStore(
   retry: WriteRetry,
   catalogRetry: Partial<RetryOptions>,
 ): Promise<CatalogEntry> {
-  const appended = await withRetry(() => sink.zarr.append(batch), sinkRetry(sink, retry)).catch((cause: unknown) =>
-    Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`appending to the Zarr store of ${batch.memoryType} ${batch.partitionPath} failed`, { cause, context: { stage: 'sink', connector: sink.type, tier: tier.name } })),
-  );
+  // The append and its catalog row under the store's lock: a row merges the previous one, so two appends must not interleave.
+  return sink.zarr.exclusive(sink.zarr.rootOf(batch.memoryType, batch.partitionPath), async () => {
+    const appended = await withRetry(() => sink.zarr.append(batch), sinkRetry(sink, retry)).catch((cause: unknown) =>
+      Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`appending to the Zarr store of ${batch.memoryType} ${batch.partitionPath} failed`, { cause, context: { stage: 'sink', connector: sink.type, tier: tier.name } })),
+    );
+    const manifest = manifestOf(batch.records, [], [], false);
+    return catalogStoreAppend({ tier, sink, catalog, fence, retry, catalogRetry }, appended, {
+      memoryType: batch.memoryType, dataset: batch.dataset, kind: batch.kind, partitionPath: batch.partitionPath,
+      timeMinUs: manifest.timeMinUs, timeMaxUs: manifest.timeMaxUs, bbox: manifest.bbox, provenance: batchProvenance(batch.records),
+    });
+  });
+}
+
+/** What an append added to a store, for its catalog row. */
+export interface StoreAppendInfo {
+  memoryType: string;
+  dataset: string;
+  kind: CatalogEntry['kind'];
+  partitionPath: string;
+  timeMinUs: number;
+  timeMaxUs: number;
+  bbox: CatalogEntry['bbox'];
+  provenance: ProvenanceRange[];
+}
+
+/**
+ * The store's catalog row (one per store: key = its root) after an append: rows, time range,
+ * bbox and provenance merged with the previous row. Run under the store's `exclusive`, after the
+ * append made its data visible; the ack follows the row.
+ */
+export async function catalogStoreAppend(
+  at: { tier: Tier; sink: StoreSink; catalog: Catalog; fence: readonly PartitionClaim[]; retry: WriteRetry; catalogRetry: Partial<RetryOptions> },
+  appended: StoreAppend,
+  added: StoreAppendInfo,
+): Promise<CatalogEntry> {
+  const { tier, sink, catalog, fence, retry, catalogRetry } = at;
   const previous = (await withRetry(() => catalog.list({ tier: tier.name, key: appended.root }), catalogRetry))[0];
-  const manifest = manifestOf(batch.records, [], [], false);
   const entry: CatalogEntry = {
     key: appended.root,
     tier: tier.name,
     backend: sink.type,
     uri: sink.uri(appended.root),
-    memoryType: batch.memoryType,
-    dataset: batch.dataset,
-    kind: batch.kind,
-    partitionPath: batch.partitionPath,
+    memoryType: added.memoryType,
+    dataset: added.dataset,
+    kind: added.kind,
+    partitionPath: added.partitionPath,
     format: 'zarr',
     codec: sink.zarr.codec.name,
     codecLevel: sink.zarr.codec.level,
     bytes: appended.bytes,
     // What the store holds, from the store itself: a redelivered append adds nothing.
     rows: appended.observations,
-    timeMinUs: Math.min(previous?.timeMinUs ?? Infinity, manifest.timeMinUs),
-    timeMaxUs: Math.max(previous?.timeMaxUs ?? -Infinity, manifest.timeMaxUs),
-    bbox: previous === undefined ? manifest.bbox : [Math.min(previous.bbox[0], manifest.bbox[0]), Math.min(previous.bbox[1], manifest.bbox[1]), Math.max(previous.bbox[2], manifest.bbox[2]), Math.max(previous.bbox[3], manifest.bbox[3])],
+    timeMinUs: Math.min(previous?.timeMinUs ?? Infinity, added.timeMinUs),
+    timeMaxUs: Math.max(previous?.timeMaxUs ?? -Infinity, added.timeMaxUs),
+    bbox: previous === undefined ? added.bbox : [Math.min(previous.bbox[0], added.bbox[0]), Math.min(previous.bbox[1], added.bbox[1]), Math.max(previous.bbox[2], added.bbox[2]), Math.max(previous.bbox[3], added.bbox[3])],
     sha256: appended.sha256,
-    provenance: mergeProvenance(previous?.provenance ?? [], batchProvenance(batch.records)),
+    provenance: mergeProvenance(previous?.provenance ?? [], added.provenance),
     state: 'committed',
   };
   await withRetry(() => catalog.upsert([entry], fence), catalogRetry);

@@ -33,5 +33,10 @@ if "station_name" in ds:
 out["values"] = {}
 for name in ds.data_vars:
     v = ds[name].values
-    out["values"][name] = {"dims": list(ds[name].dims), "dtype": str(v.dtype), "data": [[None if (isinstance(x, float) and math.isnan(x)) else float(x) for x in row] for row in np.atleast_2d(v).reshape(v.shape[0], -1)] if v.ndim <= 2 else None, "attrs": {k: str(val) for k, val in ds[name].attrs.items()}}
+    rows = np.atleast_2d(v)  # a 0-d variable (a grid mapping) is one row of one value
+    out["values"][name] = {"dims": list(ds[name].dims), "dtype": str(v.dtype), "data": [[None if (isinstance(x, float) and math.isnan(x)) else float(x) for x in row] for row in rows.reshape(rows.shape[0], -1)] if v.ndim <= 2 else None, "attrs": {k: str(val) for k, val in ds[name].attrs.items()}}
+    if v.ndim == 3:
+        # Per leading index (time): the count of values that are set, and their sum.
+        flat = v.reshape(v.shape[0], -1).astype("float64")
+        out["values"][name]["per_step"] = [[int(np.count_nonzero(~np.isnan(r))), float(np.nansum(r))] for r in flat]
 print(json.dumps(out))

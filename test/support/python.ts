@@ -76,7 +76,7 @@ export interface ZarrCheck {
   lon: number[];
   lat: number[];
   /** Per data variable: dims and values (NaN fill masked to null); data is null beyond 2-D. */
-  values: Record<string, { dims: string[]; dtype: string; data: (number | null)[][]; attrs: Record<string, string> }>;
+  values: Record<string, { dims: string[]; dtype: string; data: (number | null)[][]; attrs: Record<string, string>; per_step?: [number, number][] }>;
   zarr_arrays: Record<string, { shape: number[]; dtype: string; attrs: Record<string, unknown> }>;
 }
 

@@ -2,12 +2,14 @@ import type { Backend } from '../../core/backend.js';
 import type { Batch } from '../../core/batch.js';
 import { createHash } from 'node:crypto';
 import { ConfigError, StorageError } from '../../core/errors.js';
+import type { RasterRecord } from '../../core/raster.js';
 import type { PointRecord } from '../../core/record.js';
 import type { ZarrOptions } from '../../config/zarr.js';
 import { periodStartUs, sanitizeSegment, timeTokenOf, type CompiledTemplate } from '../../stages/object-key.js';
 import { chunkCodec } from './codecs.js';
 import type { StoreLayout } from './metadata.js';
 import { ZarrStore } from './store.js';
+import { appendRasterTiles, gridId } from './raster.js';
 import { appendPoints, pointDifferences } from './timeseries.js';
 
 export interface StoreAppend {
@@ -24,8 +26,10 @@ export interface StoreAppend {
 
 /**
  * The tier writer's "store" sink for `format: zarr`: a batch is not an object of its own but an
- * append to the store of its (memory type, partition path), `{memory type}/{partition}.zarr`.
- * Appends to one store run one at a time, in the order they were asked for.
+ * append to the store of its (memory type, partition path), `{memory type}/{partition}.zarr`;
+ * raster tiles append to the store of their (memory type, partition path, variable, grid),
+ * `{memory type}/{partition}/{variable}-{grid}.zarr`. Callers run an append and its catalog row
+ * under `exclusive`, so the work on one store runs one at a time, in the order it was asked for.
  */
 export class ZarrStoreSink {
   readonly format = 'zarr';
@@ -48,11 +52,15 @@ export class ZarrStoreSink {
     return `${sanitizeSegment(memoryType)}/${partitionPath}.zarr`;
   }
 
-  async append(batch: Batch): Promise<StoreAppend> {
-    if (batch.kind !== 'point') throw new ConfigError(`format zarr stores point time series (and raster records); ${batch.kind} records of ${batch.memoryType} need another format (vector_backend)`);
-    const root = this.rootOf(batch.memoryType, batch.partitionPath);
+  /** The store of a raster tile: one array per (memory type, partition path, variable, grid). */
+  rasterRootOf(memoryType: string, partitionPath: string, tile: Pick<RasterRecord, 'variable' | 'scene'>): string {
+    return `${sanitizeSegment(memoryType)}/${partitionPath}/${sanitizeSegment(tile.variable)}-${gridId(tile.scene)}.zarr`;
+  }
+
+  /** Runs `work` after all earlier work on the store at `root` has settled: one append (and its catalog row) at a time. */
+  async exclusive<T>(root: string, work: () => Promise<T>): Promise<T> {
     const previous = this.queues.get(root) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.appendNow(root, batch.records as PointRecord[]));
+    const run = previous.catch(() => undefined).then(work);
     this.queues.set(root, run);
     try {
       return await run;
@@ -61,11 +69,35 @@ export class ZarrStoreSink {
     }
   }
 
-  private async appendNow(root: string, records: PointRecord[]): Promise<StoreAppend> {
+  /** Appends a batch of points to its store (call under `exclusive(rootOf(…))`). */
+  async append(batch: Batch): Promise<StoreAppend> {
+    if (batch.kind !== 'point') throw new ConfigError(`format zarr stores point time series and raster records; ${batch.kind} records of ${batch.memoryType} need another format (vector_backend)`);
+    const root = this.rootOf(batch.memoryType, batch.partitionPath);
+    const records = batch.records as PointRecord[];
     const store = new ZarrStore(this.backend, root, this.layout);
     const result = await appendPoints(store, records, this.seriesOptions(records[0]!.timeUs));
+    return { root, sha256: result.sha256, ...(await this.size(store)), observations: result.observations };
+  }
+
+  /**
+   * Appends tiles of one variable and grid to their store (call under `exclusive(rasterRootOf(…))`):
+   * each tile's time step takes its index from the period's start by `time_step`, and the tiles
+   * fill the chunks they cover. `observations` is the time steps the array has.
+   */
+  async appendRaster(memoryType: string, partitionPath: string, tiles: readonly RasterRecord[]): Promise<StoreAppend> {
+    const root = this.rasterRootOf(memoryType, partitionPath, tiles[0]!);
+    const store = new ZarrStore(this.backend, root, this.layout);
+    const result = await appendRasterTiles(store, tiles, {
+      timeStepUs: this.options.timeStepMs * 1000,
+      originUs: periodStartUs(timeTokenOf(this.template)!, tiles[0]!.timeUs),
+      chunks: this.options.chunks,
+    });
+    return { root, sha256: result.sha256, ...(await this.size(store)), observations: result.timeSteps };
+  }
+
+  private async size(store: ZarrStore): Promise<{ keys: number; bytes: number }> {
     const keys = await store.keys();
-    return { root, sha256: result.sha256, keys: keys.length, bytes: keys.reduce((n, k) => n + k.size, 0), observations: result.observations };
+    return { keys: keys.length, bytes: keys.reduce((n, k) => n + k.size, 0) };
   }
 
   /** What a store holds now: the digest of its consolidated metadata, its bytes and values. */

@@ -46,7 +46,7 @@ describe('raster routing in the pipeline file (earthmem validate)', () => {
 
   it('refuses a raster rule whose tier cannot write COGs, COG keys on parquet, bad COG values, a record store as raster_backend', () => {
     assert.deepEqual(issues(base({ primary_backend: { type: 'local_file', base_path: 'hot' } })), [
-      'classify.rules.0.memory_type: routes raster records to tier hot, which has no raster_backend and whose primary_backend (local_file) does not write COGs',
+      'classify.rules.0.memory_type: routes raster records to tier hot, which has no raster_backend and whose primary_backend (local_file) writes neither COGs nor Zarr',
     ]);
     assert.deepEqual(issues(base({ primary_backend: { type: 'local_file', base_path: 'hot', compression: 'ZSTD', blocksize: 512 } }, [])), [
       'storage.tier_configs.hot.primary_backend.blocksize: is a COG key: it needs format: cog',
@@ -59,11 +59,25 @@ describe('raster routing in the pipeline file (earthmem validate)', () => {
       'storage.tier_configs.hot.primary_backend.level: LZW has no level',
     ]);
     assert.deepEqual(issues(base({ primary_backend: { type: 'local_file', base_path: 'hot' }, raster_backend: { type: 'sqlite', database_path: 'x.sqlite' } })), [
-      'storage.tier_configs.hot.raster_backend.type: sqlite cannot keep COGs; a raster_backend is one of local_file, s3, gcs, azure_blob, cog',
+      'storage.tier_configs.hot.raster_backend.type: sqlite cannot keep raster scenes; a raster_backend is one of local_file, s3, gcs, azure_blob, cog, zarr',
     ]);
     assert.deepEqual(issues(base({ primary_backend: { type: 'local_file', base_path: 'hot', format: 'cog', organization: 'dataset', file_organization: 'year/month/day' } })), [
       'storage.tier_configs.hot.primary_backend.organization: is another name for file_organization: give one of them',
     ]);
     assert.ok(issues(base({ primary_backend: { type: 'local_file', base_path: 'hot', format: 'cog', organization: '{nope}' } }))[0]!.startsWith('storage.tier_configs.hot.primary_backend.organization: unknown token {nope}'));
+  });
+
+  it('a Zarr primary_backend or raster_backend keeps raster records; a raster_backend of another format is refused', () => {
+    const zarrPrimary = parseConfigValue(base({ primary_backend: { type: 'zarr', store_path: 'z', file_organization: '{dataset}/{year}', time_step: '1d' } }), 'p.yaml', pipelineSchema);
+    assert.equal(rasterRoleOf(zarrPrimary.storage.tier_configs.hot!), 'primary_backend');
+    const zarrRaster = parseConfigValue(
+      base({ primary_backend: { type: 'local_file', base_path: 'hot' }, raster_backend: { type: 's3', bucket: 'b', region: 'us-east-1', format: 'zarr', chunks: [1, 256, 256] } }),
+      'p.yaml',
+      pipelineSchema,
+    );
+    assert.equal(rasterRoleOf(zarrRaster.storage.tier_configs.hot!), 'raster_backend');
+    assert.deepEqual(issues(base({ primary_backend: { type: 'local_file', base_path: 'hot' }, raster_backend: { type: 'local_file', base_path: 'r', format: 'geojson' } })), [
+      'storage.tier_configs.hot.raster_backend.format: a raster_backend writes COGs (format cog, or leave it out) or Zarr (format zarr), not geojson',
+    ]);
   });
 });
