@@ -33,7 +33,7 @@ export const zarrBackendSchema = z
     type: z.literal('zarr'),
     store_path: nonEmpty,
     file_organization: z.string().default('year/month/dataset'),
-    /** Chunk codec: zstd (default), gzip, lz4, none (blosc refused, see checkZarrKeys). */
+    /** Chunk codec: zstd (default), gzip, lz4, blosc (zstd inside, byte shuffle), none. */
     compression: z.enum(['zstd', 'gzip', 'lz4', 'blosc', 'none']).optional(),
     ...zarrShape,
     permissions: localFileBackendSchema.shape.permissions,

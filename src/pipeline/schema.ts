@@ -214,10 +214,9 @@ function checkZarrKeys(b: BackendConfig, path: string[], ctx: z.RefinementCtx): 
   }
   const options = zarrOptions(b as Parameters<typeof zarrOptions>[0]);
   if (!['zstd', 'gzip', 'lz4', 'blosc', 'none'].includes(options.compression)) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression'], message: `Zarr chunks are compressed with zstd (the default), gzip or lz4, not ${options.compression}` });
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression'], message: `Zarr chunks are compressed with zstd (the default), gzip, lz4, blosc or none, not ${options.compression}` });
     return;
   }
-  if (options.compression === 'blosc') ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression'], message: 'blosc is not supported yet: use zstd (the default), gzip or lz4' });
   if (options.compression === 'lz4' && options.zarrFormat === 3) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression'], message: 'lz4 has no Zarr v3 codec: use zstd or gzip with zarr_format: 3' });
   const bad = checkLevel(options.compression, options.compressionLevel);
   if (bad !== null && given.includes('compression_level')) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'compression_level'], message: bad });

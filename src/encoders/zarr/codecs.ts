@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { compress as lz4Compress, uncompress as lz4Uncompress } from 'lz4-napi';
 import { ConfigError } from '../../core/errors.js';
+import { bloscDecode, bloscEncode } from './blosc.js';
 
 const require = createRequire(import.meta.url);
 /** The native binding honours the level (the package's main export always writes level 3); both run on libuv's pool. */
@@ -24,18 +25,20 @@ export interface ChunkCodec {
   readonly level: number | null;
   /** v2 `.zarray` `compressor` (numcodecs config), null for none. */
   readonly v2: Record<string, unknown> | null;
-  /** v3 codecs after `bytes`. */
-  readonly v3: Record<string, unknown>[];
-  encode(raw: Uint8Array): Promise<Uint8Array>;
+  /** v3 codecs after `bytes`, for an array of `itemSize`-byte elements (blosc's shuffle needs it). */
+  v3(itemSize: number): Record<string, unknown>[];
+  /** `itemSize`: bytes per element (blosc shuffles by it; the others ignore it). */
+  encode(raw: Uint8Array, itemSize: number): Promise<Uint8Array>;
   decode(bytes: Uint8Array): Promise<Uint8Array>;
 }
 
 const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
-/** Levels each codec accepts (zstd 1–22, gzip 0–9); lz4 and none have none. */
+/** Levels each codec accepts (zstd 1–22, gzip and blosc 0–9); lz4 and none have none. */
 export function checkLevel(compression: ZarrCompression, level: number): string | null {
   if (compression === 'zstd' && (level < 1 || level > 22)) return 'zstd levels are 1–22';
   if (compression === 'gzip' && (level < 0 || level > 9)) return 'gzip levels are 0–9';
+  if (compression === 'blosc' && (level < 0 || level > 9)) return 'blosc levels are 0–9';
   return null;
 }
 
@@ -47,7 +50,7 @@ export function chunkCodec(compression: ZarrCompression, level: number, format: 
       return {
         name: 'zstd', level,
         v2: { id: 'zstd', level },
-        v3: [{ name: 'zstd', configuration: { level, checksum: false } }],
+        v3: () => [{ name: 'zstd', configuration: { level, checksum: false } }],
         encode: async (raw) => zstd.compress(asBuffer(raw), level),
         decode: async (bytes) => zstd.decompress(asBuffer(bytes)),
       };
@@ -55,7 +58,7 @@ export function chunkCodec(compression: ZarrCompression, level: number, format: 
       return {
         name: 'gzip', level,
         v2: { id: 'gzip', level },
-        v3: [{ name: 'gzip', configuration: { level } }],
+        v3: () => [{ name: 'gzip', configuration: { level } }],
         // node's gzip header has mtime 0 and a fixed OS byte: same input, same bytes.
         encode: async (raw) => gzip(asBuffer(raw), { level }),
         decode: async (bytes) => gunzip(asBuffer(bytes)),
@@ -66,14 +69,20 @@ export function chunkCodec(compression: ZarrCompression, level: number, format: 
         // numcodecs' LZ4 is an LZ4 block after a 4-byte little-endian uncompressed size: lz4-napi's `compress` is exactly that (lz4_flex compress_prepend_size).
         name: 'lz4', level: null,
         v2: { id: 'lz4', acceleration: 1 },
-        v3: [],
+        v3: () => [],
         encode: async (raw) => lz4Compress(asBuffer(raw)),
         decode: async (bytes) => lz4Uncompress(asBuffer(bytes)),
       };
     case 'blosc':
-      // Blosc's frame (16-byte header, shuffle, split blocks, per-block codec) is not written here yet; refusing is better than an approximation readers reject.
-      throw new ConfigError('compression blosc is not supported yet: use zstd (the default), gzip or lz4');
+      // Byte shuffle and zstd inside (numcodecs reads the frame's own flags and typesize).
+      return {
+        name: 'blosc', level,
+        v2: { id: 'blosc', cname: 'zstd', clevel: level, shuffle: 1, blocksize: 0 },
+        v3: (itemSize) => [{ name: 'blosc', configuration: { cname: 'zstd', clevel: level, shuffle: itemSize > 1 ? 'shuffle' : 'noshuffle', typesize: itemSize, blocksize: 0 } }],
+        encode: (raw, itemSize) => bloscEncode(raw, itemSize, level),
+        decode: bloscDecode,
+      };
     case 'none':
-      return { name: 'none', level: null, v2: null, v3: [], encode: async (raw) => raw, decode: async (bytes) => bytes };
+      return { name: 'none', level: null, v2: null, v3: () => [], encode: async (raw) => raw, decode: async (bytes) => bytes };
   }
 }

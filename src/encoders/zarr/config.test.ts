@@ -46,10 +46,11 @@ describe('Zarr keys in a pipeline file', () => {
     assert.deepEqual(zarrOptions({}), { zarrFormat: 2, chunks: [1, 500, 500], timeseriesChunks: [64, 1024], compression: 'zstd', compressionLevel: 3, dimensionSeparator: '/', timeStepMs: 3_600_000 });
   });
 
-  it('refuses Zarr keys without format: zarr, blosc, lz4 in v3, bad levels, layouts without a time token, unknown keys', () => {
+  it('refuses Zarr keys without format: zarr, lz4 in v3, bad levels, layouts without a time token, unknown keys', () => {
     const cases: [string, RegExp][] = [
       ['{ type: local_file, base_path: /tmp/x, chunks: [1, 2, 3] }', /primary_backend\.chunks: chunks is a Zarr key: it needs format: zarr/],
-      ['{ type: zarr, store_path: /tmp/z, compression: blosc }', /compression: blosc is not supported yet/],
+      ['{ type: zarr, store_path: /tmp/z, compression: blosc, compression_level: 10 }', /compression_level: blosc levels are 0–9/],
+      ['{ type: local_file, base_path: /tmp/z, format: zarr, compression: snappy }', /compressed with zstd \(the default\), gzip, lz4, blosc or none, not snappy/],
       ['{ type: zarr, store_path: /tmp/z, compression: lz4, zarr_format: 3 }', /lz4 has no Zarr v3 codec/],
       ['{ type: zarr, store_path: /tmp/z, compression: gzip, compression_level: 12 }', /compression_level: gzip levels are 0–9/],
       ['{ type: zarr, store_path: /tmp/z, file_organization: "{dataset}" }', /file_organization: format: zarr needs a time token/],

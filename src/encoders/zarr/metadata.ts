@@ -27,6 +27,14 @@ const V2_DTYPE: Record<ZarrDtype, string> = {
   uint8: '|u1', int8: '|i1', uint16: '<u2', int16: '<i2', uint32: '<u4', int32: '<i4', int64: '<i8', float32: '<f4', float64: '<f8', string: '|O',
 };
 
+/** Bytes per element of an array of `dtype` (v2 dtype strings and v3 data types too): what blosc shuffles by; 1 for strings. */
+export function itemSizeOf(dtype: string): number {
+  const bytes = /^[<>|][uif](\d+)$/.exec(dtype)?.[1];
+  if (bytes !== undefined) return Number(bytes);
+  const bits = /^u?(?:int|float)(\d+)$/.exec(dtype)?.[1];
+  return bits === undefined ? 1 : Number(bits) / 8;
+}
+
 /** JSON has no NaN or infinities: Zarr spells them as strings. */
 export function jsonFill(value: number | null): number | string | null {
   if (value === null) return null;
@@ -87,7 +95,7 @@ export function v3ArrayMeta(spec: ArraySpec, layout: StoreLayout): Record<string
     chunk_grid: { name: 'regular', configuration: { chunk_shape: spec.chunks } },
     chunk_key_encoding: { name: 'default', configuration: { separator: layout.separator } },
     fill_value: fill,
-    codecs: [isString ? { name: 'vlen-utf8' } : { name: 'bytes', configuration: { endian: 'little' } }, ...layout.codec.v3],
+    codecs: [isString ? { name: 'vlen-utf8' } : { name: 'bytes', configuration: { endian: 'little' } }, ...layout.codec.v3(itemSizeOf(spec.dtype))],
     attributes: spec.fillValue === null || isString ? spec.attributes : { _FillValue: xarrayFill(spec), ...spec.attributes },
     dimension_names: spec.dimensions,
   };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { MigrationError } from '../../core/errors.js';
 import { failpoint } from '../../core/failpoint.js';
-import { jsonBytes } from './metadata.js';
+import { itemSizeOf, jsonBytes } from './metadata.js';
 import type { ZarrStoreSink } from './sink.js';
 
 /** A key of a store as copied: its path below the root, size and sha256. */
@@ -37,9 +37,13 @@ export async function copyStore(from: ZarrStoreSink, to: ZarrStoreSink, root: st
   const source = listed.filter((k) => !k.split('/').pop()!.endsWith('.tmp'));
   const out: StoreKey[] = [];
   let last = '';
+  const itemSizes = same ? new Map<string, number>() : await arrayItemSizes(from, root);
   for (const key of writeOrder(source, root)) {
     let bytes = await from.backend.get(key);
-    if (!same) bytes = METADATA.test(key) ? recompressMetadata(bytes, key, to) : await to.layout.codec.encode(await from.layout.codec.decode(bytes));
+    if (!same) {
+      const array = key.slice(root.length + 1).split('/')[0]!;
+      bytes = METADATA.test(key) ? recompressMetadata(bytes, key, to) : await to.layout.codec.encode(await from.layout.codec.decode(bytes), itemSizes.get(array) ?? 1);
+    }
     await to.backend.put(key, bytes);
     failpoint('zarr.copying');
     out.push({ key, bytes: bytes.byteLength, sha256: (last = sha(bytes)) });
@@ -47,12 +51,24 @@ export async function copyStore(from: ZarrStoreSink, to: ZarrStoreSink, root: st
   return { keys: out, sha256: last };
 }
 
+/** Per array of the store, its bytes per element, from the consolidated metadata. */
+async function arrayItemSizes(from: ZarrStoreSink, root: string): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  const consolidated = JSON.parse(Buffer.from(await from.backend.get(`${root}/${from.layout.format === 2 ? '.zmetadata' : 'zarr.json'}`)).toString('utf8')) as {
+    metadata?: Record<string, { dtype?: string }>;
+    consolidated_metadata?: { metadata: Record<string, { data_type?: string }> };
+  };
+  for (const [key, meta] of Object.entries(consolidated.metadata ?? {})) if (key.endsWith('/.zarray') && meta.dtype !== undefined) sizes.set(key.slice(0, -'/.zarray'.length), itemSizeOf(meta.dtype));
+  for (const [name, meta] of Object.entries(consolidated.consolidated_metadata?.metadata ?? {})) if (meta.data_type !== undefined) sizes.set(name, itemSizeOf(meta.data_type));
+  return sizes;
+}
+
 /** The metadata JSON with the destination's compressor in every array's description. */
 function recompressMetadata(bytes: Uint8Array, key: string, to: ZarrStoreSink): Uint8Array {
   const value = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
   const fixArray = (meta: Record<string, unknown>) => {
     if (meta.zarr_format === 2 && 'compressor' in meta) meta.compressor = to.layout.codec.v2;
-    if (meta.zarr_format === 3 && meta.node_type === 'array') meta.codecs = [(meta.codecs as unknown[])[0], ...to.layout.codec.v3];
+    if (meta.zarr_format === 3 && meta.node_type === 'array') meta.codecs = [(meta.codecs as unknown[])[0], ...to.layout.codec.v3(itemSizeOf(String(meta.data_type)))];
   };
   if (key.endsWith('.zmetadata')) {
     for (const [k, v] of Object.entries(value.metadata as Record<string, Record<string, unknown>>)) if (k.endsWith('.zarray')) fixArray(v);

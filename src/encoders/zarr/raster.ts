@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { StorageError } from '../../core/errors.js';
 import { failpoint } from '../../core/failpoint.js';
 import type { RasterRecord, RasterScene } from '../../core/raster.js';
-import { chunkKey, type ArraySpec } from './metadata.js';
+import { chunkKey, itemSizeOf, type ArraySpec } from './metadata.js';
 import { eachBounded, encodeCells, type ZarrStore } from './store.js';
 
 /**
@@ -151,14 +151,14 @@ export async function appendRasterTiles(store: ZarrStore, tiles: readonly Raster
         buffer.set(tile.pixels.subarray(from, from + rowBytes), to);
       }
     }
-    await store.put(chunkKey(store.layout, variable, index), await store.layout.codec.encode(buffer));
+    await store.put(chunkKey(store.layout, variable, index), await store.layout.codec.encode(buffer, size));
     failpoint('zarr.chunk');
   });
 
   const specs = arraySpecs(scene, variable, newT, options);
   const [, dx, , , , dy] = scene.geotransform;
   const [ox, , , oy] = scene.geotransform;
-  const coords = async (spec: ArraySpec, index: number[], values: number[]) => store.put(chunkKey(store.layout, spec.name, index), await store.layout.codec.encode(encodeCells(spec, values)));
+  const coords = async (spec: ArraySpec, index: number[], values: number[]) => store.put(chunkKey(store.layout, spec.name, index), await store.layout.codec.encode(encodeCells(spec, values), itemSizeOf(spec.dtype)));
   if (oldT === 0) {
     await coords(specs[1]!, [0], Array.from({ length: scene.width }, (_, i) => ox + (i + 0.5) * dx));
     await coords(specs[2]!, [0], Array.from({ length: scene.height }, (_, j) => oy + (j + 0.5) * dy));
@@ -182,5 +182,5 @@ async function restore(store: ZarrStore, scene: RasterScene, variable: string, i
   const buffer = new Uint8Array(await store.layout.codec.decode(bytes));
   const fill = fillBytes(scene, planeCells);
   for (let i = 0; i < ct; i++) if (index[0]! * ct + i >= visible) buffer.set(fill, i * fill.byteLength);
-  await store.put(key, await store.layout.codec.encode(buffer));
+  await store.put(key, await store.layout.codec.encode(buffer, BYTES[scene.dtype]));
 }

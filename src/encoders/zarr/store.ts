@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Backend } from '../../core/backend.js';
 import { NotFoundError } from '../../core/errors.js';
 import { failpoint } from '../../core/failpoint.js';
-import { chunkKey, jsonBytes, storeMetadata, type ArraySpec, type StoreLayout } from './metadata.js';
+import { chunkKey, itemSizeOf, jsonBytes, storeMetadata, type ArraySpec, type StoreLayout } from './metadata.js';
 
 /** A chunk's cells, in C order: numbers, or strings for `string` arrays. */
 export type Cells = (number | string)[];
@@ -97,7 +97,7 @@ export class ZarrStore {
   }
 
   async writeChunk(spec: ArraySpec, index: readonly number[], cells: Cells): Promise<void> {
-    await this.put(chunkKey(this.layout, spec.name, index), await this.layout.codec.encode(encodeCells(spec, cells)));
+    await this.put(chunkKey(this.layout, spec.name, index), await this.layout.codec.encode(encodeCells(spec, cells), itemSizeOf(spec.dtype)));
     failpoint('zarr.chunk');
   }
 

@@ -30,7 +30,7 @@ async function storeAt(format: ZarrFormat, compression: ZarrCompression, separat
 }
 const options: SeriesOptions = { timeStepUs: HOUR, originUs: ORIGIN, stationChunk: 2, timeChunk: 4 };
 
-for (const [format, compression, separator] of [[2, 'zstd', '/'], [2, 'gzip', '.'], [2, 'lz4', '/'], [3, 'zstd', '/'], [3, 'gzip', '.']] as const) {
+for (const [format, compression, separator] of [[2, 'zstd', '/'], [2, 'gzip', '.'], [2, 'lz4', '/'], [2, 'blosc', '/'], [3, 'zstd', '/'], [3, 'gzip', '.'], [3, 'blosc', '/']] as const) {
   test(`point time series, v${format} ${compression} "${separator}": appends grow stations and time; xarray and zarr-python read it`, async () => {
     const { dir, store } = await storeAt(format, compression, separator);
     await appendPoints(store, [point(1, 'B', 'temperature', 0, 280), point(2, 'A', 'temperature', 1, 281), point(3, 'A', 'precipitation', 1, 0.5)], options);
