@@ -95,3 +95,38 @@ test('tiles in any order and batching give the same bytes', async () => {
   await appendRasterTiles(b.store, shuffled.slice(2, 4), options); // redelivered
   assert.deepEqual(await files(join(b.dir, b.store.root)), await files(join(a.dir, a.store.root)));
 });
+
+for (const format of [2, 3] as const) {
+  test(`three-band tiles as Zarr v${format}: (time, band, y, x), one band per chunk, bands numbered from 1; GDAL and xarray read each band's pixels`, async () => {
+    const rgb: RasterScene = { ...scene, dtype: 'uint16', bands: 3, nodata: 0 };
+    const rgbTiles: RasterRecord[] = [];
+    for (let y = 0; y < rgb.height; y += 128) {
+      for (let x = 0; x < rgb.width; x += 128) {
+        const width = Math.min(128, rgb.width - x), height = Math.min(128, rgb.height - y);
+        // Pixel-interleaved: sample b of pixel (x, y) = (b + 1)·1000 + (y % 100)·3 + x % 3.
+        const px = new Uint16Array(width * height * 3);
+        for (let j = 0; j < height; j++) for (let i = 0; i < width; i++) for (let b = 0; b < 3; b++) px[(j * width + i) * 3 + b] = (b + 1) * 1000 + ((y + j) % 100) * 3 + ((x + i) % 3);
+        rgbTiles.push({
+          kind: 'raster', position: { source: 't', partition: 0, offset: rgbTiles.length }, size: px.byteLength, dataset: 'ds', variable: 'rgb', timeUs: ORIGIN + DAY,
+          scene: rgb, x, y, width, height, pixels: new Uint8Array(px.buffer), bboxNative: [0, 0, 0, 0], bbox: [0, 0, 0, 0],
+        } as RasterRecord);
+      }
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'earthmem-zarr-rgb-'));
+    const store = new ZarrStore(new LocalFileStorage({ base_path: dir, permissions: 'rw-r--r--' }), `R/rgb-${gridId(rgb)}.zarr`, { format, separator: '/', codec: chunkCodec('zstd', 3, format) });
+    await appendRasterTiles(store, rgbTiles.reverse(), options);
+    const root = join(dir, store.root);
+    const script = `
+import json, sys, numpy as np, xarray as xr
+ds = xr.open_zarr(sys.argv[1], mask_and_scale=False)
+v = ds["rgb"]
+expected = np.array([[[(b + 1) * 1000 + (y % 100) * 3 + x % 3 for x in range(300)] for y in range(200)] for b in range(3)], dtype="uint16")
+print(json.dumps({"dims": list(v.dims), "shape": list(v.shape), "band": [int(b) for b in ds.band.values], "equal": bool((v.values[1] == expected).all()), "day0_fill": bool((v.values[0] == 0).all())}))`;
+    const got = JSON.parse(execFileSync(referencePython(), ['-c', script, root]).toString());
+    assert.deepEqual(got, { dims: ['time', 'band', 'y', 'x'], shape: [2, 3, 200, 300], band: [1, 2, 3], equal: true, day0_fill: true });
+    if (format === 2) {
+      const mdim = JSON.parse(execFileSync('gdalmdiminfo', [root]).toString()) as { arrays: Record<string, { dimensions: string[] }> };
+      assert.deepEqual(mdim.arrays.rgb!.dimensions, ['/time', '/band', '/y', '/x']);
+    }
+  });
+}

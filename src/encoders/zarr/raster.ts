@@ -53,10 +53,13 @@ function fillOf(scene: RasterScene): number {
   return scene.nodata ?? (scene.dtype.startsWith('float') ? Number.NaN : 0);
 }
 
+const TYPED = { uint8: Uint8Array, int8: Int8Array, uint16: Uint16Array, int16: Int16Array, uint32: Uint32Array, int32: Int32Array, float32: Float32Array, float64: Float64Array } as const;
+
+/** `cells` fill values of the scene's dtype, little-endian (a native fill: this runs once per chunk written). */
 function fillBytes(scene: RasterScene, cells: number): Uint8Array {
-  const one = encodeCells({ name: 'fill', dtype: scene.dtype, shape: [1], chunks: [1], fillValue: null, dimensions: [], attributes: {} }, [fillOf(scene)]);
-  const out = new Uint8Array(cells * one.byteLength);
-  for (let i = 0; i < cells; i++) out.set(one, i * one.byteLength);
+  const out = new Uint8Array(cells * BYTES[scene.dtype]);
+  const fill = fillOf(scene);
+  if (fill !== 0) new TYPED[scene.dtype](out.buffer).fill(fill);
   return out;
 }
 
@@ -65,8 +68,11 @@ function arraySpecs(scene: RasterScene, variable: string, time: number, options:
   const geographic = scene.epsg === 4326;
   const wkt = crsWkt(scene);
   return [
-    { name: variable, dtype: scene.dtype, shape: [time, scene.height, scene.width], chunks: options.chunks, fillValue: fillOf(scene), dimensions: ['time', 'y', 'x'],
-      attributes: { grid_mapping: 'spatial_ref', long_name: variable, _CRS: { wkt } } },
+    scene.bands > 1
+      ? { name: variable, dtype: scene.dtype, shape: [time, scene.bands, scene.height, scene.width], chunks: [options.chunks[0], 1, options.chunks[1], options.chunks[2]], fillValue: fillOf(scene),
+          dimensions: ['time', 'band', 'y', 'x'], attributes: { grid_mapping: 'spatial_ref', long_name: variable, _CRS: { wkt } } }
+      : { name: variable, dtype: scene.dtype, shape: [time, scene.height, scene.width], chunks: options.chunks, fillValue: fillOf(scene), dimensions: ['time', 'y', 'x'],
+          attributes: { grid_mapping: 'spatial_ref', long_name: variable, _CRS: { wkt } } },
     { name: 'x', dtype: 'float64', shape: [scene.width], chunks: [scene.width], fillValue: null, dimensions: ['x'],
       attributes: geographic ? { axis: 'X', long_name: 'longitude', standard_name: 'longitude', units: 'degrees_east' } : { axis: 'X', long_name: 'x coordinate of projection', standard_name: 'projection_x_coordinate', units: 'metre' } },
     { name: 'y', dtype: 'float64', shape: [scene.height], chunks: [scene.height], fillValue: null, dimensions: ['y'],
@@ -75,6 +81,8 @@ function arraySpecs(scene: RasterScene, variable: string, time: number, options:
       attributes: { axis: 'T', calendar: 'standard', standard_name: 'time', units: 'microseconds since 1970-01-01 00:00:00' } },
     { name: 'spatial_ref', dtype: 'int64', shape: [], chunks: [], fillValue: null, dimensions: [],
       attributes: { crs_wkt: wkt, spatial_ref: wkt, GeoTransform: `${ox} ${dx} 0 ${oy} 0 ${dy}`, grid_mapping_name: geographic ? 'latitude_longitude' : scene.epsg === 3857 ? 'mercator' : 'transverse_mercator' } },
+    // Bands numbered from 1, as GDAL and rioxarray number them.
+    ...(scene.bands > 1 ? [{ name: 'band', dtype: 'int64' as const, shape: [scene.bands], chunks: [scene.bands], fillValue: null, dimensions: ['band'], attributes: { long_name: 'band number' } }] : []),
   ];
 }
 
@@ -95,7 +103,9 @@ async function visibleTime(store: ZarrStore, variable: string): Promise<number> 
 export async function appendRasterTiles(store: ZarrStore, tiles: readonly RasterRecord[], options: RasterOptions): Promise<{ sha256: string; timeSteps: number }> {
   const scene = tiles[0]!.scene;
   const variable = tiles[0]!.variable.replace(/[^A-Za-z0-9_-]/g, '_');
-  if (scene.bands !== 1) throw new StorageError(`${store.root}: ${scene.bands}-band tiles are not written as Zarr yet (one band per variable)`);
+  // Several bands: (time, band, y, x), one band per chunk (rioxarray's and GDAL's band axis).
+  const bands = scene.bands;
+  const bandIndices = bands > 1 ? Array.from({ length: bands }, (_, b) => b) : [null];
   for (const t of tiles) if (gridId(t.scene) !== gridId(scene) || t.variable !== tiles[0]!.variable) throw new StorageError(`${store.root}: tiles of one append share variable and grid`);
   const oldT = await visibleTime(store, variable);
   const [ct, cy, cx] = options.chunks;
@@ -111,29 +121,31 @@ export async function appendRasterTiles(store: ZarrStore, tiles: readonly Raster
 
   const ordered = [...tiles].sort((a, b) => a.position.partition - b.position.partition || a.position.offset - b.position.offset);
   let newT = oldT;
-  const chunks = new Map<string, { index: number[]; tiles: { tile: RasterRecord; t: number }[] }>();
+  const chunks = new Map<string, { index: number[]; band: number | null; tiles: { tile: RasterRecord; t: number }[] }>();
   for (const tile of ordered) {
     const t = Math.floor((tile.timeUs - options.originUs) / options.timeStepUs);
     if (t < 0) throw new StorageError(`${store.root}: a tile at ${new Date(tile.timeUs / 1000).toISOString()} is before the store's period`);
     newT = Math.max(newT, t + 1);
     for (let by = Math.floor(tile.y / cy); by * cy < tile.y + tile.height; by++) {
       for (let bx = Math.floor(tile.x / cx); bx * cx < tile.x + tile.width; bx++) {
-        const index = [Math.floor(t / ct), by, bx];
-        const id = index.join(',');
-        let entry = chunks.get(id);
-        if (entry === undefined) chunks.set(id, (entry = { index, tiles: [] }));
-        entry.tiles.push({ tile, t });
+        for (const band of bandIndices) {
+          const index = band === null ? [Math.floor(t / ct), by, bx] : [Math.floor(t / ct), band, by, bx];
+          const id = index.join(',');
+          let entry = chunks.get(id);
+          if (entry === undefined) chunks.set(id, (entry = { index, band, tiles: [] }));
+          entry.tiles.push({ tile, t });
+        }
       }
     }
   }
-  const sorted = [...chunks.values()].sort((a, b) => a.index[0]! - b.index[0]! || a.index[1]! - b.index[1]! || a.index[2]! - b.index[2]!);
+  const sorted = [...chunks.values()].sort((a, b) => a.index.reduce((d, v, i) => d || v - b.index[i]!, 0));
   await store.put(INTENT, Buffer.from(JSON.stringify({ chunks: sorted.map((c) => c.index) })));
   failpoint('zarr.intent');
 
   const plane = cy * cx * size;
   // Chunks are independent (the intent names them all; the metadata comes after): a few at once, so compression and fsyncs overlap.
-  await eachBounded(sorted, CHUNK_WRITES, async ({ index, tiles: covering }) => {
-    const [bt, by, bx] = index as [number, number, number];
+  await eachBounded(sorted, CHUNK_WRITES, async ({ index, band, tiles: covering }) => {
+    const [bt, by, bx] = (band === null ? index : [index[0], index[2], index[3]]) as [number, number, number];
     const existing = bt * ct < oldT ? await store.getMaybe(chunkKey(store.layout, variable, index)) : undefined;
     const buffer = existing === undefined ? fillBytes(scene, chunkCells) : new Uint8Array(await store.layout.codec.decode(existing));
     if (existing !== undefined) {
@@ -146,9 +158,18 @@ export async function appendRasterTiles(store: ZarrStore, tiles: readonly Raster
       const x0 = Math.max(tile.x, bx * cx), x1 = Math.min(tile.x + tile.width, (bx + 1) * cx, scene.width);
       const rowBytes = (x1 - x0) * size;
       for (let row = y0; row < y1; row++) {
-        const from = ((row - tile.y) * tile.width + (x0 - tile.x)) * size;
         const to = (t % ct) * plane + ((row - by * cy) * cx + (x0 - bx * cx)) * size;
-        buffer.set(tile.pixels.subarray(from, from + rowBytes), to);
+        if (band === null) {
+          const from = ((row - tile.y) * tile.width + (x0 - tile.x)) * size;
+          buffer.set(tile.pixels.subarray(from, from + rowBytes), to);
+          continue;
+        }
+        // Pixel-interleaved bands: this band's samples of the row, one by one.
+        const rowStart = ((row - tile.y) * tile.width + (x0 - tile.x)) * bands * size + band * size;
+        for (let x = 0; x < x1 - x0; x++) {
+          const from = rowStart + x * bands * size;
+          for (let k = 0; k < size; k++) buffer[to + x * size + k] = tile.pixels[from + k]!;
+        }
       }
     }
     await store.put(chunkKey(store.layout, variable, index), await store.layout.codec.encode(buffer, size));
@@ -163,6 +184,7 @@ export async function appendRasterTiles(store: ZarrStore, tiles: readonly Raster
     await coords(specs[1]!, [0], Array.from({ length: scene.width }, (_, i) => ox + (i + 0.5) * dx));
     await coords(specs[2]!, [0], Array.from({ length: scene.height }, (_, j) => oy + (j + 0.5) * dy));
     await coords(specs[4]!, [], [0]);
+    if (scene.bands > 1) await coords(specs[5]!, [0], Array.from({ length: scene.bands }, (_, b) => b + 1));
   }
   for (let c = Math.floor(oldT / TIME_CHUNK); c * TIME_CHUNK < newT && newT > oldT; c++) {
     await coords(specs[3]!, [c], Array.from({ length: TIME_CHUNK }, (_, i) => (c * TIME_CHUNK + i < newT ? options.originUs + (c * TIME_CHUNK + i) * options.timeStepUs : 0)));
