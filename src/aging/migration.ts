@@ -10,7 +10,7 @@ import { objectIdOf, type CatalogEntry, type ObjectKind, type CatalogRow, type M
 import { manifestDifferences, manifestOf, type Manifest } from '../core/manifest.js';
 import { rehydrateStored, type OpenedStorage } from '../pipeline/read.js';
 import type { TierName } from '../pipeline/schema.js';
-import { decoderOf, encoderOf, indexEntry, mergeProvenance, rowsDigest, sinkOf, sinkRetry, storeBatch, type Sink, type Tier } from '../pipeline/tier-writer.js';
+import { decoderOf, encoderOf, indexEntry, mergeProvenance, rowsDigest, sinkOf, sinkRetry, storeBatch, withStoreLock, type Sink, type Tier } from '../pipeline/tier-writer.js';
 import { objectKey } from '../stages/object-key.js';
 import { resolveTime, type MigrationJobSpec } from './job.js';
 import { Throttle } from './throttle.js';
@@ -660,7 +660,7 @@ class Mover {
       await this.throttle?.take(row.bytes);
       const { partitionPath, points } = this.storePartition(row, records, to);
       const batch: Batch = { memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: 'point', partitionPath, records: points, bytes: row.bytes, flushReason: 'end' };
-      const appended = await withRetry(() => to.zarr.append(batch), sinkRetry(to, this.retry));
+      const appended = await withStoreLock(to, this.storage.catalog, to.zarr.rootOf(batch.memoryType, batch.partitionPath), { maxElapsedMs: 0 }, () => withRetry(() => to.zarr.append(batch), sinkRetry(to, this.retry)), this.log);
       failpoint('migration.put');
       return {
         key: appended.root, backend: to.backend.type, uri: to.uri(appended.root), format: 'zarr', codec: to.zarr.codec.name, codecLevel: to.zarr.codec.level,

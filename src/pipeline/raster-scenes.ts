@@ -15,7 +15,7 @@ import { BlockAssembler } from '../encoders/cog/blocks.js';
 import { CogReader, readWindow } from '../encoders/cog/reader.js';
 import type { CogWriter } from '../encoders/cog/writer.js';
 import { sanitizeSegment } from '../stages/object-key.js';
-import { catalogStoreAppend, indexEntry, type RasterSink, type StoreSink, type Tier } from './tier-writer.js';
+import { catalogStoreAppend, indexEntry, withStoreLock, type RasterSink, type StoreSink, type Tier } from './tier-writer.js';
 
 /** A tile routed to its tier, with what it holds of the in-flight budget (released once the tile is in its writer). */
 export interface RoutedTile {
@@ -364,7 +364,7 @@ async function appendScene(scene: OpenStoreScene, settings: SceneSettings): Prom
   const zarr = sink.zarr;
   const root = zarr.rasterRootOf(scene.memoryType, scene.partitionPath, first);
   const catalogRetry = retryOptions(`catalog ${settings.catalog.type}`, settings.retry.catalog, settings.retry);
-  const entry = await zarr.exclusive(root, async () => {
+  const entry = await withStoreLock(sink, settings.catalog, root, catalogRetry, async () => {
     const appended = await withRetry(() => zarr.appendRaster(scene.memoryType, scene.partitionPath, scene.tiles), retryOptions(sink.target, sink.retry, settings.retry)).catch((cause: unknown) =>
       Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`appending tiles of ${first.scene.sceneId} to ${root} failed`, { cause, context: { stage: 'sink', connector: sink.type, key: root, tier: tier.name } })),
     );
@@ -377,7 +377,7 @@ async function appendScene(scene: OpenStoreScene, settings: SceneSettings): Prom
         timeMinUs: first.timeUs, timeMaxUs: first.timeUs, bbox: scene.bbox, provenance: batchProvenance(scene.held),
       },
     );
-  });
+  }, settings.log);
   scene.tiles = [];
   return { kind: 'scene', entry, tier, memoryType: scene.memoryType, held: scene.held, durable: true };
 }

@@ -417,7 +417,7 @@ async function appendToStore(
   catalogRetry: Partial<RetryOptions>,
 ): Promise<CatalogEntry> {
   // The append and its catalog row under the store's lock: a row merges the previous one, so two appends must not interleave.
-  return sink.zarr.exclusive(sink.zarr.rootOf(batch.memoryType, batch.partitionPath), async () => {
+  return withStoreLock(sink, catalog, sink.zarr.rootOf(batch.memoryType, batch.partitionPath), catalogRetry, async () => {
     const appended = await withRetry(() => sink.zarr.append(batch), sinkRetry(sink, retry)).catch((cause: unknown) =>
       Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`appending to the Zarr store of ${batch.memoryType} ${batch.partitionPath} failed`, { cause, context: { stage: 'sink', connector: sink.type, tier: tier.name } })),
     );
@@ -426,6 +426,57 @@ async function appendToStore(
       memoryType: batch.memoryType, dataset: batch.dataset, kind: batch.kind, partitionPath: batch.partitionPath,
       timeMinUs: manifest.timeMinUs, timeMaxUs: manifest.timeMaxUs, bbox: manifest.bbox, provenance: batchProvenance(batch.records),
     });
+  });
+}
+
+/**
+ * A store lease is renewed while held, so it only has to outlive a renewal missed in a catalog
+ * blip; a killed holder's expires this long after its last renewal, about a consumer group's
+ * rebalance after a crash.
+ */
+const STORE_LEASE_TTL_MS = 30_000;
+const STORE_LEASE_RENEW_MS = 5_000;
+/** Waiting for another worker's lease: polled this often, said once after STORE_LEASE_NOTICE_MS. */
+const STORE_LEASE_POLL_MS = 200;
+const STORE_LEASE_NOTICE_MS = 10_000;
+
+/**
+ * Runs `work` on the Zarr store at `root` alone: after this process's earlier work on it (the
+ * sink's `exclusive`), and holding the store's lease in the catalog, so workers of one group
+ * whose partitions feed the same store take turns. A worker killed while holding it leaves
+ * an intent the next append restores, and a lease that expires.
+ */
+export async function withStoreLock<T>(sink: StoreSink, catalog: Catalog, root: string, catalogRetry: Partial<RetryOptions>, work: () => Promise<T>, log?: (line: string) => void): Promise<T> {
+  return sink.zarr.exclusive(root, async () => {
+    const name = `zarr store ${sink.uri(root)}`;
+    const started = Date.now();
+    let noticed = false;
+    while (!(await withRetry(() => catalog.acquireLease(name, sink.zarr.leaseOwner, STORE_LEASE_TTL_MS), catalogRetry))) {
+      const holder = await catalog.lease(name).catch(() => undefined);
+      if (!noticed && Date.now() - started >= STORE_LEASE_NOTICE_MS) {
+        noticed = true;
+        log?.(`${sink.target}: waiting for ${root}: another worker (${holder?.owner ?? 'unknown'}) is appending to it`);
+      }
+      await new Promise((r) => setTimeout(r, STORE_LEASE_POLL_MS));
+    }
+    let lost: unknown;
+    const renew = setInterval(() => {
+      catalog.acquireLease(name, sink.zarr.leaseOwner, STORE_LEASE_TTL_MS).then(
+        (held) => {
+          if (!held) lost ??= new StorageError(`${sink.target}: the lease of ${root} expired and was taken while appending (the catalog was unreachable for ${STORE_LEASE_TTL_MS / 1000} s)`, { retriable: true, context: { key: root, connector: sink.type } });
+        },
+        () => undefined, // a renewal missed during a catalog blip: the lease lasts minutes
+      );
+    }, STORE_LEASE_RENEW_MS);
+    renew.unref();
+    try {
+      const result = await work();
+      if (lost !== undefined) throw lost;
+      return result;
+    } finally {
+      clearInterval(renew);
+      await catalog.releaseLease(name, sink.zarr.leaseOwner).catch(() => undefined); // it expires by itself
+    }
   });
 }
 

@@ -14,6 +14,7 @@ import { tempDir } from '../support/fixtures.js';
 import { brokers, createTopic, killWorkers, lag, produceWithKcat, startWorker, waitFor } from '../support/kafka.js';
 import { joined, stop } from '../support/kafka-scenario.js';
 import { checkZarr } from '../support/python.js';
+import { MemoryCodex } from '../../src/index.js';
 
 const id = `zk${Date.now().toString(36)}`;
 const topic = `obs-${id}`;
@@ -45,16 +46,16 @@ function storeFiles(dir: string): Record<string, string> {
   return out;
 }
 
-async function runToEnd(p: ReturnType<typeof pipeline>): Promise<void> {
+async function runToEnd(p: ReturnType<typeof pipeline>, from = topic): Promise<void> {
   const worker = startWorker(p.file, {});
   await joined(worker);
-  await waitFor('every offset committed', async () => (await lag(topic, p.group)) === 0, 120_000);
+  await waitFor('every offset committed', async () => (await lag(from, p.group)) === 0, 120_000);
   await stop(worker);
 }
 
-function valuesIn(dir: string): number {
+function valuesIn(dir: string, stores = ['era5-land', 'noaa-isd']): number {
   let values = 0;
-  for (const store of ['era5-land', 'noaa-isd']) {
+  for (const store of stores) {
     const got = checkZarr(join(dir, 'warm', 'StationMemory', '2024', '03', `${store}.zarr`));
     values += Object.values(got.values).reduce((n, v) => n + v.data.flat().filter((x) => x !== null).length, 0);
   }
@@ -93,4 +94,34 @@ describe('Zarr appends from Kafka, a worker killed mid-append', () => {
       assert.equal(valuesIn(p.dir), expectedValues);
     });
   }
+});
+
+describe('Zarr appends from two workers of one group into the same stores', () => {
+  after(() => killWorkers());
+
+  it('every value once, as by one worker alone; each catalog row matches its store', async () => {
+    // Many small appends from both workers into the same two stores (the lock itself: test/unit/pipeline/store-lock.test.ts).
+    const input = join(base, 'shared.ndjson');
+    await writeSample(input, { points: 12_000, features: 0, stations: 8, days: 2, badCopies: 0, seed: 22 });
+    const shared = `${topic}-shared`;
+    await createTopic(shared, 4);
+    produceWithKcat(shared, input);
+    const one = pipeline('one-worker');
+    const two = pipeline('two-workers');
+    for (const p of [one, two]) writeFileSync(p.file, readFileSync(p.file, 'utf8').replace(`topics: [${topic}]`, `topics: [${shared}]`).replace('max_rows: 250', 'max_rows: 25'));
+    await runToEnd(one, shared);
+    const a = startWorker(two.file, {});
+    const b = startWorker(two.file, {});
+    await joined(a, b);
+    await waitFor('every offset committed', async () => (await lag(shared, two.group)) === 0, 240_000);
+    await stop(a, b);
+    const values = (dir: string) => valuesIn(dir, ['era5-land', 'noaa-isd']);
+    assert.equal(values(two.dir), values(one.dir), 'the same cells set as by one worker alone');
+    const rows = await MemoryCodex.fromFile(two.file).listObjects();
+    for (const row of rows) {
+      const got = checkZarr(row.uri);
+      assert.equal(Object.values(got.values).reduce((n, v) => n + v.data.flat().filter((x) => x !== null).length, 0), row.rows, row.key);
+    }
+    assert.ok(!Object.keys(storeFiles(two.dir)).some((k) => k.includes('earthmem-append')), 'no unfinished append left');
+  });
 });

@@ -1,0 +1,79 @@
+/**
+ * The Zarr store lock (withStoreLock): two writers of one store that share nothing but the
+ * catalog (two tiers opened apart, as two workers open theirs) take turns, and a lease left by a
+ * killed holder is waited out, not broken.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { SqliteCatalog } from '../../../src/catalog/sqlite.js';
+import { parseConfigValue } from '../../../src/config/load.js';
+import { pipelineSchema } from '../../../src/pipeline/schema.js';
+import { closeTier, openTier, withStoreLock, type StoreSink } from '../../../src/pipeline/tier-writer.js';
+import { tempDir } from '../../support/fixtures.js';
+
+const dir = tempDir('store-lock');
+const config = parseConfigValue(
+  {
+    source: { type: 'file', path: 'in.ndjson' },
+    storage: { tier_configs: { warm: { primary_backend: { type: 'zarr', store_path: join(dir, 'warm') } } } },
+    routing: { default: 'warm' },
+    catalog: { type: 'sqlite', path: join(dir, 'catalog.sqlite') },
+    dead_letter: { type: 'local_file', path: join(dir, 'dl.ndjson') },
+  },
+  'p.yaml',
+  pipelineSchema,
+);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('withStoreLock', () => {
+  it('two writers of one store, each with its own sink: their work never overlaps, and a third store is not held up', async () => {
+    const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
+    const tiers = await Promise.all([0, 1].map(() => openTier('warm', config.storage.tier_configs.warm!, config)));
+    try {
+      const sinks = tiers.map((t) => t.primary as StoreSink);
+      const spans: { who: number; root: string; start: number; end: number }[] = [];
+      const work = (who: number, root: string) => async () => {
+        const start = performance.now();
+        await sleep(60);
+        spans.push({ who, root, start, end: performance.now() });
+      };
+      const root = 'M/2024/03/d.zarr';
+      await Promise.all([
+        ...[0, 1, 2].map(() => withStoreLock(sinks[0]!, catalog, root, {}, work(0, root))),
+        ...[0, 1, 2].map(() => withStoreLock(sinks[1]!, catalog, root, {}, work(1, root))),
+        withStoreLock(sinks[1]!, catalog, 'M/2024/03/other.zarr', {}, work(1, 'other')),
+      ]);
+      const same = spans.filter((s) => s.root === root).sort((a, b) => a.start - b.start);
+      assert.equal(same.length, 6);
+      for (let i = 1; i < same.length; i++) assert.ok(same[i]!.start >= same[i - 1]!.end, `appends ${i - 1} and ${i} overlap: ${JSON.stringify(same)}`);
+      assert.deepEqual(new Set(same.map((s) => s.who)), new Set([0, 1]));
+      const other = spans.find((s) => s.root === 'other')!;
+      assert.ok(other.end - other.start < 200 && other.start - same[0]!.start < 100, 'another store runs beside');
+      assert.equal(await catalog.lease(`zarr store ${sinks[0]!.uri(root)}`), undefined, 'released after');
+    } finally {
+      await Promise.all(tiers.map(closeTier));
+      await catalog.close();
+    }
+  });
+
+  it("waits for a killed holder's lease to expire, then goes on", async () => {
+    const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
+    const tier = await openTier('warm', config.storage.tier_configs.warm!, config);
+    try {
+      const sink = tier.primary as StoreSink;
+      const root = 'M/2024/04/d.zarr';
+      // A worker killed while appending: its lease stays until it expires (1.5 s here).
+      assert.ok(await catalog.acquireLease(`zarr store ${sink.uri(root)}`, 'killed-worker', 1_500));
+      const started = performance.now();
+      let ranAt = 0;
+      await withStoreLock(sink, catalog, root, {}, async () => {
+        ranAt = performance.now();
+      });
+      assert.ok(ranAt - started >= 1_300, `ran after ${Math.round(ranAt - started)} ms, before the lease expired`);
+    } finally {
+      await closeTier(tier);
+      await catalog.close();
+    }
+  });
+});
