@@ -32,6 +32,8 @@ const { values } = parseArgs({
     /** Skip the COG writer against gdal_translate (benchmarks/cog.ts). */
     'no-cog': { type: 'boolean', default: false },
     'cog-size': { type: 'string', default: '10000' },
+    /** Skip the Zarr raster appends against zarr-python (benchmarks/zarr.ts). */
+    'no-zarr': { type: 'boolean', default: false },
     /** Skip raster scenes through the pipeline and Kafka (benchmarks/raster.ts). */
     'no-raster': { type: 'boolean', default: false },
     'raster-size': { type: 'string', default: '20000' },
@@ -206,6 +208,18 @@ if (!values['no-cog']) {
   summary.push(
     `| COG ${cog.size}² float32 wall s vs gdal_translate -of COG (GDAL ÷ ours: ≥ 1 is not slower) | ${cog.ours.seconds.toFixed(2)} | ${cog.gdal.seconds.toFixed(2)} | ${(cog.gdal.seconds / cog.ours.seconds).toFixed(2)} |`,
     `| COG output bytes vs GDAL | ${cog.ours.bytes.toLocaleString('en-US')} | ${cog.gdal.bytes.toLocaleString('en-US')} | ${(cog.ours.bytes / cog.gdal.bytes).toFixed(3)} |`,
+  );
+}
+
+if (!values['no-zarr']) {
+  console.log('\n## Zarr raster appends against zarr-python\n');
+  const zarrSummary = join(work, 'zarr-summary.json');
+  rmSync(zarrSummary, { force: true });
+  execFileSync(process.execPath, [resolve('dist/benchmarks/zarr.js'), '--rounds', '3', '--summary', zarrSummary], { stdio: 'inherit' });
+  const zarr = JSON.parse(readFileSync(zarrSummary, 'utf8')) as { rawMB: number; ours: { seconds: number; p50: number }; peer: { seconds: number; p50: number } };
+  summary.push(
+    `| Zarr raster append MB/s raw (zstd 3, fsynced commit per time step) vs zarr-python 3 | ${(zarr.rawMB / zarr.ours.seconds).toFixed(0)} | ${(zarr.rawMB / zarr.peer.seconds).toFixed(0)} | ${(zarr.peer.seconds / zarr.ours.seconds).toFixed(2)} |`,
+    `| Zarr commit latency per time step, p50 ms | ${zarr.ours.p50.toFixed(0)} | ${zarr.peer.p50.toFixed(0)} | ${(zarr.ours.p50 / zarr.peer.p50).toFixed(2)} |`,
   );
 }
 

@@ -660,7 +660,7 @@ class Mover {
       await this.throttle?.take(row.bytes);
       const { partitionPath, points } = this.storePartition(row, records, to);
       const batch: Batch = { memoryType: row.memoryType, tier: this.destination.name, dataset: row.dataset, kind: 'point', partitionPath, records: points, bytes: row.bytes, flushReason: 'end' };
-      const appended = await withStoreLock(to, this.storage.catalog, to.zarr.rootOf(batch.memoryType, batch.partitionPath), { maxElapsedMs: 0 }, () => withRetry(() => to.zarr.append(batch), sinkRetry(to, this.retry)), this.log);
+      const appended = await withStoreLock(to, this.storage.catalog, to.zarr.rootOf(batch.memoryType, batch.partitionPath), { maxElapsedMs: 0 }, () => withRetry(() => to.zarr.append(batch), sinkRetry(to, this.retry)), { shared: true, log: this.log });
       failpoint('migration.put');
       return {
         key: appended.root, backend: to.backend.type, uri: to.uri(appended.root), format: 'zarr', codec: to.zarr.codec.name, codecLevel: to.zarr.codec.level,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { isDeadOwner, leaseOwner } from '../catalog/lease-owner.js';
 import { objectIdOf, type AgingRun, type CatalogRow, type MigrationJobRecord } from '../catalog/catalog.js';
 import { resolveTime, type SelectionCriteria } from '../config/selection.js';
 import type { OpenedStorage } from '../pipeline/read.js';
@@ -97,7 +97,7 @@ export async function runAgingPass(storage: OpenedStorage, aging: AgingConfig, o
     return { at, ran: true, note: 'dry run: nothing moved', policies };
   }
 
-  const owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const owner = options.owner ?? leaseOwner();
   if (!(await catalog.acquireLease(AGING_LEASE, owner, LEASE_TTL_MS, await deadOwner(storage)))) {
     const held = await catalog.lease(AGING_LEASE);
     const note = `another planner holds the aging lease${held ? ` (${held.owner}, until ${held.expiresAt})` : ''}: this pass did nothing`;
@@ -130,14 +130,7 @@ export async function runAgingPass(storage: OpenedStorage, aging: AgingConfig, o
 /** The lease's owner when it is a planner of this host whose process is gone (killed): its lease need not run out. */
 async function deadOwner(storage: OpenedStorage): Promise<string | undefined> {
   const held = await storage.catalog.lease(AGING_LEASE);
-  const [host, pid] = held?.owner.split(':') ?? [];
-  if (held === undefined || host !== hostname() || !/^\d+$/.test(pid ?? '')) return undefined;
-  try {
-    process.kill(Number(pid), 0);
-    return undefined;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH' ? held.owner : undefined;
-  }
+  return isDeadOwner(held?.owner) ? held!.owner : undefined;
 }
 
 async function runPolicy(storage: OpenedStorage, aging: AgingConfig, policy: AgingPolicy, source: TierName, now: number, log: (line: string) => void): Promise<PolicyOutcome> {

@@ -364,20 +364,22 @@ async function appendScene(scene: OpenStoreScene, settings: SceneSettings): Prom
   const zarr = sink.zarr;
   const root = zarr.rasterRootOf(scene.memoryType, scene.partitionPath, first);
   const catalogRetry = retryOptions(`catalog ${settings.catalog.type}`, settings.retry.catalog, settings.retry);
+  const fence = settings.claims(scene.held.map((h) => h.position));
+  // Claims mean a shared source: other workers may append to the same store.
   const entry = await withStoreLock(sink, settings.catalog, root, catalogRetry, async () => {
     const appended = await withRetry(() => zarr.appendRaster(scene.memoryType, scene.partitionPath, scene.tiles), retryOptions(sink.target, sink.retry, settings.retry)).catch((cause: unknown) =>
       Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`appending tiles of ${first.scene.sceneId} to ${root} failed`, { cause, context: { stage: 'sink', connector: sink.type, key: root, tier: tier.name } })),
     );
     failpoint('raster.zarr.appended');
     return catalogStoreAppend(
-      { tier, sink, catalog: settings.catalog, fence: settings.claims(scene.held.map((h) => h.position)), retry: settings.retry, catalogRetry },
+      { tier, sink, catalog: settings.catalog, fence, retry: settings.retry, catalogRetry },
       appended,
       {
         memoryType: scene.memoryType, dataset: first.dataset, kind: 'raster', partitionPath: scene.partitionPath,
         timeMinUs: first.timeUs, timeMaxUs: first.timeUs, bbox: scene.bbox, provenance: batchProvenance(scene.held),
       },
     );
-  }, settings.log);
+  }, { shared: fence.length > 0, log: settings.log });
   scene.tiles = [];
   return { kind: 'scene', entry, tier, memoryType: scene.memoryType, held: scene.held, durable: true };
 }

@@ -10,6 +10,7 @@ import type { ObservationRecord, RecordKind } from '../core/record.js';
 import type { RecordStore } from '../core/record-store.js';
 import { defaultRetry, retryOptions, retryPolicyOf, withRetry, type RetryOptions, type RetryPolicy, type RetryReport } from '../core/retry.js';
 import type { Catalog, CatalogEntry, ObjectKind, PartitionClaim } from '../catalog/catalog.js';
+import { isDeadOwner } from '../catalog/lease-owner.js';
 import type { Encoder } from '../encoders/encoder.js';
 import type { StoreAppend, ZarrStoreSink } from '../encoders/zarr/sink.js';
 import { canonicalFormat, encoderFor, formatProblem, rasterFormatFor, resolveFormat, type FormatKeys, type RasterFormat } from '../encoders/registry.js';
@@ -417,6 +418,7 @@ async function appendToStore(
   catalogRetry: Partial<RetryOptions>,
 ): Promise<CatalogEntry> {
   // The append and its catalog row under the store's lock: a row merges the previous one, so two appends must not interleave.
+  // Claims mean a shared source: other workers may append to the same store.
   return withStoreLock(sink, catalog, sink.zarr.rootOf(batch.memoryType, batch.partitionPath), catalogRetry, async () => {
     const appended = await withRetry(() => sink.zarr.append(batch), sinkRetry(sink, retry)).catch((cause: unknown) =>
       Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`appending to the Zarr store of ${batch.memoryType} ${batch.partitionPath} failed`, { cause, context: { stage: 'sink', connector: sink.type, tier: tier.name } })),
@@ -426,7 +428,7 @@ async function appendToStore(
       memoryType: batch.memoryType, dataset: batch.dataset, kind: batch.kind, partitionPath: batch.partitionPath,
       timeMinUs: manifest.timeMinUs, timeMaxUs: manifest.timeMaxUs, bbox: manifest.bbox, provenance: batchProvenance(batch.records),
     });
-  });
+  }, { shared: fence.length > 0 });
 }
 
 /**
@@ -446,26 +448,39 @@ const STORE_LEASE_NOTICE_MS = 10_000;
  * whose partitions feed the same store take turns. A worker killed while holding it leaves
  * an intent the next append restores, and a lease that expires.
  */
-export async function withStoreLock<T>(sink: StoreSink, catalog: Catalog, root: string, catalogRetry: Partial<RetryOptions>, work: () => Promise<T>, log?: (line: string) => void): Promise<T> {
+export async function withStoreLock<T>(
+  sink: StoreSink,
+  catalog: Catalog,
+  root: string,
+  catalogRetry: Partial<RetryOptions>,
+  work: () => Promise<T>,
+  options: { shared: boolean; log?: (line: string) => void },
+): Promise<T> {
+  // A source no other worker reads (a file replay) has this process as the stores' only writer.
+  if (!options.shared) return sink.zarr.exclusive(root, work);
   return sink.zarr.exclusive(root, async () => {
     const name = `zarr store ${sink.uri(root)}`;
+    const owner = sink.zarr.leaseOwner;
     const started = Date.now();
     let noticed = false;
-    while (!(await withRetry(() => catalog.acquireLease(name, sink.zarr.leaseOwner, STORE_LEASE_TTL_MS), catalogRetry))) {
-      const holder = await catalog.lease(name).catch(() => undefined);
+    for (;;) {
+      if (await withRetry(() => catalog.acquireLease(name, owner, STORE_LEASE_TTL_MS), catalogRetry)) break;
+      const holder = (await withRetry(() => catalog.lease(name), catalogRetry))?.owner;
+      // A holder killed on this host is taken over at once; one elsewhere, when its lease expires.
+      if (isDeadOwner(holder) && (await withRetry(() => catalog.acquireLease(name, owner, STORE_LEASE_TTL_MS, holder), catalogRetry))) break;
       if (!noticed && Date.now() - started >= STORE_LEASE_NOTICE_MS) {
         noticed = true;
-        log?.(`${sink.target}: waiting for ${root}: another worker (${holder?.owner ?? 'unknown'}) is appending to it`);
+        options.log?.(`${sink.target}: waiting for ${root}: another worker (${holder ?? 'unknown'}) is appending to it`);
       }
       await new Promise((r) => setTimeout(r, STORE_LEASE_POLL_MS));
     }
     let lost: unknown;
     const renew = setInterval(() => {
-      catalog.acquireLease(name, sink.zarr.leaseOwner, STORE_LEASE_TTL_MS).then(
+      catalog.acquireLease(name, owner, STORE_LEASE_TTL_MS).then(
         (held) => {
           if (!held) lost ??= new StorageError(`${sink.target}: the lease of ${root} expired and was taken while appending (the catalog was unreachable for ${STORE_LEASE_TTL_MS / 1000} s)`, { retriable: true, context: { key: root, connector: sink.type } });
         },
-        () => undefined, // a renewal missed during a catalog blip: the lease lasts minutes
+        () => undefined, // a renewal missed during a catalog blip: the lease lasts a while
       );
     }, STORE_LEASE_RENEW_MS);
     renew.unref();
@@ -475,7 +490,7 @@ export async function withStoreLock<T>(sink: StoreSink, catalog: Catalog, root: 
       return result;
     } finally {
       clearInterval(renew);
-      await catalog.releaseLease(name, sink.zarr.leaseOwner).catch(() => undefined); // it expires by itself
+      await catalog.releaseLease(name, owner).catch(() => undefined); // it expires by itself
     }
   });
 }

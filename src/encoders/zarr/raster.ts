@@ -23,7 +23,7 @@ export interface RasterOptions {
 const INTENT = '.earthmem-append.json';
 const TIME_CHUNK = 1024;
 /** Chunk writes in flight per append (each holds one chunk's raw and compressed bytes). */
-const CHUNK_WRITES = 4;
+const CHUNK_WRITES = 6;
 const BYTES: Record<RasterScene['dtype'], number> = { uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4, float32: 4, float64: 8 };
 
 /** The grid's identity (size, geotransform, CRS, dtype): part of the store's key. */
@@ -139,15 +139,29 @@ export async function appendRasterTiles(store: ZarrStore, tiles: readonly Raster
     }
   }
   const sorted = [...chunks.values()].sort((a, b) => a.index.reduce((d, v, i) => d || v - b.index[i]!, 0));
-  await store.put(INTENT, Buffer.from(JSON.stringify({ chunks: sorted.map((c) => c.index) })));
-  failpoint('zarr.intent');
+  // Chunks are compressed while the intent is written; none is put before it is durable.
+  const intentDurable = store.put(INTENT, Buffer.from(JSON.stringify({ chunks: sorted.map((c) => c.index) }))).then(() => failpoint('zarr.intent'));
+  intentDurable.catch(() => undefined); // awaited below; a failure before the first await is not unhandled
 
   const plane = cy * cx * size;
+  const specs = arraySpecs(scene, variable, newT, options);
   // Chunks are independent (the intent names them all; the metadata comes after): a few at once, so compression and fsyncs overlap.
-  await eachBounded(sorted, CHUNK_WRITES, async ({ index, band, tiles: covering }) => {
+  const chunkWrites = eachBounded(sorted, CHUNK_WRITES, async ({ index, band, tiles: covering }) => {
     const [bt, by, bx] = (band === null ? index : [index[0], index[2], index[3]]) as [number, number, number];
     const existing = bt * ct < oldT ? await store.getMaybe(chunkKey(store.layout, variable, index)) : undefined;
-    const buffer = existing === undefined ? fillBytes(scene, chunkCells) : new Uint8Array(await store.layout.codec.decode(existing));
+    // A new chunk the tiles cover whole needs no fill first (tiles of one append do not overlap: their windows are distinct).
+    let covered = 0;
+    const seen = new Set<string>();
+    for (const { tile, t } of covering) {
+      const window = `${t},${tile.x},${tile.y},${tile.width},${tile.height}`;
+      if (seen.has(window)) continue;
+      seen.add(window);
+      const w = Math.min(tile.x + tile.width, (bx + 1) * cx, scene.width) - Math.max(tile.x, bx * cx);
+      const h = Math.min(tile.y + tile.height, (by + 1) * cy, scene.height) - Math.max(tile.y, by * cy);
+      covered += Math.max(0, w) * Math.max(0, h);
+    }
+    const whole = existing === undefined && covered === chunkCells;
+    const buffer = existing !== undefined ? new Uint8Array(await store.layout.codec.decode(existing)) : whole ? new Uint8Array(chunkCells * size) : fillBytes(scene, chunkCells);
     if (existing !== undefined) {
       // Cells of time steps not yet visible: fill (an unfinished append may have written them).
       const fill = fillBytes(scene, cy * cx);
@@ -172,23 +186,33 @@ export async function appendRasterTiles(store: ZarrStore, tiles: readonly Raster
         }
       }
     }
-    await store.put(chunkKey(store.layout, variable, index), await store.layout.codec.encode(buffer, size));
+    const compressed = await store.layout.codec.encode(buffer, size);
+    await intentDurable;
+    await store.put(chunkKey(store.layout, variable, index), compressed);
     failpoint('zarr.chunk');
   });
 
-  const specs = arraySpecs(scene, variable, newT, options);
+  // The coordinates beside the chunks: their cells past the visible shape are not seen before the metadata either.
   const [, dx, , , , dy] = scene.geotransform;
   const [ox, , , oy] = scene.geotransform;
-  const coords = async (spec: ArraySpec, index: number[], values: number[]) => store.put(chunkKey(store.layout, spec.name, index), await store.layout.codec.encode(encodeCells(spec, values), itemSizeOf(spec.dtype)));
-  if (oldT === 0) {
-    await coords(specs[1]!, [0], Array.from({ length: scene.width }, (_, i) => ox + (i + 0.5) * dx));
-    await coords(specs[2]!, [0], Array.from({ length: scene.height }, (_, j) => oy + (j + 0.5) * dy));
-    await coords(specs[4]!, [], [0]);
-    if (scene.bands > 1) await coords(specs[5]!, [0], Array.from({ length: scene.bands }, (_, b) => b + 1));
-  }
-  for (let c = Math.floor(oldT / TIME_CHUNK); c * TIME_CHUNK < newT && newT > oldT; c++) {
-    await coords(specs[3]!, [c], Array.from({ length: TIME_CHUNK }, (_, i) => (c * TIME_CHUNK + i < newT ? options.originUs + (c * TIME_CHUNK + i) * options.timeStepUs : 0)));
-  }
+  const coords = async (spec: ArraySpec, index: number[], values: number[]) => {
+    const compressed = await store.layout.codec.encode(encodeCells(spec, values), itemSizeOf(spec.dtype));
+    await intentDurable;
+    await store.put(chunkKey(store.layout, spec.name, index), compressed);
+  };
+  const coordWrites = (async () => {
+    if (oldT === 0) {
+      await coords(specs[1]!, [0], Array.from({ length: scene.width }, (_, i) => ox + (i + 0.5) * dx));
+      await coords(specs[2]!, [0], Array.from({ length: scene.height }, (_, j) => oy + (j + 0.5) * dy));
+      await coords(specs[4]!, [], [0]);
+      if (scene.bands > 1) await coords(specs[5]!, [0], Array.from({ length: scene.bands }, (_, b) => b + 1));
+    }
+    for (let c = Math.floor(oldT / TIME_CHUNK); c * TIME_CHUNK < newT && newT > oldT; c++) {
+      await coords(specs[3]!, [c], Array.from({ length: TIME_CHUNK }, (_, i) => (c * TIME_CHUNK + i < newT ? options.originUs + (c * TIME_CHUNK + i) * options.timeStepUs : 0)));
+    }
+  })();
+  const settled = await Promise.allSettled([intentDurable, chunkWrites, coordWrites]);
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
   const sha256 = await store.commitMetadata(specs, { Conventions: 'CF-1.8' });
   failpoint('zarr.committed');
   await store.backend.delete(store.key(INTENT));

@@ -1,7 +1,7 @@
 import type { Backend } from '../../core/backend.js';
 import type { Batch } from '../../core/batch.js';
-import { createHash, randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
+import { leaseOwner } from '../../catalog/lease-owner.js';
 import { ConfigError, StorageError } from '../../core/errors.js';
 import type { RasterRecord } from '../../core/raster.js';
 import type { PointRecord } from '../../core/record.js';
@@ -36,7 +36,7 @@ export class ZarrStoreSink {
   readonly format = 'zarr';
   readonly layout: StoreLayout;
   /** Who this sink is when it holds a store's lease in the catalog (one per opened tier, so per worker). */
-  readonly leaseOwner = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  readonly leaseOwner = leaseOwner();
   private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(

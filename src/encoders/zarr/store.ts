@@ -4,6 +4,9 @@ import { NotFoundError } from '../../core/errors.js';
 import { failpoint } from '../../core/failpoint.js';
 import { chunkKey, itemSizeOf, jsonBytes, storeMetadata, type ArraySpec, type StoreLayout } from './metadata.js';
 
+/** Metadata keys written at once by a commit (each an atomic put, fsynced on local files). */
+const METADATA_WRITES = 8;
+
 /** A chunk's cells, in C order: numbers, or strings for `string` arrays. */
 export type Cells = (number | string)[];
 
@@ -110,17 +113,17 @@ export class ZarrStore {
    * the key written last (what the catalog row records as the store's state).
    */
   async commitMetadata(arrays: readonly ArraySpec[], groupAttributes: Record<string, unknown>): Promise<string> {
-    const entries = storeMetadata(arrays, groupAttributes, this.layout);
-    let sha = '';
-    for (const [i, { key, value }] of entries.entries()) {
-      const bytes = jsonBytes(value);
-      // Unchanged metadata is not rewritten (most appends change a shape or two).
-      const old = i === entries.length - 1 ? undefined : await this.getMaybe(key);
+    const entries = storeMetadata(arrays, groupAttributes, this.layout).map(({ key, value }) => ({ key, bytes: jsonBytes(value) }));
+    const consolidated = entries.pop()!;
+    // Readers that open with consolidated metadata see none of these until the last write, so
+    // they go side by side; unchanged ones are not rewritten (most appends change a shape or two).
+    await eachBounded(entries, METADATA_WRITES, async ({ key, bytes }) => {
+      const old = await this.getMaybe(key);
       if (old === undefined || Buffer.compare(Buffer.from(old), Buffer.from(bytes)) !== 0) await this.put(key, bytes);
-      if (i === entries.length - 2) failpoint('zarr.metadata');
-      sha = createHash('sha256').update(bytes).digest('hex');
-    }
-    return sha;
+    });
+    failpoint('zarr.metadata');
+    await this.put(consolidated.key, consolidated.bytes);
+    return createHash('sha256').update(consolidated.bytes).digest('hex');
   }
 
   /** Every key of the store with its size. */

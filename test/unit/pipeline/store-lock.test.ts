@@ -4,6 +4,8 @@
  * killed holder is waited out, not broken.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { SqliteCatalog } from '../../../src/catalog/sqlite.js';
@@ -40,9 +42,9 @@ describe('withStoreLock', () => {
       };
       const root = 'M/2024/03/d.zarr';
       await Promise.all([
-        ...[0, 1, 2].map(() => withStoreLock(sinks[0]!, catalog, root, {}, work(0, root))),
-        ...[0, 1, 2].map(() => withStoreLock(sinks[1]!, catalog, root, {}, work(1, root))),
-        withStoreLock(sinks[1]!, catalog, 'M/2024/03/other.zarr', {}, work(1, 'other')),
+        ...[0, 1, 2].map(() => withStoreLock(sinks[0]!, catalog, root, {}, work(0, root), { shared: true })),
+        ...[0, 1, 2].map(() => withStoreLock(sinks[1]!, catalog, root, {}, work(1, root), { shared: true })),
+        withStoreLock(sinks[1]!, catalog, 'M/2024/03/other.zarr', {}, work(1, 'other'), { shared: true }),
       ]);
       const same = spans.filter((s) => s.root === root).sort((a, b) => a.start - b.start);
       assert.equal(same.length, 6);
@@ -69,8 +71,43 @@ describe('withStoreLock', () => {
       let ranAt = 0;
       await withStoreLock(sink, catalog, root, {}, async () => {
         ranAt = performance.now();
-      });
+      }, { shared: true });
       assert.ok(ranAt - started >= 1_300, `ran after ${Math.round(ranAt - started)} ms, before the lease expired`);
+    } finally {
+      await closeTier(tier);
+      await catalog.close();
+    }
+  });
+
+  it('takes over at once a lease whose holder was killed on this host', async () => {
+    const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
+    const tier = await openTier('warm', config.storage.tier_configs.warm!, config);
+    try {
+      const sink = tier.primary as StoreSink;
+      const root = 'M/2024/05/d.zarr';
+      const gone = spawnSync(process.execPath, ['-e', '']);
+      assert.ok(await catalog.acquireLease(`zarr store ${sink.uri(root)}`, `${hostname()}:${gone.pid}:dead`, 60_000));
+      const started = performance.now();
+      await withStoreLock(sink, catalog, root, {}, async () => undefined, { shared: true });
+      assert.ok(performance.now() - started < 1_000, 'no wait for the 60 s lease');
+    } finally {
+      await closeTier(tier);
+      await catalog.close();
+    }
+  });
+
+  it('a source no other worker reads takes no lease', async () => {
+    const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
+    const tier = await openTier('warm', config.storage.tier_configs.warm!, config);
+    try {
+      const sink = tier.primary as StoreSink;
+      const root = 'M/2024/06/d.zarr';
+      assert.ok(await catalog.acquireLease(`zarr store ${sink.uri(root)}`, 'another-worker', 60_000));
+      let ran = false;
+      await withStoreLock(sink, catalog, root, {}, async () => {
+        ran = true;
+      }, { shared: false });
+      assert.ok(ran);
     } finally {
       await closeTier(tier);
       await catalog.close();
