@@ -306,19 +306,32 @@ function mismatchOf(first: Omit<RasterRecord, 'pixels'>, tile: RasterRecord): st
   return `tile at (${tile.x}, ${tile.y}) of scene ${s.sceneId}: ${t.width} × ${t.height} ${t.dtype}×${t.bands} EPSG:${t.epsg} nodata ${t.nodata} gt [${t.geotransform.join(', ')}], but its scene's first tile says ${s.width} × ${s.height} ${s.dtype}×${s.bands} EPSG:${s.epsg} nodata ${s.nodata} gt [${s.geotransform.join(', ')}]`;
 }
 
-async function addTile(scene: OpenScene, routed: RoutedTile, settings: SceneSettings): Promise<void> {
+/**
+ * Takes a tile into its open scene: one that does not fit the scene goes to the dead letter
+ * ('refused'); otherwise its position is the scene's, and its pixels are to be used when its
+ * window is 'new' (a tile sent twice is acknowledged, its pixels used once: 'seen').
+ */
+function takeTile(scene: OpenScene | OpenStoreScene, routed: RoutedTile, settings: SceneSettings): 'refused' | 'new' | 'seen' {
   const { tile } = routed;
   const mismatch = mismatchOf(scene.first, tile);
   if (mismatch !== undefined) {
     settings.deadLetter({ reason: 'scene_mismatch', message: mismatch, position: tile.position, payload: routed.payload });
-    return;
+    return 'refused';
   }
   scene.held.push(routed.held);
   const window = `${tile.x},${tile.y},${tile.width},${tile.height}`;
-  if (!scene.windows.has(window)) {
-    scene.windows.add(window);
+  if (scene.windows.has(window)) return 'seen';
+  scene.windows.add(window);
+  scene.bbox = union(scene.bbox, tile.bbox);
+  return 'new';
+}
+
+async function addTile(scene: OpenScene, routed: RoutedTile, settings: SceneSettings): Promise<void> {
+  const { tile } = routed;
+  const taken = takeTile(scene, routed, settings);
+  if (taken === 'refused') return;
+  if (taken === 'new') {
     for (const block of scene.blocks.put(tile.x, tile.y, tile.width, tile.height, tile.pixels)) await scene.writer.writeBlock(block.col, block.row, block.pixels);
-    scene.bbox = union(scene.bbox, tile.bbox);
   }
   // Its pixels are in the writer (compressed) or in a partly filled block the scene accounts for.
   settings.unload([routed.held]);
@@ -336,19 +349,12 @@ function openStoreScene(routed: RoutedTile, id: string, sink: StoreSink): OpenSt
 
 function addStoreTile(scene: OpenStoreScene, routed: RoutedTile, settings: SceneSettings): void {
   const { tile } = routed;
-  const mismatch = mismatchOf(scene.first, tile);
-  if (mismatch !== undefined) {
-    settings.deadLetter({ reason: 'scene_mismatch', message: mismatch, position: tile.position, payload: routed.payload });
-    return;
-  }
-  scene.held.push(routed.held);
-  const window = `${tile.x},${tile.y},${tile.width},${tile.height}`;
-  if (!scene.windows.has(window)) {
-    scene.windows.add(window);
+  const taken = takeTile(scene, routed, settings);
+  if (taken === 'refused') return;
+  if (taken === 'new') {
     scene.tiles.push(tile);
     scene.bytes += tile.pixels.byteLength;
     scene.covered += tile.width * tile.height;
-    scene.bbox = union(scene.bbox, tile.bbox);
   }
   // The scene's pixels are bounded by memory_per_scene (it appends when they reach it), not by the in-flight budget.
   settings.unload([routed.held]);

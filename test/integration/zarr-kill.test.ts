@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { MemoryCodex } from '../../src/index.js';
 import { writeSample } from '../../src/records/sample.js';
 import { tempDir } from '../support/fixtures.js';
+import { runToCompletion, storeFiles } from '../support/zarr.js';
 import { checkZarr } from '../support/python.js';
 
 const base = tempDir('zarr-kill');
@@ -40,24 +40,6 @@ dead_letter: { type: local_file, path: ${join(dir, 'dead.ndjson')} }
   return file;
 }
 
-function run(file: string, failpoint?: string) {
-  const env = { ...process.env };
-  delete env.EARTHMEM_FAILPOINT;
-  if (failpoint !== undefined) env.EARTHMEM_FAILPOINT = failpoint;
-  return spawnSync(process.execPath, ['bin/earthmem.js', 'run', file], { env, encoding: 'utf8' });
-}
-
-/** Every file of the stores (a killed put's temporary file excepted: gc's business) → sha256. */
-function storeFiles(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of readdirSync(join(dir, 'warm'), { recursive: true, withFileTypes: true })) {
-    if (!name.isFile() || name.name.endsWith('.tmp')) continue;
-    const path = join(name.parentPath, name.name);
-    out[path.slice(dir.length)] = createHash('sha256').update(readFileSync(path)).digest('hex');
-  }
-  return out;
-}
-
 async function catalogRows(file: string) {
   return (await MemoryCodex.fromFile(file).listObjects()).map((r) => `${r.key} ${r.format} ${r.rows} ${r.sha256} ${r.bytes} ${JSON.stringify(r.provenance)}`).sort();
 }
@@ -70,7 +52,7 @@ for (const format of [2, 3] as const) {
     before(async () => {
       await writeSample(input, { points: 2_400, features: 0, stations: 12, days: 3, badCopies: 0, seed: 5 }).catch(() => undefined);
       mkdirSync(reference, { recursive: true });
-      const ok = run(pipeline(reference, format));
+      const ok = runToCompletion(pipeline(reference, format));
       assert.equal(ok.status, 0, ok.stderr);
       expected = storeFiles(reference);
       expectedRows = await catalogRows(join(reference, 'pipeline.yaml'));
@@ -82,9 +64,9 @@ for (const format of [2, 3] as const) {
       it(`killed at ${point}, then run again: same bytes, same catalog, readable`, async () => {
         const dir = tempDir(`zarr-kill-${point.replace(/[^a-z0-9]/gi, '-')}`);
         const file = pipeline(dir, format);
-        const killed = run(file, point);
+        const killed = runToCompletion(file, point);
         assert.equal(killed.signal, 'SIGKILL', `${killed.status} ${killed.stderr}`);
-        const again = run(file);
+        const again = runToCompletion(file);
         assert.equal(again.status, 0, again.stderr);
         assert.deepEqual(storeFiles(dir), expected);
         assert.deepEqual(await catalogRows(file), expectedRows);

@@ -5,14 +5,14 @@
  * key is byte-identical to a run without the crash, that xarray opens, with the same catalog row.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { MemoryCodex } from '../../src/index.js';
 import { gdalPython } from '../support/cog.js';
 import { tempDir } from '../support/fixtures.js';
+import { runToCompletion, storeFiles } from '../support/zarr.js';
 import { checkZarr } from '../support/python.js';
 
 const base = tempDir('zarr-raster-kill');
@@ -45,24 +45,6 @@ dead_letter: { type: local_file, path: ${join(dir, 'dead.ndjson')} }
   return file;
 }
 
-function run(file: string, failpoint?: string) {
-  const env = { ...process.env };
-  delete env.EARTHMEM_FAILPOINT;
-  if (failpoint !== undefined) env.EARTHMEM_FAILPOINT = failpoint;
-  return spawnSync(process.execPath, ['bin/earthmem.js', 'run', file], { env, encoding: 'utf8', timeout: 120_000 });
-}
-
-/** Every file of the store (a killed put's temporary file excepted: gc's business) → sha256. */
-function storeFiles(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of readdirSync(join(dir, 'warm'), { recursive: true, withFileTypes: true })) {
-    if (!name.isFile() || name.name.endsWith('.tmp')) continue;
-    const path = join(name.parentPath, name.name);
-    out[path.slice(dir.length)] = createHash('sha256').update(readFileSync(path)).digest('hex');
-  }
-  return out;
-}
-
 async function catalogRows(file: string) {
   return (await MemoryCodex.fromFile(file).listObjects()).map((r) => `${r.key} ${r.kind} ${r.format} ${r.rows} ${r.sha256} ${r.bytes} ${r.timeMinUs} ${r.timeMaxUs} ${JSON.stringify(r.provenance)}`).sort();
 }
@@ -91,7 +73,7 @@ for day in (15, 16, 18):
       scenes,
     ]);
     mkdirSync(reference, { recursive: true });
-    const ok = run(pipeline(reference));
+    const ok = runToCompletion(pipeline(reference));
     assert.equal(ok.status, 0, ok.stderr);
     expected = storeFiles(reference);
     assert.ok(Object.keys(expected).length >= 18, Object.keys(expected).join(' '));
@@ -117,9 +99,9 @@ for day in (15, 16, 18):
     it(`killed at ${point}, then run again: same bytes, same catalog row`, async () => {
       const dir = tempDir(`zarr-raster-kill-${point.replace(/[^a-z0-9]/gi, '-')}`);
       const file = pipeline(dir);
-      const killed = run(file, point);
+      const killed = runToCompletion(file, point);
       assert.equal(killed.signal, 'SIGKILL', `${killed.status} ${killed.stderr}`);
-      const again = run(file);
+      const again = runToCompletion(file);
       assert.equal(again.status, 0, again.stderr);
       assert.deepEqual(storeFiles(dir), expected);
       assert.deepEqual(await catalogRows(file), expectedRows);
