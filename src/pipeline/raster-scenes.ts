@@ -65,22 +65,27 @@ export type SceneOutcome =
 /** Scenes known complete in the catalog, remembered for this many (a replay's tiles then cost no catalog lookup). */
 const COMPLETE_MEMORY = 4096;
 
-interface OpenScene {
-  kind: 'cog';
+/** What every open scene has: its identity, its first tile's description, the tiles taken so far. */
+interface SceneBase {
   id: string;
-  key: string;
   tier: Tier;
-  sink: RasterSink;
   memoryType: string;
   partitionPath: string;
   first: Omit<RasterRecord, 'pixels'>;
-  writer: CogWriter;
-  blocks: BlockAssembler;
   /** Windows seen (`x,y,w,h`): a tile sent twice is acknowledged, its pixels used once. */
   windows: Set<string>;
   held: { position: SourcePosition; size: number }[];
   bbox: [number, number, number, number];
   openedAt: number;
+}
+
+/** A scene bound for a COG. */
+interface OpenScene extends SceneBase {
+  kind: 'cog';
+  key: string;
+  sink: RasterSink;
+  writer: CogWriter;
+  blocks: BlockAssembler;
   /** The scene's COG already catalogued (a late tile rebuilds it): its provenance is kept. */
   previous: CatalogRow | undefined;
 }
@@ -90,22 +95,13 @@ interface OpenScene {
  * pixels came, at max_age, or once they fill memory_per_scene (the rest of the scene appends
  * later: appends merge into the chunks they cover).
  */
-interface OpenStoreScene {
+interface OpenStoreScene extends SceneBase {
   kind: 'zarr';
-  id: string;
-  tier: Tier;
   sink: StoreSink;
-  memoryType: string;
-  partitionPath: string;
-  first: Omit<RasterRecord, 'pixels'>;
   tiles: RasterRecord[];
   bytes: number;
   /** Pixels of distinct windows: the scene is complete when they cover it. */
   covered: number;
-  windows: Set<string>;
-  held: { position: SourcePosition; size: number }[];
-  bbox: [number, number, number, number];
-  openedAt: number;
 }
 
 const identityOf = (t: RoutedTile) => JSON.stringify([t.tier.name, t.memoryType, t.tile.dataset, t.tile.variable, t.tile.scene.sceneId, t.tile.timeUs]);
