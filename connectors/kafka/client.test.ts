@@ -74,6 +74,9 @@ describe('kafkaErrorIsRetriable', () => {
     const lost = new KafkaJSNonRetriableError('gave up', { cause: protocol(false, 'OUT_OF_ORDER_SEQUENCE_NUMBER') });
     assert.equal(producerStateLost(lost), true);
     assert.equal(producerStateLost(protocol(false, 'UNKNOWN_PRODUCER_ID')), true);
+    // A fence landing while Kafka 4 verifies a transaction, as an old client hears it.
+    assert.equal(producerStateLost(protocol(false, 'UNKNOWN_SERVER_ERROR')), true);
+    assert.equal(producerStateLost(protocol(false, 'INVALID_PRODUCER_EPOCH')), true);
     assert.equal(producerStateLost(protocol(false, 'TOPIC_AUTHORIZATION_FAILED')), false);
     assert.equal(kafkaErrorIsRetriable(lost), false);
     assert.equal(isRetriable(toStorageError(lost, {}, 'sending dead letters')), false);

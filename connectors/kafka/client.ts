@@ -305,11 +305,13 @@ export function kafkaErrorIsRetriable(error: unknown): boolean {
 }
 
 /**
- * Errors that say the broker no longer knows this idempotent producer's id or sequence (it lost
- * the producer state, e.g. across a restart). Fatal for that producer, but a new producer (a new
- * id) recovers; kafkajs marks them not retriable, because it keeps the producer.
+ * Errors that say the broker no longer knows this producer's id, sequence or epoch (it lost the
+ * producer state, e.g. across a restart, or a newer producer of the transactional id fenced it).
+ * Fatal for that producer, but a new producer recovers; kafkajs marks them not retriable, because
+ * it keeps the producer. UNKNOWN_SERVER_ERROR is among them: Kafka 4 answers it to an old
+ * client's produce when a fence lands while the partition verifies the transaction.
  */
-const PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
+const PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'UNKNOWN_SERVER_ERROR']);
 
 /** Whether `error` (or its cause chain) says the broker lost the producer's state. */
 export function producerStateLost(error: unknown): boolean {
