@@ -28,12 +28,21 @@ const config = parseConfigValue(
 );
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The shared catalog and `count` Zarr sinks opened apart (as `count` workers open theirs), closed after `use`. */
+async function withSinks(count: number, use: (catalog: SqliteCatalog, sinks: StoreSink[]) => Promise<void>): Promise<void> {
+  const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
+  const tiers = await Promise.all(Array.from({ length: count }, () => openTier('warm', config.storage.tier_configs.warm!, config)));
+  try {
+    await use(catalog, tiers.map((t) => t.primary as StoreSink));
+  } finally {
+    await Promise.all(tiers.map(closeTier));
+    await catalog.close();
+  }
+}
+
 describe('withStoreLock', () => {
   it('two writers of one store, each with its own sink: their work never overlaps, and a third store is not held up', async () => {
-    const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
-    const tiers = await Promise.all([0, 1].map(() => openTier('warm', config.storage.tier_configs.warm!, config)));
-    try {
-      const sinks = tiers.map((t) => t.primary as StoreSink);
+    await withSinks(2, async (catalog, sinks) => {
       const spans: { who: number; root: string; start: number; end: number }[] = [];
       const work = (who: number, root: string) => async () => {
         const start = performance.now();
@@ -53,17 +62,11 @@ describe('withStoreLock', () => {
       const other = spans.find((s) => s.root === 'other')!;
       assert.ok(other.end - other.start < 200 && other.start - same[0]!.start < 100, 'another store runs beside');
       assert.equal(await catalog.lease(`zarr store ${sinks[0]!.uri(root)}`), undefined, 'released after');
-    } finally {
-      await Promise.all(tiers.map(closeTier));
-      await catalog.close();
-    }
+    });
   });
 
   it("waits for a killed holder's lease to expire, then goes on", async () => {
-    const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
-    const tier = await openTier('warm', config.storage.tier_configs.warm!, config);
-    try {
-      const sink = tier.primary as StoreSink;
+    await withSinks(1, async (catalog, [sink]) => {
       const root = 'M/2024/04/d.zarr';
       // A worker killed while appending: its lease stays until it expires (1.5 s here).
       assert.ok(await catalog.acquireLease(`zarr store ${sink.uri(root)}`, 'killed-worker', 1_500));
@@ -73,34 +76,22 @@ describe('withStoreLock', () => {
         ranAt = performance.now();
       }, { shared: true });
       assert.ok(ranAt - started >= 1_300, `ran after ${Math.round(ranAt - started)} ms, before the lease expired`);
-    } finally {
-      await closeTier(tier);
-      await catalog.close();
-    }
+    });
   });
 
   it('takes over at once a lease whose holder was killed on this host', async () => {
-    const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
-    const tier = await openTier('warm', config.storage.tier_configs.warm!, config);
-    try {
-      const sink = tier.primary as StoreSink;
+    await withSinks(1, async (catalog, [sink]) => {
       const root = 'M/2024/05/d.zarr';
       const gone = spawnSync(process.execPath, ['-e', '']);
       assert.ok(await catalog.acquireLease(`zarr store ${sink.uri(root)}`, `${hostname()}:${gone.pid}:dead`, 60_000));
       const started = performance.now();
       await withStoreLock(sink, catalog, root, {}, async () => undefined, { shared: true });
       assert.ok(performance.now() - started < 1_000, 'no wait for the 60 s lease');
-    } finally {
-      await closeTier(tier);
-      await catalog.close();
-    }
+    });
   });
 
   it('a source no other worker reads takes no lease', async () => {
-    const catalog = new SqliteCatalog(join(dir, 'catalog.sqlite'));
-    const tier = await openTier('warm', config.storage.tier_configs.warm!, config);
-    try {
-      const sink = tier.primary as StoreSink;
+    await withSinks(1, async (catalog, [sink]) => {
       const root = 'M/2024/06/d.zarr';
       assert.ok(await catalog.acquireLease(`zarr store ${sink.uri(root)}`, 'another-worker', 60_000));
       let ran = false;
@@ -108,9 +99,6 @@ describe('withStoreLock', () => {
         ran = true;
       }, { shared: false });
       assert.ok(ran);
-    } finally {
-      await closeTier(tier);
-      await catalog.close();
-    }
+    });
   });
 });
