@@ -135,6 +135,47 @@ async function endToEnd(workers: number): Promise<{ seconds: number; peakRssMiB:
   return { seconds, peakRssMiB: peaks, objects };
 }
 
+/**
+ * `earthmem replay --from-beginning` of the same topic: the backfill path, one worker, bounded,
+ * so it ends with the backlog (no batch waits out max_age for records that will not come). Wall
+ * time from spawn to exit, like the workers'; peak RSS from /proc.
+ */
+async function replay(): Promise<{ seconds: number; peakRssMiB: number }> {
+  const out = join(work, `kafka-replay-${run}`);
+  rmSync(out, { recursive: true, force: true });
+  const started = Date.now();
+  const child = spawn(process.execPath, ['bin/earthmem.js', 'replay', 'pipelines/kafka.yaml', '--from-beginning'], {
+    env: {
+      ...process.env,
+      ...env,
+      EARTHMEM_TOPIC: topic,
+      EARTHMEM_GROUP: `bench-replay-${run}`,
+      EARTHMEM_CATALOG_SCHEMA: `bench_${run}_replay`,
+      EARTHMEM_DATA: out,
+      EARTHMEM_DEAD_LETTER_TOPIC: `bench-dlq-${run}-replay`,
+      EARTHMEM_MAX_ROWS: '50000',
+      EARTHMEM_MAX_AGE: '2s',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr!.on('data', (d) => (log = (log + d).slice(-4000)));
+  let peak = 0;
+  const sampler = setInterval(() => {
+    try {
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (hwm) peak = Math.max(peak, Number(hwm[1]) / 1024);
+    } catch {
+      // exited
+    }
+  }, 100);
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  clearInterval(sampler);
+  if (code !== 0) throw new Error(`replay exited with ${code}:\n${log}`);
+  rmSync(out, { recursive: true, force: true });
+  return { seconds: (Date.now() - started) / 1000, peakRssMiB: peak };
+}
+
 /** The peer a user would write (benchmarks/peers/kafka_pyarrow.py); wall time from spawn to exit, like the workers'. */
 function pyarrowConsume(): { seconds: number; peakRssMiB: number; bytes: number; files: number } {
   const out = join(work, `kafka-pyarrow-${run}`);
@@ -153,6 +194,7 @@ const raw = await rawConsume();
 const peer = pyarrowConsume();
 const one = await endToEnd(1);
 const two = await endToEnd(2);
+const backfill = await replay();
 await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
 await admin.disconnect();
 
@@ -174,8 +216,11 @@ for (const [name, r] of [
     `| ${name} | ${rate(r.seconds)} | ${mbs(r.seconds)} | ${r.seconds.toFixed(1)} | ${ratios(r.seconds)} | ${r.peakRssMiB.map((p) => `${Math.round(p)} MiB`).join(', ')} | ${r.objects} |`,
   );
 }
+console.log(
+  `| backfill: \`earthmem replay --from-beginning\`, 1 worker | ${rate(backfill.seconds)} | ${mbs(backfill.seconds)} | ${backfill.seconds.toFixed(1)} | ${ratios(backfill.seconds)} | ${Math.round(backfill.peakRssMiB)} MiB | |`,
+);
 console.log('\nRatios are the run\'s records/s over the peer\'s. End to end and the pyarrow peer include process start-up (about 1 s), group join and the last commit; the raw consume does not.');
 if (values.summary !== undefined) {
-  const seconds = { raw: raw.seconds, pyarrow: peer.seconds, oneWorker: one.seconds, twoWorkers: two.seconds };
+  const seconds = { raw: raw.seconds, pyarrow: peer.seconds, oneWorker: one.seconds, twoWorkers: two.seconds, replay: backfill.seconds };
   writeFileSync(values.summary, JSON.stringify({ records: N, seconds }));
 }

@@ -189,13 +189,14 @@ if (!values['no-kafka']) {
   const kafkaSummary = join(work, 'kafka-summary.json');
   rmSync(kafkaSummary, { force: true });
   execFileSync(process.execPath, [resolve('dist/benchmarks/kafka.js'), '--records', values['kafka-records']!, '--summary', kafkaSummary], { stdio: 'inherit' });
-  const kafka = JSON.parse(readFileSync(kafkaSummary, 'utf8')) as { records: number; seconds: { raw: number; pyarrow: number; oneWorker: number; twoWorkers: number } };
+  const kafka = JSON.parse(readFileSync(kafkaSummary, 'utf8')) as { records: number; seconds: { raw: number; pyarrow: number; oneWorker: number; twoWorkers: number; replay: number } };
   const r = (s: number) => Math.round(kafka.records / s).toLocaleString('en-US');
-  const { raw, pyarrow, oneWorker, twoWorkers } = kafka.seconds;
+  const { raw, pyarrow, oneWorker, twoWorkers, replay } = kafka.seconds;
   summary.push(
     `| Kafka records/s, 1 worker vs raw kafkajs consume | ${r(oneWorker)} | ${r(raw)} | ${(raw / oneWorker).toFixed(2)} |`,
     `| Kafka records/s, 1 worker vs confluent-kafka + pyarrow | ${r(oneWorker)} | ${r(pyarrow)} | ${(pyarrow / oneWorker).toFixed(2)} |`,
     `| Kafka records/s, 2 workers vs 1 worker | ${r(twoWorkers)} | ${r(oneWorker)} | ${(oneWorker / twoWorkers).toFixed(2)} |`,
+    `| Kafka backfill (\`earthmem replay\`, 1 worker) vs raw kafkajs consume | ${r(replay)} | ${r(raw)} | ${(raw / replay).toFixed(2)} |`,
   );
 }
 

@@ -180,6 +180,34 @@ function certificateAdvice(code: string): string {
 }
 
 /** The broker's TLS certificate did not verify. Never retriable: the same certificate comes back. */
+/**
+ * Stores offsets for a group with no running member before it starts (a replay's start, a
+ * `start` timestamp): what kafkajs's `admin.setOffsets` does, a consumer of the group seeking
+ * while paused and stopping at its first fetch, but with a short fetch wait. A paused kafkajs
+ * consumer sleeps its `maxWaitTimeInMs` before that fetch, and the admin's consumer keeps the
+ * 5 s default: every replay started 5 s late.
+ */
+export async function setGroupOffsets(kafka: Kafka, groupId: string, topic: string, partitions: { partition: number; offset: string }[]): Promise<void> {
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50, allowAutoTopicCreation: false });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    const { state } = await consumer.describeGroup();
+    // Offsets of a group with live members are theirs to commit.
+    if (state !== 'Empty' && state !== 'Dead') {
+      throw new SourceError(`consumer group ${groupId} has running members (state ${state}): stop them before setting its offsets`, { context: { connector: 'kafka', stage: 'source' } });
+    }
+    await new Promise<void>((resolve, reject) => {
+      consumer.on(consumer.events.FETCH, () => void consumer.stop().then(resolve, reject));
+      consumer.run({ eachBatchAutoResolve: false, eachBatch: async () => undefined }).catch(reject);
+      consumer.pause([{ topic }]);
+      for (const p of partitions) consumer.seek({ topic, ...p });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
 export class KafkaTlsError extends Error {
   override readonly name = 'KafkaTlsError';
   readonly retriable = false;
@@ -308,10 +336,11 @@ export function kafkaErrorIsRetriable(error: unknown): boolean {
  * Errors that say the broker no longer knows this producer's id, sequence or epoch (it lost the
  * producer state, e.g. across a restart, or a newer producer of the transactional id fenced it).
  * Fatal for that producer, but a new producer recovers; kafkajs marks them not retriable, because
- * it keeps the producer. UNKNOWN_SERVER_ERROR is among them: Kafka 4 answers it to an old
- * client's produce when a fence lands while the partition verifies the transaction.
+ * it keeps the producer. Kafka's UNKNOWN_SERVER_ERROR (code -1, kafkajs's type `UNKNOWN`) is among
+ * them: Kafka 4 answers it to an old client's produce when a fence lands while the partition
+ * verifies the transaction.
  */
-const PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'UNKNOWN_SERVER_ERROR']);
+const PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'UNKNOWN']);
 
 /** Whether `error` (or its cause chain) says the broker lost the producer's state. */
 export function producerStateLost(error: unknown): boolean {

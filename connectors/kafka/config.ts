@@ -63,6 +63,12 @@ export const kafkaSourceSchema = z
     stall_timeout: duration.default('60s'),
     /** Bytes fetched per partition per request. */
     max_bytes_per_partition: size.default(1024 * 1024),
+    /**
+     * How long the broker holds a fetch that has no data yet (Kafka's fetch.max.wait.ms). kafkajs
+     * also sleeps this long when every partition is paused, so a consumer paused for backpressure
+     * resumes only after it: kafkajs's 5 s default stalled a backlog for seconds at a time.
+     */
+    max_wait: duration.default('500ms'),
   })
   .strict();
 export type KafkaSourceConfig = z.output<typeof kafkaSourceSchema>;

@@ -3,7 +3,7 @@ import { SourceError } from '../../src/core/errors.js';
 import { withTimeout } from '../../src/core/timeout.js';
 import type { Committable } from '../../src/core/offset-tracker.js';
 import type { PartitionAssignment, RawChunk, Source, SourceHooks, SourcePartitionRef } from '../../src/core/source.js';
-import { connectChecked, createKafka, tlsCertificateFailure, toSourceError } from './client.js';
+import { connectChecked, createKafka, setGroupOffsets, tlsCertificateFailure, toSourceError } from './client.js';
 import { GroupCommits, partitionKey } from './commits.js';
 import type { KafkaSourceConfig } from './config.js';
 
@@ -113,6 +113,7 @@ export class KafkaSource implements Source {
       sessionTimeout: this.config.session_timeout,
       heartbeatInterval: this.config.heartbeat_interval,
       maxBytesPerPartition: this.config.max_bytes_per_partition,
+      maxWaitTimeInMs: this.config.max_wait,
       allowAutoTopicCreation: false,
       // A broker restart is ridden out: reconnect with backoff, and restart the run loop. A
       // consumer we replaced must not restart itself: it would rejoin the group as a zombie
@@ -308,7 +309,7 @@ export class KafkaSource implements Source {
         const partitions = [...this.options.replay.start]
           .filter(([k]) => k.slice(0, k.lastIndexOf(':')) === topic)
           .map(([k, offset]) => ({ partition: Number(k.slice(k.lastIndexOf(':') + 1)), offset: String(offset) }));
-        if (partitions.length > 0) await this.admin.setOffsets({ groupId: this.groupId, topic, partitions });
+        if (partitions.length > 0) await setGroupOffsets(this.kafka, this.groupId, topic, partitions);
       }
       return;
     }
@@ -324,7 +325,7 @@ export class KafkaSource implements Source {
       } else {
         partitions = Object.entries(start.offsets[t.topic] ?? {}).map(([p, o]) => ({ partition: Number(p), offset: String(o) }));
       }
-      if (partitions.length > 0) await this.admin.setOffsets({ groupId: this.groupId, topic: t.topic, partitions });
+      if (partitions.length > 0) await setGroupOffsets(this.kafka, this.groupId, t.topic, partitions);
     }
   }
 

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Admin, Kafka } from 'kafkajs';
-import { createKafka, type KafkaLog } from '../../connectors/kafka/client.js';
+import { createKafka, setGroupOffsets, type KafkaLog } from '../../connectors/kafka/client.js';
 import { registerCompressionCodecs } from '../../connectors/kafka/codecs.js';
 import { kafkaConnectionShape, kafkaDeadLetterSchema, kafkaSourceSchema } from '../../connectors/kafka/config.js';
 import { KafkaSource } from '../../connectors/kafka/source.js';
@@ -453,6 +453,41 @@ describe('KafkaSource commits', () => {
       await consumer.commitOffsets([{ topic, partition: 0, offset: '3' }]);
       assert.equal(await stored(), 3);
       await waitForStored(10, 'after the late older commit');
+    } finally {
+      controller.abort();
+      await source.close();
+    }
+  });
+});
+
+describe('setGroupOffsets', () => {
+  it("stores a fresh group's offsets without kafkajs's 5 s paused-fetch sleep, and refuses a group with a running member", { timeout: 90_000 }, async () => {
+    const { brokers } = services();
+    const topic = await createTopic(topicName('set-offsets'));
+    kcat(['-P', '-t', topic, '-p', '1'], Buffer.from(Array.from({ length: 20 }, (_, i) => `{"n":${i}}`).join('\n') + '\n'));
+    const groupId = `earthmem-test-set-offsets-${run}`;
+    const kafka = kafkaClient();
+    const started = Date.now();
+    await setGroupOffsets(kafka, groupId, topic, [{ partition: 1, offset: '7' }, { partition: 2, offset: '0' }]);
+    const took = Date.now() - started;
+    const stored = new Map((await admin!.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions.map((p) => [p.partition, Number(p.offset)]));
+    assert.equal(stored.get(1), 7);
+    assert.equal(stored.get(2), 0);
+    // kafkajs's admin.setOffsets sleeps its consumer's 5 s maxWaitTime before the fetch that commits.
+    assert.ok(took < 4_500, `setting offsets took ${took} ms`);
+
+    // A source started on those offsets reads from offset 7 of partition 1.
+    const config = kafkaSourceSchema.parse({ type: 'kafka', brokers, topics: [topic], group_id: groupId, lag_log_interval: '0s' });
+    const source = new KafkaSource(config, { log: () => {} });
+    const controller = new AbortController();
+    try {
+      const firstOffsets: number[] = [];
+      for await (const chunk of source.chunks(controller.signal)) {
+        firstOffsets.push(chunk.positions[0]!.offset);
+        if (chunk.positions.at(-1)!.offset === 19) break;
+      }
+      assert.equal(firstOffsets[0], 7);
+      await assert.rejects(setGroupOffsets(kafkaClient(), groupId, topic, [{ partition: 1, offset: '0' }]), /has running members \(state Stable\)/);
     } finally {
       controller.abort();
       await source.close();

@@ -49,6 +49,20 @@ describe('pipeline file loading', () => {
     assert.match(issues[0]!.message, /must be below max_in_flight_bytes/);
   });
 
+  it('source.max_wait (Kafka): 500 ms by default, a duration, refused otherwise', () => {
+    const kafka = readFileSync('pipelines/kafka.yaml', 'utf8');
+    const env = { KAFKA_BROKERS: '127.0.0.1:19092', DATABASE_URL: 'postgresql://u@127.0.0.1:15432/db' };
+    const wait = (text: string) => {
+      const { source } = parseConfigText(text, 'kafka.yaml', pipelineSchema, env);
+      assert.equal(source.type, 'kafka');
+      return source.type === 'kafka' ? source.max_wait : undefined;
+    };
+    assert.equal(wait(kafka), 500);
+    assert.equal(wait(kafka.replace('  max_record_bytes: 64KiB', '  max_record_bytes: 64KiB\n  max_wait: 2s')), 2000);
+    const issues = issuesOf(kafka.replace('  max_record_bytes: 64KiB', '  max_record_bytes: 64KiB\n  max_wait: soon'), env);
+    assert.deepEqual(issues.map((i) => i.path), ['source.max_wait']);
+  });
+
   it('interpolates ${VAR} and ${VAR:-default}, typing unquoted values', () => {
     assert.deepEqual(interpolate('a${X}b${Y:-z}', { X: '1' }), { value: 'a1bz', missing: [], substituted: true });
     assert.deepEqual(interpolate('$${X}', {}).value, '${X}');
