@@ -9,25 +9,102 @@ export interface ProvenanceRange {
   count: number;
 }
 
-/** Records of one memory type, tier, dataset and storage partition, ready to encode. */
-export interface Batch {
+/**
+ * A batch's rows kept as columns instead of record objects (points bound for GeoParquet): what
+ * the pipeline and the catalog read of them. The rows of a batch come from one source partition.
+ */
+export interface RowColumns {
+  readonly kind: 'point';
+  readonly rows: number;
+  readonly source: string;
+  readonly partition: number;
+  readonly timeMinUs: number;
+  readonly timeMaxUs: number;
+  readonly bbox: [number, number, number, number];
+  append(record: ObservationRecord): void;
+  offsetAt(row: number): number;
+  /** The row's payload size in bytes. */
+  sizeAt(row: number): number;
+  ids(): readonly (string | null)[];
+}
+
+interface BatchBase {
   memoryType: string;
   tier: string;
   dataset: string;
   kind: RecordKind;
   /** The expanded `file_organization` path this batch's object goes under. */
   partitionPath: string;
-  records: ObservationRecord[];
   /** Sum of the records' payload sizes. */
   bytes: number;
   /** Why the batch was flushed. */
   flushReason: FlushReason;
 }
 
+/**
+ * Records of one memory type, tier, dataset and storage partition, ready to encode: as record
+ * objects, or (points for GeoParquet, the hot path) as columns.
+ */
+export interface Batch extends BatchBase {
+  records: ObservationRecord[];
+  columns?: undefined;
+}
+
+/** Points bound for GeoParquet, kept as columns from the moment they are routed. */
+export interface ColumnBatch extends BatchBase {
+  columns: RowColumns;
+  records?: undefined;
+}
+
+/** What the pipeline batches, writes and settles. */
+export type PipelineBatch = Batch | ColumnBatch;
+
+/** How many rows a batch holds. */
+export function batchRows(batch: PipelineBatch): number {
+  return batch.columns === undefined ? batch.records.length : batch.columns.rows;
+}
+
+/** The source position of a batch's first row. */
+export function firstPosition(batch: PipelineBatch): SourcePosition {
+  if (batch.columns === undefined) return batch.records[0]!.position;
+  const c = batch.columns;
+  return { source: c.source, partition: c.partition, offset: c.offsetAt(0) };
+}
+
+/** What a batch holds in the in-flight budget, per row: its position and payload size. */
+export function batchHeld(batch: PipelineBatch): { position: SourcePosition; size: number }[] {
+  if (batch.columns === undefined) return batch.records;
+  const c = batch.columns;
+  const held: { position: SourcePosition; size: number }[] = new Array(c.rows);
+  for (let i = 0; i < c.rows; i++) held[i] = { position: { source: c.source, partition: c.partition, offset: c.offsetAt(i) }, size: c.sizeAt(i) };
+  return held;
+}
+
+/** A batch of record objects, for the sinks that take records (only points bound for GeoParquet are kept as columns). */
+export function recordBatch(batch: PipelineBatch): Batch {
+  if (batch.columns !== undefined) throw new Error(`a column batch of ${batch.memoryType} reached a sink that takes record objects`);
+  return batch;
+}
+
 export type FlushReason = 'rows' | 'bytes' | 'age' | 'memory' | 'end' | 'revoke' | 'realign' | 'aligned' | 'covered';
 
-export function batchPositions(batch: Batch): SourcePosition[] {
-  return batch.records.map((r) => r.position);
+export function batchPositions(batch: PipelineBatch): SourcePosition[] {
+  return batchHeld(batch).map((h) => h.position);
+}
+
+/** Provenance of a batch: from its records, or from its columns (one partition, offsets in any order). */
+export function provenanceOfBatch(batch: PipelineBatch): ProvenanceRange[] {
+  if (batch.columns === undefined) return batchProvenance(batch.records);
+  const c = batch.columns;
+  if (c.rows === 0) return [];
+  let first = Infinity;
+  let last = -Infinity;
+  for (let i = 0; i < c.rows; i++) {
+    const o = c.offsetAt(i);
+    if (o < first) first = o;
+    if (o > last) last = o;
+  }
+  return [{ source: c.source, partition: c.partition, firstOffset: first, lastOffset: last, count: c.rows }];
 }
 
 /** Compact provenance: first/last/count per source partition, in a stable order. */

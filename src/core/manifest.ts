@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { PipelineBatch } from './batch.js';
 import { recordBbox, type ObservationRecord } from './record.js';
 
 /**
@@ -22,7 +23,11 @@ export interface Manifest {
 }
 
 export function contentHash(records: readonly ObservationRecord[]): string {
-  const ids = records.map((r) => r.id ?? '').sort();
+  return idsHash(records.map((r) => r.id));
+}
+
+function idsHash(of: readonly (string | null)[]): string {
+  const ids = of.map((id) => id ?? '').sort();
   const digest = createHash('sha256');
   for (const id of ids) digest.update(`${id}\n`);
   return digest.digest('hex');
@@ -42,6 +47,16 @@ export function manifestOf(records: readonly ObservationRecord[], schema: readon
     if (record.timeUs > timeMaxUs) timeMaxUs = record.timeUs;
   }
   return { keys: [...keys], rows: records.length, bbox, timeMinUs, timeMaxUs, schema: [...schema], contentHash: withContentHash ? contentHash(records) : null };
+}
+
+/** The manifest of a batch, from its records or from the columns it kept (the same figures either way). */
+export function manifestOfBatch(batch: PipelineBatch, schema: readonly string[], keys: Manifest['keys'], withContentHash = true): Manifest {
+  if (batch.columns === undefined) return manifestOf(batch.records, schema, keys, withContentHash);
+  const c = batch.columns;
+  return {
+    keys: [...keys], rows: c.rows, bbox: c.bbox, timeMinUs: c.timeMinUs, timeMaxUs: c.timeMaxUs, schema: [...schema],
+    contentHash: withContentHash ? idsHash(c.ids()) : null,
+  };
 }
 
 /** How `actual` differs from `expected`, one phrase per difference (empty: they describe the same content). */

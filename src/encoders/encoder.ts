@@ -1,4 +1,4 @@
-import type { Batch } from '../core/batch.js';
+import type { PipelineBatch, RowColumns } from '../core/batch.js';
 import type { DeadLetterReason, ObservationRecord, SourcePosition } from '../core/record.js';
 
 export interface EncodedObject {
@@ -26,7 +26,7 @@ export interface Encoder {
   /** The codec and the level it is actually written at (`null`: the codec has no levels). */
   readonly codec: { name: string; level: number | null };
   /** Same batch → same bytes: replays must write byte-identical objects. */
-  encode(batch: Batch): Promise<EncodedObject>;
+  encode(batch: PipelineBatch): Promise<EncodedObject>;
   /**
    * Bytes → the records encoded. `key`: the object's key, for formats that keep part of a record
    * in the path (Parquet's partition_cols); required by those.
@@ -37,6 +37,11 @@ export interface Encoder {
    * Checked where records are routed, so a refused record goes to the dead letter, never into a batch.
    */
   refuse?(record: ObservationRecord): { reason: DeadLetterReason; message: string } | undefined;
+  /**
+   * Set by a format that encodes point batches kept as columns (GeoParquet): makes a batch's
+   * columns, so the batcher appends each routed point to them and keeps no record object.
+   */
+  readonly pointColumns?: () => RowColumns;
   /** Lets go of what encoding holds (a lease on the encode pool); the tier's close calls it. */
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@ import {
   bufferTime, concatMap, defer, EMPTY, endWith, filter, from, ignoreElements, interval, lastValueFrom, map, merge, mergeMap, share, Subject,
   takeUntil, tap, type Observable,
 } from 'rxjs';
-import type { Batch } from '../core/batch.js';
+import { batchHeld, batchRows, firstPosition, type PipelineBatch } from '../core/batch.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import { describeError, FencedError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
@@ -211,11 +211,11 @@ interface Gauges {
 /** How held records ended: what the ledger settles and the summary counts. */
 type Outcome = Settlement &
   (
-    | { kind: 'written'; batch: Batch; entry: CatalogEntry }
+    | { kind: 'written'; batch: PipelineBatch; entry: CatalogEntry }
     /** Refused or revoked before its write: its partition's new owner writes it. */
-    | { kind: 'fenced'; batch: Batch }
-    | { kind: 'abandoned'; batch: Batch }
-    | { kind: 'already-durable'; records: ObservationRecord[] }
+    | { kind: 'fenced'; batch: PipelineBatch }
+    | { kind: 'abandoned'; batch: PipelineBatch }
+    | { kind: 'already-durable'; records: readonly Held[] }
     | { kind: 'dead-lettered'; entries: DeadLetter[] }
   )
   | SceneOutcome;
@@ -307,7 +307,7 @@ function flow(run: Run, tally: Tally, raster: RasterModules | undefined): Observ
     filter((e): e is Exclude<BatchEvent, { kind: 'flushed' }> => e.kind !== 'flushed'),
     map((e): Outcome =>
       e.kind === 'abandoned'
-        ? { kind: 'abandoned', batch: e.batch, held: e.batch.records, durable: false }
+        ? { kind: 'abandoned', batch: e.batch, held: batchHeld(e.batch), durable: false }
         : { kind: 'already-durable', records: e.records, held: e.records, durable: true },
     ),
   );
@@ -397,14 +397,18 @@ function classify(chunk: RawChunk, routing: Routing): Classified {
     const tier = routing.routeOf(memoryType);
     const sink = sinkOf(tier, record.kind);
     // A format may refuse what the parser accepts (GeoJSON's validation): a dead letter, never part of a batch.
-    const refused = sink.kind === 'objects' ? sink.encoders[record.kind]?.refuse?.(record) : undefined;
+    const encoder = sink.kind === 'objects' ? sink.encoders[record.kind] : undefined;
+    const refused = encoder?.refuse?.(record);
     if (refused !== undefined) {
       const entry: DeadLetter = { ...refused, message: `tier ${tier.name}: ${refused.message}`, position, payload };
       deadLetters.push(entry);
       held.push(heldOf(entry));
       continue;
     }
-    routed.push({ record, memoryType, tier: tier.name, partitionPath: sink.template.expand(record, memoryType) });
+    const partitionPath = sink.template.expand(record, memoryType);
+    routed.push(record.kind === 'point' && encoder?.pointColumns !== undefined
+      ? { record, memoryType, tier: tier.name, partitionPath, columns: encoder.pointColumns }
+      : { record, memoryType, tier: tier.name, partitionPath });
     held.push(record);
   }
   return { routed, deadLetters, held, tiles };
@@ -449,13 +453,13 @@ async function decodeTile(raster: RasterModules, pending: PendingTile, routing: 
  * back meanwhile (a consumer restart): its records are read again under the new assignment.
  */
 interface Ticket {
-  batch: Batch;
+  batch: PipelineBatch;
   claim: PartitionClaim | undefined;
   revoked: AbortSignal;
 }
 
-function ticketOf(run: Run, batch: Batch): Ticket {
-  const key = partitionKey(batch.records[0]!.position);
+function ticketOf(run: Run, batch: PipelineBatch): Ticket {
+  const key = partitionKey(firstPosition(batch));
   let revoked = run.revoked.get(key);
   if (revoked === undefined) run.revoked.set(key, (revoked = new AbortController()));
   return { batch, claim: run.claims.get(key), revoked: revoked.signal };
@@ -464,8 +468,8 @@ function ticketOf(run: Run, batch: Batch): Ticket {
 /** Writes a batch to its tier and catalog, fenced by the partition's claim when the source is shared. */
 async function write(run: Run, { batch, claim, revoked }: Ticket): Promise<Outcome> {
   const { catalog, source, tiers } = run.opened;
-  const fenced: Outcome = { kind: 'fenced', batch, held: batch.records, durable: false };
-  if (revoked.aborted || (source.shared && claim === undefined)) return fenced; // revoked while queued
+  const fenced = (): Outcome => ({ kind: 'fenced', batch, held: batchHeld(batch), durable: false });
+  if (revoked.aborted || (source.shared && claim === undefined)) return fenced(); // revoked while queued
   run.gauges.writesInFlight++;
   try {
     const entry = await writeBatch(batch, tiers.get(batch.tier as TierName)!, catalog, claim === undefined ? [] : [claim], {
@@ -474,11 +478,11 @@ async function write(run: Run, { batch, claim, revoked }: Ticket): Promise<Outco
       // A drain stops the retries, and so does a revocation: the partition's new owner re-reads the batch.
       signal: AbortSignal.any([run.signal, revoked]),
     });
-    return { kind: 'written', batch, entry, held: batch.records, durable: true };
+    return { kind: 'written', batch, entry, held: batchHeld(batch), durable: true };
   } catch (error) {
     if (!(error instanceof FencedError) && !revoked.aborted) throw error;
-    run.log(`${describeError(error)}: batch of ${batch.records.length} records dropped; the new owner re-reads them`);
-    return fenced;
+    run.log(`${describeError(error)}: batch of ${batchRows(batch)} records dropped; the new owner re-reads them`);
+    return fenced();
   } finally {
     run.gauges.writesInFlight--;
   }
@@ -576,7 +580,7 @@ class Tally {
       case 'written': {
         const { batch, entry } = outcome;
         // A Zarr store's row counts what the store holds, not what this append added.
-        c.recordsWritten += batch.records.length;
+        c.recordsWritten += batchRows(batch);
         c.objects++;
         c.bytesWritten += entry.bytes;
         const t = this.perTier.get(batch.tier as TierName)!;

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { AccessTier, Backend } from '../core/backend.js';
-import { batchProvenance, type Batch, type ProvenanceRange } from '../core/batch.js';
+import { batchProvenance, provenanceOfBatch, recordBatch, type Batch, type PipelineBatch, type ProvenanceRange } from '../core/batch.js';
 import { ConfigError, EarthMemoryError, EncodeError, StorageError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
 import type { ObjectIndex } from '../core/object-index.js';
 import { IndexBacklog } from './index-backlog.js';
-import { manifestOf, type Manifest } from '../core/manifest.js';
+import { manifestOf, manifestOfBatch, type Manifest } from '../core/manifest.js';
 import type { ObservationRecord, RecordKind } from '../core/record.js';
 import type { RecordStore } from '../core/record-store.js';
 import { defaultRetry, retryOptions, retryPolicyOf, withRetry, type RetryOptions, type RetryPolicy, type RetryReport } from '../core/retry.js';
@@ -374,7 +374,7 @@ export const catalogTarget = (catalog: Catalog) => `catalog ${catalog.type}`;
  * to another tier, the entry returned names that tier.
  */
 export async function writeBatch(
-  batch: Batch,
+  batch: PipelineBatch,
   tier: Tier,
   catalog: Catalog,
   fence: readonly PartitionClaim[] = [],
@@ -382,8 +382,8 @@ export async function writeBatch(
 ): Promise<CatalogEntry> {
   const sink = sinkOf(tier, batch.kind);
   const catalogRetry = retryOptions(catalogTarget(catalog), retry.catalog, retry);
-  if (sink.kind === 'store') return appendToStore(batch, tier, sink, catalog, fence, retry, catalogRetry);
-  const { entry } = await storeBatch(batch, tier, batchProvenance(batch.records), {
+  if (sink.kind === 'store') return appendToStore(recordBatch(batch), tier, sink, catalog, fence, retry, catalogRetry);
+  const { entry } = await storeBatch(batch, tier, provenanceOfBatch(batch), {
     retry,
     // A replay of an immutable tier finds the same bytes already there: nothing to write.
     alreadyStored:
@@ -583,7 +583,7 @@ export interface StoreOptions {
  * catalog entry that describes it. Ingest and migration write through here alike.
  */
 export async function storeBatch(
-  batch: Batch,
+  batch: PipelineBatch,
   tier: Tier,
   provenance: readonly ProvenanceRange[],
   options: StoreOptions = {},
@@ -619,15 +619,16 @@ export async function storeBatch(
     const key = objectKey(batch.memoryType, batch.partitionPath, provenance, encoder.extension);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (!(await options.alreadyStored?.(key, sha256))) await put(sink, key, bytes, encoder.contentType, tier, sinkRetry(sink, report), options.accessTier);
-    const manifest = manifestOf(batch.records, schema, [{ key, bytes: bytes.byteLength, sha256 }], options.contentHash ?? false);
+    const manifest = manifestOfBatch(batch, schema, [{ key, bytes: bytes.byteLength, sha256 }], options.contentHash ?? false);
     const { format, codec } = encoder;
     return { entry: entryOf(manifest, { backend: sink.backend.type, uri: sink.backend.uri(key), format, codec: codec.name, codecLevel: codec.level }), manifest };
   }
   const key = objectKey(batch.memoryType, batch.partitionPath, provenance, '.rows');
-  const result = await withRetry(() => sink.store.writeRecords(key, { memoryType: batch.memoryType, dataset: batch.dataset, records: batch.records }), sinkRetry(sink, report)).catch(
+  const { records } = recordBatch(batch);
+  const result = await withRetry(() => sink.store.writeRecords(key, { memoryType: batch.memoryType, dataset: batch.dataset, records }), sinkRetry(sink, report)).catch(
     (cause: unknown) => Promise.reject(cause instanceof EarthMemoryError ? cause : new StorageError(`writing rows of ${key} failed`, { cause, context: { stage: 'sink', connector: sink.store.type, key, tier: tier.name } })),
   );
-  const manifest = manifestOf(batch.records, [], [{ key, bytes: result.bytes, sha256: rowsDigest(batch.records) }], options.contentHash ?? false);
+  const manifest = manifestOf(records, [], [{ key, bytes: result.bytes, sha256: rowsDigest(records) }], options.contentHash ?? false);
   return { entry: entryOf(manifest, { backend: sink.store.type, uri: sink.store.uri(key), format: `${sink.store.type}-rows`, codec: 'none', codecLevel: null }), manifest };
 }
 

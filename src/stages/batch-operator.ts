@@ -1,6 +1,6 @@
 import { concatMap, defer, EMPTY, endWith, interval, map, merge, takeWhile, type Observable, type OperatorFunction } from 'rxjs';
-import type { Batch } from '../core/batch.js';
-import type { ObservationRecord } from '../core/record.js';
+import { batchHeld, firstPosition, type PipelineBatch } from '../core/batch.js';
+import type { ObservationRecord, SourcePosition } from '../core/record.js';
 import type { SourcePartitionRef } from '../core/source.js';
 import { Batcher, batchIdOf, type BatchLimits, type Routed } from './batcher.js';
 import type { CoverageIndex } from './coverage.js';
@@ -8,11 +8,11 @@ import type { CoverageIndex } from './coverage.js';
 /** What the batching operator emits: every record that goes in comes out in exactly one event. */
 export type BatchEvent =
   /** A batch to write. */
-  | { kind: 'flushed'; batch: Batch }
+  | { kind: 'flushed'; batch: PipelineBatch }
   /** An open batch of a revoked partition, dropped unwritten: the partition's new owner re-reads it. */
-  | { kind: 'abandoned'; batch: Batch }
+  | { kind: 'abandoned'; batch: PipelineBatch }
   /** Redelivered records already durable in a catalogued object (skipped, or in a rebuild cut short). */
-  | { kind: 'durable'; records: ObservationRecord[] };
+  | { kind: 'durable'; records: readonly { position: SourcePosition; size: number }[] };
 
 export interface BatchOperatorOptions {
   /** `maxAgeMs` also sets the age timer; null runs none (bounded sources stay deterministic). */
@@ -49,7 +49,7 @@ export function batchRecords(options: BatchOperatorOptions): OperatorFunction<Ro
     defer(() => {
       const batcher = new Batcher(limits);
       const step = (input: Input): BatchEvent[] => {
-        const flushed: Batch[] = [];
+        const flushed: PipelineBatch[] = [];
         const events: BatchEvent[] = [];
         if (input.kind === 'records') {
           const now = clock();
@@ -74,11 +74,11 @@ export function batchRecords(options: BatchOperatorOptions): OperatorFunction<Ro
           batcher.flushAged(clock(), flushed);
         } else if (input.kind === 'revoke') {
           const gone = new Set(input.partitions.map(partitionKey));
-          for (const batch of batcher.abandon((b) => gone.has(partitionKey(b.records[0]!.position)))) events.push({ kind: 'abandoned', batch });
+          for (const batch of batcher.abandon((b) => gone.has(partitionKey(firstPosition(b))))) events.push({ kind: 'abandoned', batch });
         } else {
-          const incomplete: Batch[] = [];
+          const incomplete: PipelineBatch[] = [];
           batcher.flushAll('end', flushed, incomplete);
-          for (const batch of incomplete) events.push({ kind: 'durable', records: batch.records });
+          for (const batch of incomplete) events.push({ kind: 'durable', records: batchHeld(batch) });
         }
         for (const batch of flushed) events.push({ kind: 'flushed', batch });
         options.onOpenRecords?.(batcher.openRecordCount);

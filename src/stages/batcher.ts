@@ -1,4 +1,4 @@
-import type { Batch, FlushReason } from '../core/batch.js';
+import { batchRows, firstPosition, type FlushReason, type PipelineBatch, type RowColumns } from '../core/batch.js';
 import type { ObservationRecord } from '../core/record.js';
 import { TupleMemo } from './tuple-memo.js';
 
@@ -17,16 +17,18 @@ export interface Routed {
   memoryType: string;
   tier: string;
   partitionPath: string;
+  /** Set when the route's batches keep columns (points bound for GeoParquet): makes a batch's columns. */
+  columns?: () => RowColumns;
 }
 
-interface OpenBatch extends Batch {
+type OpenBatch = PipelineBatch & {
   openedAt: number;
   /**
    * Set when the batch rebuilds an object already in the catalog: it ends exactly at this
    * offset (so it reproduces that object byte for byte) and no other limit flushes it.
    */
   alignedEnd?: number;
-}
+};
 
 /**
  * The batch a record belongs to. Batches never mix source partitions, so every object covers one
@@ -67,14 +69,14 @@ export class Batcher {
   /** The first offset of the aligned batch open under `id`, if any. */
   alignedStart(id: string): number | undefined {
     const batch = this.open.get(id);
-    return batch?.alignedEnd === undefined ? undefined : batch.records[0]!.position.offset;
+    return batch?.alignedEnd === undefined ? undefined : firstPosition(batch).offset;
   }
 
   /**
    * Adds a record. With `alignedEnd`, the record starts a batch that rebuilds a catalogued object
    * ending at that offset (any other open batch under the same id is flushed first).
    */
-  add(routed: Routed, now: number, out: Batch[], alignedEnd?: number, id: string = batchIdOf(routed)): void {
+  add(routed: Routed, now: number, out: PipelineBatch[], alignedEnd?: number, id: string = batchIdOf(routed)): void {
     const { record } = routed;
     let batch = this.open.get(id);
     if (batch !== undefined && alignedEnd !== undefined) {
@@ -82,27 +84,28 @@ export class Batcher {
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = {
+      const base = {
         memoryType: routed.memoryType,
         tier: routed.tier,
         dataset: record.dataset,
         kind: record.kind,
         partitionPath: routed.partitionPath,
-        records: [],
         bytes: 0,
-        flushReason: 'end',
+        flushReason: 'end' as const,
         openedAt: now,
         alignedEnd,
       };
+      batch = routed.columns === undefined ? { ...base, records: [] } : { ...base, columns: routed.columns() };
       this.open.set(id, batch);
     }
-    batch.records.push(record);
+    if (batch.columns === undefined) batch.records.push(record);
+    else batch.columns.append(record);
     batch.bytes += record.size;
     this.openBytes += record.size;
     this.openRecords += 1;
     if (batch.alignedEnd !== undefined) {
       if (record.position.offset >= batch.alignedEnd) out.push(this.close(id, batch, 'aligned'));
-    } else if (batch.records.length >= this.limits.maxRows) out.push(this.close(id, batch, 'rows'));
+    } else if (batchRows(batch) >= this.limits.maxRows) out.push(this.close(id, batch, 'rows'));
     else if (batch.bytes >= this.limits.maxBytes) out.push(this.close(id, batch, 'bytes'));
     while (this.openBytes > this.limits.maxOpenBytes) {
       let largestId: string | undefined;
@@ -119,13 +122,13 @@ export class Batcher {
   }
 
   /** Flushes the open batch under `id`, if any and not aligned (before skipping a covered record). */
-  flush(id: string, reason: FlushReason, out: Batch[]): void {
+  flush(id: string, reason: FlushReason, out: PipelineBatch[]): void {
     const batch = this.open.get(id);
     if (batch !== undefined && batch.alignedEnd === undefined) out.push(this.close(id, batch, reason));
   }
 
   /** Flushes batches older than `maxAgeMs`. */
-  flushAged(now: number, out: Batch[]): void {
+  flushAged(now: number, out: PipelineBatch[]): void {
     const maxAge = this.limits.maxAgeMs;
     if (maxAge === null) return;
     for (const [id, batch] of this.open) {
@@ -137,21 +140,21 @@ export class Batcher {
    * Flushes every open batch (end of input, drain). Aligned batches that did not reach their end
    * go to `incomplete` instead: their records are already durable in the object they rebuild.
    */
-  flushAll(reason: FlushReason, out: Batch[], incomplete: Batch[] = []): void {
+  flushAll(reason: FlushReason, out: PipelineBatch[], incomplete: PipelineBatch[] = []): void {
     for (const [id, batch] of this.open) (batch.alignedEnd === undefined ? out : incomplete).push(this.close(id, batch, reason));
   }
 
   /** Removes the open batches matching `filter` without flushing them (revoked partitions). */
-  abandon(filter: (batch: Batch) => boolean): Batch[] {
-    const out: Batch[] = [];
+  abandon(filter: (batch: PipelineBatch) => boolean): PipelineBatch[] {
+    const out: PipelineBatch[] = [];
     for (const [id, batch] of this.open) if (filter(batch)) out.push(this.close(id, batch, 'revoke'));
     return out;
   }
 
-  private close(id: string, batch: OpenBatch, reason: FlushReason): Batch {
+  private close(id: string, batch: OpenBatch, reason: FlushReason): PipelineBatch {
     this.open.delete(id);
     this.openBytes -= batch.bytes;
-    this.openRecords -= batch.records.length;
+    this.openRecords -= batchRows(batch);
     const { openedAt: _openedAt, alignedEnd: _alignedEnd, ...flushed } = batch;
     return { ...flushed, flushReason: reason };
   }

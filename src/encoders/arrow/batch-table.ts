@@ -1,5 +1,6 @@
 import type { Table } from 'apache-arrow';
-import type { Batch } from '../../core/batch.js';
+import type { PipelineBatch } from '../../core/batch.js';
+import { PointColumnsBuilder } from './point-builder.js';
 import type { PointRecord, VectorRecord } from '../../core/record.js';
 import { geometryWkb, geoParquetTypeName } from '../wkb.js';
 import {
@@ -97,12 +98,16 @@ class NumberBuilder {
   }
 }
 
-/** One pass over the records; runs on the thread that holds them. */
-export function packBatch(batch: Batch): BatchColumns {
+/** One pass over the records (or the columns a point batch kept); runs on the thread that holds them. */
+export function packBatch(batch: PipelineBatch): BatchColumns {
+  if (batch.columns !== undefined) {
+    if (!(batch.columns instanceof PointColumnsBuilder)) throw new Error('a column batch not built by PointColumnsBuilder');
+    return batch.columns.finish();
+  }
   return batch.kind === 'point' ? packPoints(batch.records as PointRecord[]) : packVectors(batch.records as VectorRecord[]);
 }
 
-function packPoints(records: readonly PointRecord[]): PointColumns {
+export function packPoints(records: readonly PointRecord[]): PointColumns {
   const n = records.length;
   const id: (string | null)[] = new Array(n);
   const attrs: (string | null)[] = new Array(n);

@@ -1,5 +1,5 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { Batch } from '../../core/batch.js';
+import { recordBatch, type PipelineBatch } from '../../core/batch.js';
 import { EncodeError } from '../../core/errors.js';
 import type { PointRecord, SourcePosition } from '../../core/record.js';
 import { formatTimeMicros, parseTimeUs } from '../../records/time.js';
@@ -47,7 +47,8 @@ export class CsvEncoder implements Encoder {
     this.codec = gzip ? { name: 'gzip', level: gzipLevel } : { name: 'none', level: null };
   }
 
-  async encode(batch: Batch): Promise<EncodedObject> {
+  async encode(pipelineBatch: PipelineBatch): Promise<EncodedObject> {
+    const batch = recordBatch(pipelineBatch);
     if (batch.kind !== 'point') {
       throw new EncodeError('format csv stores point records (time series) only', { context: { stage: 'encode', memory_type: batch.memoryType, dataset: batch.dataset } });
     }

@@ -1,5 +1,5 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { Batch } from '../../core/batch.js';
+import { recordBatch, type PipelineBatch } from '../../core/batch.js';
 import { EncodeError } from '../../core/errors.js';
 import type { DeadLetterReason, GeoJsonGeometry, ObservationRecord, PointRecord, SourcePosition, VectorRecord } from '../../core/record.js';
 import { checkGeometry, rewound } from '../../records/geometry.js';
@@ -51,7 +51,8 @@ export class GeoJsonEncoder implements Encoder {
     return checked.ok ? undefined : { reason: 'bad_geometry', message: `format geojson (validation: true): ${checked.message}` };
   }
 
-  async encode(batch: Batch): Promise<EncodedObject> {
+  async encode(pipelineBatch: PipelineBatch): Promise<EncodedObject> {
+    const batch = recordBatch(pipelineBatch);
     try {
       const order = storageOrder(packBatch(batch));
       const features: string[] = new Array(order.length);

@@ -4,11 +4,12 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type * as ParquetWasm from 'parquet-wasm/node';
 import { codecLevel } from '../../compression/levels.js';
-import type { Batch } from '../../core/batch.js';
+import type { PipelineBatch } from '../../core/batch.js';
 import { EncodeError } from '../../core/errors.js';
 import type { SourcePosition } from '../../core/record.js';
 import type { CompressionConfig } from '../../config/common.js';
 import { columnsToTable, packBatch, type BatchColumns } from '../arrow/batch-table.js';
+import { PointColumnsBuilder } from '../arrow/point-builder.js';
 import { leaseEncodePool, type EncodePoolLease } from '../encode-pool.js';
 import type { DecodedObject, EncodedObject, Encoder } from '../encoder.js';
 import type { FormatKeys } from '../registry.js';
@@ -89,7 +90,7 @@ const parquetCodecs: Record<CompressionConfig['algorithm'], { name: string; wasm
  * point values are quantized and repeat, and geometries often do (stations, fixed cells): those
  * keep the dictionary, which costs ~1% when every value is unique.
  */
-const columnEncodings: Record<Batch['kind'], Record<string, ParquetWasm.Encoding>> = {
+const columnEncodings: Record<PipelineBatch['kind'], Record<string, ParquetWasm.Encoding>> = {
   point: { id: parquet.Encoding.DELTA_BYTE_ARRAY, time: parquet.Encoding.DELTA_BINARY_PACKED },
   vector: { id: parquet.Encoding.DELTA_BYTE_ARRAY, time: parquet.Encoding.DELTA_BINARY_PACKED, value: parquet.Encoding.PLAIN },
 };
@@ -145,6 +146,7 @@ export function geoMetadata(columns: Pick<BatchColumns, 'bbox' | 'geometryTypes'
 
 export class GeoParquetEncoder implements Encoder {
   readonly format = 'parquet';
+  readonly pointColumns = (): PointColumnsBuilder => new PointColumnsBuilder();
   readonly extension = '.parquet';
   readonly contentType = 'application/vnd.apache.parquet';
   readonly codec: { name: string; level: number | null };
@@ -164,7 +166,7 @@ export class GeoParquetEncoder implements Encoder {
     this.pool = workers > 0 ? leaseEncodePool(workers) : undefined;
   }
 
-  async encode(batch: Batch): Promise<EncodedObject> {
+  async encode(batch: PipelineBatch): Promise<EncodedObject> {
     try {
       const columns = packBatch(batch);
       return await (this.pool === undefined ? this.encodeColumns(columns) : this.pool.encode(columns, this.options));

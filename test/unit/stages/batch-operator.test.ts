@@ -2,20 +2,22 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { lastValueFrom, Subject, tap, toArray } from 'rxjs';
+import { batchPositions } from '../../../src/core/batch.js';
+import { PointColumnsBuilder } from '../../../src/encoders/arrow/point-builder.js';
 import type { PointRecord } from '../../../src/core/record.js';
 import type { SourcePartitionRef } from '../../../src/core/source.js';
 import { batchRecords, type BatchEvent } from '../../../src/stages/batch-operator.js';
 import type { Routed } from '../../../src/stages/batcher.js';
 
-function routed(offset: number, partition: number, dataset = 'd'): Routed {
+function routed(offset: number, partition: number, dataset = 'd', columnar = false): Routed {
   const record: PointRecord = {
     kind: 'point', position: { source: 'obs', partition, offset }, size: 10, id: `obs-${offset}`, dataset, variable: 'v',
     timeUs: 0, lon: 0, lat: 0, value: offset, unit: null, quality: null, station: null, elevation: null, attrs: null,
   };
-  return { record, memoryType: 'M', tier: 'hot', partitionPath: 'p' };
+  return columnar ? { record, memoryType: 'M', tier: 'hot', partitionPath: 'p', columns: () => new PointColumnsBuilder(2) } : { record, memoryType: 'M', tier: 'hot', partitionPath: 'p' };
 }
 
-const offsets = (e: BatchEvent) => (e.kind === 'durable' ? e.records : e.batch.records).map((r) => r.position.offset);
+const offsets = (e: BatchEvent) => (e.kind === 'durable' ? e.records.map((r) => r.position) : batchPositions(e.batch)).map((p) => p.offset);
 
 describe('batchRecords', () => {
   it('a revocation abandons the open batches of the revoked partitions only; the others flush at the end', async () => {
@@ -61,7 +63,7 @@ describe('batchRecords', () => {
       fc.record({ op: fc.constant('revoke' as const), partitions: fc.uniqueArray(fc.integer({ min: 0, max: 2 }), { maxLength: 2 }) }),
     );
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 5 }), fc.array(step, { maxLength: 60 }), async (maxRows, steps) => {
+      fc.asyncProperty(fc.integer({ min: 1, max: 5 }), fc.array(step, { maxLength: 60 }), fc.boolean(), async (maxRows, steps, columnar) => {
         const input = new Subject<Routed[]>();
         const revocations = new Subject<readonly SourcePartitionRef[]>();
         const events: BatchEvent[] = [];
@@ -73,7 +75,7 @@ describe('batchRecords', () => {
         /** Revocations: the partition, the offsets read before it, the events emitted before it. */
         const revoked: { partition: number; before: number; events: number }[] = [];
         for (const s of steps) {
-          if (s.op === 'records') input.next(s.partitions.map((p) => routed(offset++, p)));
+          if (s.op === 'records') input.next(s.partitions.map((p) => routed(offset++, p, 'd', columnar)));
           else {
             revocations.next(s.partitions.map((partition) => ({ source: 'obs', partition })));
             for (const partition of s.partitions) revoked.push({ partition, before: offset, events: events.length });
@@ -83,13 +85,13 @@ describe('batchRecords', () => {
         await done;
         const seen = events.flatMap(offsets).sort((a, b) => a - b);
         assert.deepEqual(seen, Array.from({ length: offset }, (_, i) => i));
-        for (const e of events) if (e.kind !== 'durable') assert.ok(e.batch.records.every((r) => r.position.partition === e.batch.records[0]!.position.partition));
+        for (const e of events) if (e.kind !== 'durable') assert.ok(batchPositions(e.batch).every((p, _, all) => p.partition === all[0]!.partition));
         // A record read before its partition was revoked and not flushed by then is never flushed after.
         for (const r of revoked) {
           for (const e of events.slice(r.events)) {
             if (e.kind !== 'flushed') continue;
-            for (const x of e.batch.records) {
-              if (x.position.partition === r.partition) assert.ok(x.position.offset >= r.before, `offset ${x.position.offset} written after its revocation`);
+            for (const x of batchPositions(e.batch)) {
+              if (x.partition === r.partition) assert.ok(x.offset >= r.before, `offset ${x.offset} written after its revocation`);
             }
           }
         }
