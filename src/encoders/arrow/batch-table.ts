@@ -4,7 +4,7 @@ import { PointColumnsBuilder } from './point-builder.js';
 import type { PointRecord, VectorRecord } from '../../core/record.js';
 import { geometryWkb, geoParquetTypeName } from '../wkb.js';
 import {
-  binaryColumn, dictUtf8Column, float64Column, pointWkbColumn, tableOf, timestampUsColumn, utf8Column,
+  binaryColumn, DictBuilder, dictUtf8Column, float64Column, pointWkbColumn, tableOf, timestampUsColumn, utf8Column,
   type ColumnSpec, type DictColumn, type NumberColumn, type Order,
 } from './columns.js';
 
@@ -54,32 +54,6 @@ export interface VectorColumns extends CommonColumns {
 
 export type BatchColumns = PointColumns | VectorColumns;
 
-/** Interns a column's strings as they come: a Map lookup per row, strings are mostly already interned. */
-class DictBuilder {
-  private readonly index = new Map<string, number>();
-  readonly values: string[] = [];
-  readonly indices: Int32Array;
-  constructor(length: number) {
-    this.indices = new Int32Array(length);
-  }
-  set(row: number, value: string | null | undefined): void {
-    if (value === null || value === undefined) {
-      this.indices[row] = -1;
-      return;
-    }
-    let k = this.index.get(value);
-    if (k === undefined) {
-      k = this.values.length;
-      this.values.push(value);
-      this.index.set(value, k);
-    }
-    this.indices[row] = k;
-  }
-  column(): DictColumn {
-    return { values: this.values, indices: this.indices };
-  }
-}
-
 /** A nullable number column; `valid` is allocated at the first null. */
 class NumberBuilder {
   readonly values: Float64Array;
@@ -121,12 +95,12 @@ export function packPoints(records: readonly PointRecord[]): PointColumns {
     const r = records[i]!;
     id[i] = r.id ?? null;
     attrs[i] = r.attrs ?? null;
-    dataset.set(i, r.dataset);
-    variable.set(i, r.variable);
-    unit.set(i, r.unit);
-    quality.set(i, r.quality);
-    station.set(i, r.station);
-    source.set(i, r.position.source);
+    dataset.push(r.dataset);
+    variable.push(r.variable);
+    unit.push(r.unit);
+    quality.push(r.quality);
+    station.push(r.station);
+    source.push(r.position.source);
     value.set(i, r.value);
     elevation.set(i, r.elevation);
     timeUs[i] = r.timeUs;
@@ -163,9 +137,9 @@ function packVectors(records: readonly VectorRecord[]): VectorColumns {
     const r = records[i]!;
     id[i] = r.id ?? null;
     properties[i] = r.properties ?? null;
-    dataset.set(i, r.dataset);
-    variable.set(i, r.variable);
-    source.set(i, r.position.source);
+    dataset.push(r.dataset);
+    variable.push(r.variable);
+    source.push(r.position.source);
     value.set(i, r.value);
     timeUs[i] = r.timeUs;
     partition[i] = r.position.partition;

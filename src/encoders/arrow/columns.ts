@@ -24,6 +24,42 @@ export interface NumberColumn {
 
 export type Order = ArrayLike<number>;
 
+/** A dictionary column built row by row: indices in first-seen order, -1 for null; grows as rows come. */
+export class DictBuilder {
+  private readonly index = new Map<string, number>();
+  private readonly values: string[] = [];
+  private indices: Int32Array;
+  private length = 0;
+
+  constructor(capacity = 1024) {
+    this.indices = new Int32Array(Math.max(1, capacity));
+  }
+
+  push(value: string | null | undefined): void {
+    if (this.length === this.indices.length) {
+      const bigger = new Int32Array(this.indices.length * 2);
+      bigger.set(this.indices);
+      this.indices = bigger;
+    }
+    if (value === null || value === undefined) {
+      this.indices[this.length++] = -1;
+      return;
+    }
+    let k = this.index.get(value);
+    if (k === undefined) {
+      k = this.values.length;
+      this.values.push(value);
+      this.index.set(value, k);
+    }
+    this.indices[this.length++] = k;
+  }
+
+  /** The first `n` rows' column. */
+  column(n = this.length): DictColumn {
+    return { values: this.values.slice(), indices: this.indices.slice(0, n) };
+  }
+}
+
 function bitmap(isValid: (i: number) => boolean, length: number): Uint8Array {
   const bits = new Uint8Array((length + 7) >> 3);
   for (let i = 0; i < length; i++) if (isValid(i)) bits[i >> 3]! |= 1 << (i & 7);

@@ -1,7 +1,7 @@
 import type { RowColumns } from '../../core/batch.js';
 import type { ObservationRecord, PointRecord } from '../../core/record.js';
 import type { PointColumns } from './batch-table.js';
-import type { DictColumn, NumberColumn } from './columns.js';
+import { DictBuilder, type DictColumn, type NumberColumn } from './columns.js';
 
 /**
  * A point batch's rows appended straight into columns as they are routed: typed arrays that
@@ -21,11 +21,11 @@ export class PointColumnsBuilder implements RowColumns {
   private capacity: number;
   private readonly id: (string | null)[] = [];
   private readonly attrs: (string | null)[] = [];
-  private readonly dataset = new GrowingDict();
-  private readonly variable = new GrowingDict();
-  private readonly unit = new GrowingDict();
-  private readonly quality = new GrowingDict();
-  private readonly station = new GrowingDict();
+  private readonly dataset = new DictBuilder();
+  private readonly variable = new DictBuilder();
+  private readonly unit = new DictBuilder();
+  private readonly quality = new DictBuilder();
+  private readonly station = new DictBuilder();
   private offset: Float64Array;
   private size: Float64Array;
   private timeUs: Float64Array;
@@ -152,35 +152,4 @@ function biggerValid(valid: Uint8Array | undefined, capacity: number): Uint8Arra
 
 function numbers(values: Float64Array, valid: Uint8Array | undefined, n: number): NumberColumn {
   return valid === undefined ? { values: values.slice(0, n) } : { values: values.slice(0, n), valid: valid.slice(0, n) };
-}
-
-/** Dictionary indices in first-seen order, -1 for null. */
-class GrowingDict {
-  private readonly index = new Map<string, number>();
-  private readonly values: string[] = [];
-  private indices = new Int32Array(1024);
-  private length = 0;
-
-  push(value: string | null | undefined): void {
-    if (this.length === this.indices.length) {
-      const bigger = new Int32Array(this.indices.length * 2);
-      bigger.set(this.indices);
-      this.indices = bigger;
-    }
-    if (value === null || value === undefined) {
-      this.indices[this.length++] = -1;
-      return;
-    }
-    let k = this.index.get(value);
-    if (k === undefined) {
-      k = this.values.length;
-      this.values.push(value);
-      this.index.set(value, k);
-    }
-    this.indices[this.length++] = k;
-  }
-
-  column(n: number): DictColumn {
-    return { values: this.values.slice(), indices: this.indices.slice(0, n) };
-  }
 }
