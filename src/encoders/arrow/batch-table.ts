@@ -4,7 +4,7 @@ import { PointColumnsBuilder } from './point-builder.js';
 import type { PointRecord, VectorRecord } from '../../core/record.js';
 import { geometryWkb, geoParquetTypeName } from '../wkb.js';
 import {
-  binaryColumn, DictBuilder, dictUtf8Column, float64Column, pointWkbColumn, tableOf, timestampUsColumn, utf8Column,
+  binaryColumn, DictBuilder, dictUtf8Column, NumberBuilder, float64Column, pointWkbColumn, tableOf, timestampUsColumn, utf8Column,
   type ColumnSpec, type DictColumn, type NumberColumn, type Order,
 } from './columns.js';
 
@@ -54,24 +54,6 @@ export interface VectorColumns extends CommonColumns {
 
 export type BatchColumns = PointColumns | VectorColumns;
 
-/** A nullable number column; `valid` is allocated at the first null. */
-class NumberBuilder {
-  readonly values: Float64Array;
-  private valid: Uint8Array | undefined;
-  constructor(length: number) {
-    this.values = new Float64Array(length);
-  }
-  set(row: number, value: number | null | undefined): void {
-    if (value === null || value === undefined) {
-      if (this.valid === undefined) this.valid = new Uint8Array(this.values.length).fill(1);
-      this.valid[row] = 0;
-    } else this.values[row] = value;
-  }
-  column(): NumberColumn {
-    return this.valid === undefined ? { values: this.values } : { values: this.values, valid: this.valid };
-  }
-}
-
 /** One pass over the records (or the columns a point batch kept); runs on the thread that holds them. */
 export function packBatch(batch: PipelineBatch): BatchColumns {
   if (batch.columns !== undefined) {
@@ -101,8 +83,8 @@ export function packPoints(records: readonly PointRecord[]): PointColumns {
     quality.push(r.quality);
     station.push(r.station);
     source.push(r.position.source);
-    value.set(i, r.value);
-    elevation.set(i, r.elevation);
+    value.push(r.value);
+    elevation.push(r.elevation);
     timeUs[i] = r.timeUs;
     partition[i] = r.position.partition;
     offset[i] = r.position.offset;
@@ -140,7 +122,7 @@ function packVectors(records: readonly VectorRecord[]): VectorColumns {
     dataset.push(r.dataset);
     variable.push(r.variable);
     source.push(r.position.source);
-    value.set(i, r.value);
+    value.push(r.value);
     timeUs[i] = r.timeUs;
     partition[i] = r.position.partition;
     offset[i] = r.position.offset;

@@ -24,6 +24,41 @@ export interface NumberColumn {
 
 export type Order = ArrayLike<number>;
 
+/** A nullable number column built row by row; `valid` is allocated at the first null. Grows as rows come. */
+export class NumberBuilder {
+  private values: Float64Array;
+  private valid: Uint8Array | undefined;
+  private length = 0;
+
+  constructor(capacity = 1024) {
+    this.values = new Float64Array(Math.max(1, capacity));
+  }
+
+  push(value: number | null | undefined): void {
+    if (this.length === this.values.length) {
+      const bigger = new Float64Array(this.values.length * 2);
+      bigger.set(this.values);
+      this.values = bigger;
+      if (this.valid !== undefined) {
+        const valid = new Uint8Array(bigger.length).fill(1);
+        valid.set(this.valid);
+        this.valid = valid;
+      }
+    }
+    if (value === null || value === undefined) {
+      this.valid ??= new Uint8Array(this.values.length).fill(1);
+      this.valid[this.length] = 0;
+    } else this.values[this.length] = value;
+    this.length++;
+  }
+
+  /** The first `n` rows' column. */
+  column(n = this.length): NumberColumn {
+    const values = this.values.slice(0, n);
+    return this.valid === undefined ? { values } : { values, valid: this.valid.slice(0, n) };
+  }
+}
+
 /** A dictionary column built row by row: indices in first-seen order, -1 for null; grows as rows come. */
 export class DictBuilder {
   private readonly index = new Map<string, number>();

@@ -1,7 +1,7 @@
 import type { RowColumns } from '../../core/batch.js';
 import type { ObservationRecord, PointRecord } from '../../core/record.js';
 import type { PointColumns } from './batch-table.js';
-import { DictBuilder, type DictColumn, type NumberColumn } from './columns.js';
+import { DictBuilder, NumberBuilder, type DictColumn } from './columns.js';
 
 /**
  * A point batch's rows appended straight into columns as they are routed: typed arrays that
@@ -31,10 +31,8 @@ export class PointColumnsBuilder implements RowColumns {
   private timeUs: Float64Array;
   private lon: Float64Array;
   private lat: Float64Array;
-  private value: Float64Array;
-  private valueValid: Uint8Array | undefined;
-  private elevation: Float64Array;
-  private elevationValid: Uint8Array | undefined;
+  private readonly value = new NumberBuilder();
+  private readonly elevation = new NumberBuilder();
   private west = Infinity;
   private south = Infinity;
   private east = -Infinity;
@@ -47,8 +45,6 @@ export class PointColumnsBuilder implements RowColumns {
     this.timeUs = new Float64Array(capacity);
     this.lon = new Float64Array(capacity);
     this.lat = new Float64Array(capacity);
-    this.value = new Float64Array(capacity);
-    this.elevation = new Float64Array(capacity);
   }
 
   get bbox(): [number, number, number, number] {
@@ -83,10 +79,8 @@ export class PointColumnsBuilder implements RowColumns {
     if (lat < this.south) this.south = lat;
     if (lon > this.east) this.east = lon;
     if (lat > this.north) this.north = lat;
-    if (r.value === null || r.value === undefined) this.valueValid = nullAt(this.valueValid, i, this.capacity);
-    else this.value[i] = r.value;
-    if (r.elevation === null || r.elevation === undefined) this.elevationValid = nullAt(this.elevationValid, i, this.capacity);
-    else this.elevation[i] = r.elevation;
+    this.value.push(r.value);
+    this.elevation.push(r.elevation);
     this.rows = i + 1;
   }
 
@@ -110,8 +104,8 @@ export class PointColumnsBuilder implements RowColumns {
       kind: 'point', length: n, id: this.id.slice(), dataset: this.dataset.column(n), timeUs: this.timeUs.slice(0, n), source,
       partition: new Float64Array(n).fill(this.partition), offset: this.offset.slice(0, n),
       bbox: this.bbox, geometryTypes: n === 0 ? [] : ['Point'],
-      variable: this.variable.column(n), value: numbers(this.value, this.valueValid, n), unit: this.unit.column(n), quality: this.quality.column(n),
-      station: this.station.column(n), elevation: numbers(this.elevation, this.elevationValid, n), lon: this.lon.slice(0, n), lat: this.lat.slice(0, n),
+      variable: this.variable.column(n), value: this.value.column(n), unit: this.unit.column(n), quality: this.quality.column(n),
+      station: this.station.column(n), elevation: this.elevation.column(n), lon: this.lon.slice(0, n), lat: this.lat.slice(0, n),
       attrs: this.attrs.slice(),
     };
   }
@@ -128,28 +122,6 @@ export class PointColumnsBuilder implements RowColumns {
     this.timeUs = bigger(this.timeUs);
     this.lon = bigger(this.lon);
     this.lat = bigger(this.lat);
-    this.value = bigger(this.value);
-    this.elevation = bigger(this.elevation);
-    this.valueValid = biggerValid(this.valueValid, capacity);
-    this.elevationValid = biggerValid(this.elevationValid, capacity);
     this.capacity = capacity;
   }
-}
-
-/** Validity starts all valid at the first null, as packBatch's. */
-function nullAt(valid: Uint8Array | undefined, row: number, capacity: number): Uint8Array {
-  const v = valid ?? new Uint8Array(capacity).fill(1);
-  v[row] = 0;
-  return v;
-}
-
-function biggerValid(valid: Uint8Array | undefined, capacity: number): Uint8Array | undefined {
-  if (valid === undefined) return undefined;
-  const v = new Uint8Array(capacity).fill(1);
-  v.set(valid);
-  return v;
-}
-
-function numbers(values: Float64Array, valid: Uint8Array | undefined, n: number): NumberColumn {
-  return valid === undefined ? { values: values.slice(0, n) } : { values: values.slice(0, n), valid: valid.slice(0, n) };
 }
