@@ -254,17 +254,22 @@ describe('earthmem produce', () => {
   });
 });
 
-/** A flush retried as the pipeline does (a retriable failure, then again), a few times. */
-async function flushed(sink: KafkaDeadLetterSink): Promise<void> {
+/**
+ * A sink call retried as the pipeline does (`withRetry` on a retriable failure), a few times: a
+ * topic the broker has just auto-created answers NOT_LEADER_FOR_PARTITION until its leader is
+ * elected, and the pipeline rides that out.
+ */
+async function retried(call: () => Promise<void>): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await sink.flush();
+      return await call();
     } catch (error) {
       if (!(error instanceof StorageError && error.retriable) || attempt === 5) throw error;
       await new Promise((r) => setTimeout(r, 200 * attempt));
     }
   }
 }
+const flushed = (sink: KafkaDeadLetterSink): Promise<void> => retried(() => sink.flush());
 
 const deadLetter = (i: number, payload: string): DeadLetter => ({
   reason: i % 2 ? 'malformed_json' : 'lat_out_of_range',
@@ -322,14 +327,14 @@ describe('KafkaDeadLetterSink', () => {
       const old = new KafkaDeadLetterSink(config, { log: quiet });
       const next = new KafkaDeadLetterSink(config, { log: quiet });
       try {
-        await old.assigned(partition);
+        await retried(() => old.assigned(partition));
         for (const e of entries) old.write(e);
         const sent = old.flush().then(
           () => 'committed',
           (error: unknown) => error,
         );
         await new Promise((r) => setTimeout(r, delayMs));
-        await next.assigned(partition);
+        await retried(() => next.assigned(partition));
         const outcome = await sent;
         if (outcome !== 'committed') {
           // Fenced mid-send: the broker says so (INVALID_PRODUCER_EPOCH), or, when the fence
