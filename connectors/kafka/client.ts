@@ -1,3 +1,5 @@
+// Before kafkajs loads: its record decoder is replaced (see record-decoder.ts).
+import './record-decoder.js';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';

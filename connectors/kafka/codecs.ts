@@ -1,3 +1,5 @@
+// Before kafkajs loads: its record decoder is replaced (see record-decoder.ts).
+import './record-decoder.js';
 import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
 import { compressFrame, decompressFrame } from 'lz4-napi';

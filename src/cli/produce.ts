@@ -1,3 +1,5 @@
+// Before kafkajs loads: its record decoder is replaced (connectors/kafka/record-decoder.ts).
+import '../../connectors/kafka/record-decoder.js';
 import { createReadStream } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { parseArgs } from 'node:util';

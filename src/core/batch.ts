@@ -71,13 +71,24 @@ export function firstPosition(batch: PipelineBatch): SourcePosition {
   return { source: c.source, partition: c.partition, offset: c.offsetAt(0) };
 }
 
-/** What a batch holds in the in-flight budget, per row: its position and payload size. */
-export function batchHeld(batch: PipelineBatch): { position: SourcePosition; size: number }[] {
-  if (batch.columns === undefined) return batch.records;
-  const c = batch.columns;
-  const held: { position: SourcePosition; size: number }[] = new Array(c.rows);
-  for (let i = 0; i < c.rows; i++) held[i] = { position: { source: c.source, partition: c.partition, offset: c.offsetAt(i) }, size: c.sizeAt(i) };
-  return held;
+/**
+ * Items held in the in-flight budget, each with its position and payload size: a list, or a
+ * column batch's rows, read by row with no object per row (a settled batch of 100k points would
+ * otherwise allocate 200k objects just to be released).
+ */
+export type HeldRows = readonly { readonly position: SourcePosition; readonly size: number }[] | RowColumns;
+
+/** What a batch holds in the in-flight budget. */
+export function batchHeld(batch: PipelineBatch): HeldRows {
+  return batch.columns ?? batch.records;
+}
+
+export function heldCount(held: HeldRows): number {
+  return isRowColumns(held) ? held.rows : held.length;
+}
+
+export function isRowColumns(held: HeldRows): held is RowColumns {
+  return !Array.isArray(held);
 }
 
 /** A batch of record objects, for the sinks that take records (only points bound for GeoParquet are kept as columns). */
@@ -89,7 +100,17 @@ export function recordBatch(batch: PipelineBatch): Batch {
 export type FlushReason = 'rows' | 'bytes' | 'age' | 'memory' | 'end' | 'revoke' | 'realign' | 'aligned' | 'covered';
 
 export function batchPositions(batch: PipelineBatch): SourcePosition[] {
-  return batchHeld(batch).map((h) => h.position);
+  return heldPositions(batchHeld(batch));
+}
+
+export function heldPositions(held: HeldRows): SourcePosition[] {
+  if (!isRowColumns(held)) return held.map((h) => h.position);
+  return Array.from({ length: held.rows }, (_, i) => ({ source: held.source, partition: held.partition, offset: held.offsetAt(i) }));
+}
+
+/** The payload size of the row at `row`. */
+export function heldSizeAt(held: HeldRows, row: number): number {
+  return isRowColumns(held) ? held.sizeAt(row) : held[row]!.size;
 }
 
 /** Provenance of a batch: from its records, or from its columns (one partition, offsets in any order). */

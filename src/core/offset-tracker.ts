@@ -70,10 +70,15 @@ export class OffsetTracker {
 
   /** Marks a tracked position durable. Acks for untracked (revoked) partitions are ignored. */
   ack(position: SourcePosition): void {
-    const state = this.state(position.source, position.partition);
-    if (state === undefined || position.offset > state.lastTracked) return;
+    this.ackOffset(position.source, position.partition, position.offset);
+  }
+
+  /** `ack` of a position given as its parts (a column batch's rows have no position objects). */
+  ackOffset(source: string, partition: number, offset: number): void {
+    const state = this.state(source, partition);
+    if (state === undefined || offset > state.lastTracked) return;
     // Pending offsets ascend: the hint, else binary search instead of hashing every offset.
-    if (state.hint >= state.head && state.pending[state.hint] === position.offset) {
+    if (state.hint >= state.head && state.pending[state.hint] === offset) {
       state.acked[state.hint] = 1;
       state.hint += 1;
     } else {
@@ -82,12 +87,12 @@ export class OffsetTracker {
       while (lo <= hi) {
         const mid = (lo + hi) >>> 1;
         const at = state.pending[mid]!;
-        if (at === position.offset) {
+        if (at === offset) {
           state.acked[mid] = 1;
           state.hint = mid + 1;
           break;
         }
-        if (at < position.offset) lo = mid + 1;
+        if (at < offset) lo = mid + 1;
         else hi = mid - 1;
       }
     }

@@ -20,11 +20,18 @@ export interface EncodePoolLimits {
   maxQueued: number;
   /** A worker that takes longer on one batch is terminated and the job fails (retriable). */
   jobTimeoutMs: number;
-  /** Bounds each worker's JS heap (wasm memory is not counted); a worker over it dies, its job fails (retriable). Default: Node's. */
+  /** Bounds each worker's JS heap (wasm memory is not counted); a worker over its old generation dies, its job fails (retriable). */
   resourceLimits?: ResourceLimits;
 }
 
-export const defaultEncodePoolLimits: EncodePoolLimits = { maxQueued: 256, jobTimeoutMs: 120_000 };
+/**
+ * A worker's young generation is capped at 8 MiB (Node's default lets it grow to 48): what a
+ * worker allocates is a batch's typed arrays, outside the JS heap, and objects that die within
+ * one encode. The cap took 35–60 MiB off a file replay's peak RSS at the same speed
+ * (benchmarks/RESULTS.md, 2026-12-02 night); the old generation stays unbounded, so a large
+ * batch is never killed for it.
+ */
+export const defaultEncodePoolLimits: EncodePoolLimits = { maxQueued: 256, jobTimeoutMs: 120_000, resourceLimits: { maxYoungGenerationSizeMb: 8 } };
 
 /** What the worker is sent. */
 export interface EncodeRequest {

@@ -1,6 +1,7 @@
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import { EarthMemoryError, SourceError } from '../core/errors.js';
 import { OffsetTracker, type Committable } from '../core/offset-tracker.js';
+import { isRowColumns, type HeldRows } from '../core/batch.js';
 import type { SourcePosition } from '../core/record.js';
 import type { RawChunk, SourcePartitionRef } from '../core/source.js';
 
@@ -18,7 +19,7 @@ export interface Admitted {
 
 /** How held items ended. Every item admitted is settled exactly once. */
 export interface Settlement {
-  readonly held: readonly Held[];
+  readonly held: HeldRows;
   /**
    * True when the items are durable (written and catalogued, dead-lettered, found catalogued):
    * they are acknowledged. False when they were dropped unwritten (fenced, revoked): only their
@@ -185,8 +186,12 @@ export class AckLedger {
   }
 
   private settle(settlement: Settlement): void {
-    if (settlement.durable) for (const held of settlement.held) this.tracker.ack(held.position);
-    this.bytes -= sizeOf(settlement.held);
+    const { held } = settlement;
+    if (settlement.durable) {
+      if (isRowColumns(held)) for (let i = 0; i < held.rows; i++) this.tracker.ackOffset(held.source, held.partition, held.offsetAt(i));
+      else for (const h of held) this.tracker.ack(h.position);
+    }
+    this.bytes -= sizeOf(held);
     this.wake();
   }
 
@@ -221,8 +226,9 @@ export class AckLedger {
   }
 }
 
-function sizeOf(held: readonly Held[]): number {
+function sizeOf(held: HeldRows): number {
   let n = 0;
-  for (const h of held) n += h.size;
+  if (isRowColumns(held)) for (let i = 0; i < held.rows; i++) n += held.sizeAt(i);
+  else for (const h of held) n += h.size;
   return n;
 }

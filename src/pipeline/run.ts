@@ -4,7 +4,7 @@ import {
   bufferTime, concatMap, defer, EMPTY, endWith, filter, from, ignoreElements, interval, lastValueFrom, map, merge, mergeMap, share, Subject,
   takeUntil, tap, type Observable,
 } from 'rxjs';
-import { batchHeld, batchRows, firstPosition, type PipelineBatch } from '../core/batch.js';
+import { batchHeld, batchRows, firstPosition, heldCount, type HeldRows, type PipelineBatch } from '../core/batch.js';
 import type { DeadLetterSink } from '../core/dead-letter.js';
 import { describeError, FencedError } from '../core/errors.js';
 import { failpoint } from '../core/failpoint.js';
@@ -215,7 +215,7 @@ type Outcome = Settlement &
     /** Refused or revoked before its write: its partition's new owner writes it. */
     | { kind: 'fenced'; batch: PipelineBatch }
     | { kind: 'abandoned'; batch: PipelineBatch }
-    | { kind: 'already-durable'; records: readonly Held[] }
+    | { kind: 'already-durable'; records: HeldRows }
     | { kind: 'dead-lettered'; entries: DeadLetter[] }
   )
   | SceneOutcome;
@@ -593,7 +593,7 @@ class Tally {
       }
       case 'scene': {
         const { entry, tier } = outcome;
-        c.recordsWritten += outcome.held.length;
+        c.recordsWritten += heldCount(outcome.held);
         c.objects++;
         c.bytesWritten += entry.bytes;
         const t = this.perTier.get(tier.name)!;
@@ -605,7 +605,7 @@ class Tally {
       case 'scene-dropped':
         return;
       case 'tile-durable':
-        c.recordsAlreadyDurable += outcome.held.length;
+        c.recordsAlreadyDurable += heldCount(outcome.held);
         return;
       case 'fenced':
         c.batchesFenced++;
@@ -613,7 +613,7 @@ class Tally {
       case 'abandoned':
         return;
       case 'already-durable':
-        c.recordsAlreadyDurable += outcome.records.length;
+        c.recordsAlreadyDurable += heldCount(outcome.records);
         return;
       case 'dead-lettered':
         c.deadLettered += outcome.entries.length;

@@ -1,6 +1,6 @@
 import { concatMap, defer, EMPTY, endWith, interval, map, merge, takeWhile, type Observable, type OperatorFunction } from 'rxjs';
-import { batchHeld, firstPosition, type PipelineBatch } from '../core/batch.js';
-import type { ObservationRecord, SourcePosition } from '../core/record.js';
+import { batchHeld, firstPosition, type HeldRows, type PipelineBatch } from '../core/batch.js';
+import type { ObservationRecord } from '../core/record.js';
 import type { SourcePartitionRef } from '../core/source.js';
 import { Batcher, batchIdOf, type BatchLimits, type Routed } from './batcher.js';
 import type { CoverageIndex } from './coverage.js';
@@ -12,7 +12,7 @@ export type BatchEvent =
   /** An open batch of a revoked partition, dropped unwritten: the partition's new owner re-reads it. */
   | { kind: 'abandoned'; batch: PipelineBatch }
   /** Redelivered records already durable in a catalogued object (skipped, or in a rebuild cut short). */
-  | { kind: 'durable'; records: readonly { position: SourcePosition; size: number }[] };
+  | { kind: 'durable'; records: HeldRows };
 
 export interface BatchOperatorOptions {
   /** `maxAgeMs` also sets the age timer; null runs none (bounded sources stay deterministic). */

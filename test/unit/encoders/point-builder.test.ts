@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { batchHeld, batchProvenance, firstPosition, provenanceOfBatch, type Batch, type ColumnBatch } from '../../../src/core/batch.js';
+import { batchHeld, batchProvenance, firstPosition, heldPositions, heldSizeAt, provenanceOfBatch, type Batch, type ColumnBatch } from '../../../src/core/batch.js';
 import { manifestOf, manifestOfBatch } from '../../../src/core/manifest.js';
 import type { PointRecord } from '../../../src/core/record.js';
 import { packBatch, packPoints } from '../../../src/encoders/arrow/batch-table.js';
@@ -31,7 +31,9 @@ describe('PointColumnsBuilder', () => {
       assert.deepEqual(packBatch(columns), packPoints(records.records as PointRecord[]), `seed ${seed}, ${size} rows`);
       assert.deepEqual(manifestOfBatch(columns, ['a'], [], true), manifestOf(records.records, ['a'], [], true), `seed ${seed}: manifest`);
       assert.deepEqual(provenanceOfBatch(columns), batchProvenance(records.records), `seed ${seed}: provenance`);
-      assert.deepEqual(batchHeld(columns), records.records.map((r) => ({ position: r.position, size: r.size })), `seed ${seed}: held`);
+      const held = batchHeld(columns);
+      assert.deepEqual(heldPositions(held), records.records.map((r) => r.position), `seed ${seed}: held positions`);
+      assert.deepEqual(records.records.map((_, i) => heldSizeAt(held, i)), records.records.map((r) => r.size), `seed ${seed}: held sizes`);
       if (size > 0) assert.deepEqual(firstPosition(columns), records.records[0]!.position);
     }
   });

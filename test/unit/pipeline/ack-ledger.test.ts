@@ -7,6 +7,7 @@ import { SourceError } from '../../../src/core/errors.js';
 import type { Committable } from '../../../src/core/offset-tracker.js';
 import type { SourcePosition } from '../../../src/core/record.js';
 import type { RawChunk } from '../../../src/core/source.js';
+import { PointColumnsBuilder } from '../../../src/encoders/arrow/point-builder.js';
 import { AckLedger, type Held, type Settlement } from '../../../src/pipeline/ack-ledger.js';
 
 const pos = (offset: number, partition = 0): SourcePosition => ({ source: 't', partition, offset });
@@ -124,6 +125,28 @@ describe('AckLedger', () => {
     assert.equal(ledger.heldBytes, 0);
     assert.deepEqual(ledger.unacked(), [{ source: 't', partition: 0, firstOffset: 0, count: 1 }], 'the dropped position is still unacknowledged');
     assert.equal(ledger.inFlight(), 3, 'nor are the durable ones after it committable');
+  });
+
+  it('settles a column batch by its rows: each row\'s offset acked and its size released, in any order', async () => {
+    const { ledger, settlements, done, commits } = settling(1_000);
+    const source = feed();
+    const intake = ledger.intake(source.chunks, holdAll, new AbortController().signal);
+    source.push(chunkOf([0, 1, 2, 3]));
+    const held = (await next(intake)).held;
+    // Rows 3, 1, 0 as columns (a batch sorted for storage); row 2 stays out and holds the commit back.
+    const columns = new PointColumnsBuilder(2);
+    for (const offset of [3, 1, 0]) {
+      columns.append({ kind: 'point', position: pos(offset), size: 2, id: null, dataset: 'd', variable: 'v', timeUs: 0, lon: 0, lat: 0, value: 0, unit: null, quality: null, station: null, elevation: null, attrs: null });
+    }
+    settlements.next({ held: columns, durable: true });
+    await tick();
+    assert.equal(ledger.heldBytes, 2, 'the three rows\' bytes are released');
+    settlements.next({ held: [held[2]!], durable: true });
+    settlements.complete();
+    await done;
+    assert.deepEqual(commits.flat().at(-1), { source: 't', partition: 0, offset: 4 });
+    assert.deepEqual(commits.flat().map((c) => c.offset), [2, 4]);
+    assert.equal(ledger.heldBytes, 0);
   });
 
   it('settlements of a revoked partition release their bytes but are never committed', async () => {

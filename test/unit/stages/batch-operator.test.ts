@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { lastValueFrom, Subject, tap, toArray } from 'rxjs';
-import { batchPositions } from '../../../src/core/batch.js';
+import { batchPositions, heldPositions } from '../../../src/core/batch.js';
 import { PointColumnsBuilder } from '../../../src/encoders/arrow/point-builder.js';
 import type { PointRecord } from '../../../src/core/record.js';
 import type { SourcePartitionRef } from '../../../src/core/source.js';
@@ -17,7 +17,7 @@ function routed(offset: number, partition: number, dataset = 'd', columnar = fal
   return columnar ? { record, memoryType: 'M', tier: 'hot', partitionPath: 'p', columns: () => new PointColumnsBuilder(2) } : { record, memoryType: 'M', tier: 'hot', partitionPath: 'p' };
 }
 
-const offsets = (e: BatchEvent) => (e.kind === 'durable' ? e.records.map((r) => r.position) : batchPositions(e.batch)).map((p) => p.offset);
+const offsets = (e: BatchEvent) => (e.kind === 'durable' ? heldPositions(e.records) : batchPositions(e.batch)).map((p) => p.offset);
 
 describe('batchRecords', () => {
   it('a revocation abandons the open batches of the revoked partitions only; the others flush at the end', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import type { CoveredRange } from '../../../src/catalog/catalog.js';
-import { batchPositions } from '../../../src/core/batch.js';
+import { batchPositions, heldPositions } from '../../../src/core/batch.js';
 import type { PointRecord } from '../../../src/core/record.js';
 import { batchRecords } from '../../../src/stages/batch-operator.js';
 import { batchIdOfRange, type Routed } from '../../../src/stages/batcher.js';
@@ -32,7 +32,7 @@ async function redeliver(tier: string, objectTier: string) {
   );
   return {
     batches: events.flatMap((e) => (e.kind === 'flushed' ? [[e.batch.tier, e.batch.flushReason, batchPositions(e.batch).map((p) => p.offset)]] : [])),
-    durable: events.flatMap((e) => (e.kind === 'durable' ? e.records.map((r) => r.position.offset) : [])),
+    durable: events.flatMap((e) => (e.kind === 'durable' ? heldPositions(e.records).map((p) => p.offset) : [])),
   };
 }
 
