@@ -1,9 +1,13 @@
 import { tableFromIPC, type Table, type Vector } from 'apache-arrow';
+import { createRequire } from 'node:module';
+import type * as ParquetWasm from 'parquet-wasm/node';
 import { EncodeError } from '../../core/errors.js';
 import type { GeoJsonGeometry, ObservationRecord, SourcePosition } from '../../core/record.js';
 import { wkbGeometry } from '../wkb.js';
 import type { DecodedObject } from '../encoder.js';
-import { parquetWasm } from './wasm.js';
+
+const parquet = createRequire(import.meta.url)('parquet-wasm/node') as typeof ParquetWasm;
+
 
 /**
  * Reads back what GeoParquetEncoder wrote: the same records (ids, values, times, geometries), so
@@ -13,7 +17,7 @@ import { parquetWasm } from './wasm.js';
 export function decodeGeoParquet(bytes: Uint8Array, base: Omit<SourcePosition, 'offset'>, partition: ReadonlyMap<string, string | null> = new Map()): DecodedObject {
   let table: Table;
   try {
-    table = tableFromIPC(parquetWasm().readParquet(bytes).intoIPCStream());
+    table = tableFromIPC(parquet.readParquet(bytes).intoIPCStream());
   } catch (cause) {
     throw new EncodeError('not a readable Parquet file', { cause, context: { stage: 'decode' } });
   }

@@ -2,6 +2,7 @@ import { tableToIPC } from 'apache-arrow';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import type * as ParquetWasm from 'parquet-wasm/node';
 import { codecLevel } from '../../compression/levels.js';
 import type { PipelineBatch } from '../../core/batch.js';
 import { EncodeError } from '../../core/errors.js';
@@ -15,9 +16,10 @@ import type { FormatKeys } from '../registry.js';
 import { decodeGeoParquet } from './decode.js';
 import { ParquetCodec, recompressParquet, type PageCompressor } from './recompress.js';
 import { hiveValues } from '../../stages/object-key.js';
-import { parquetWasm, type ParquetWasm } from './wasm.js';
 
 const require = createRequire(import.meta.url);
+// parquet-wasm's Node build is CommonJS and instantiates its wasm synchronously on load.
+const parquet = require('parquet-wasm/node') as typeof ParquetWasm;
 /**
  * The native binding of @mongodb-js/zstd 1.2.2: its `compress(buf, level)` honours the level,
  * while the package's main export ignores it (always 3). It runs on libuv's thread pool.
@@ -56,28 +58,28 @@ const asBuffer = (page: Uint8Array) => Buffer.from(page.buffer, page.byteOffset,
  * `recompressParquet` compresses them at the level from `codecLevel` (src/compression/levels.ts).
  * Codecs without levels are left to parquet-wasm.
  */
-const parquetCodecs: Record<CompressionConfig['algorithm'], { name: string; wasm: keyof typeof ParquetWasm.Compression; leveled?: { codec: number; compressor(level: number): PageCompressor } }> = {
+const parquetCodecs: Record<CompressionConfig['algorithm'], { name: string; wasm: ParquetWasm.Compression; leveled?: { codec: number; compressor(level: number): PageCompressor } }> = {
   zstd: {
     name: 'zstd',
-    wasm: 'UNCOMPRESSED',
+    wasm: parquet.Compression.UNCOMPRESSED,
     leveled: { codec: ParquetCodec.ZSTD, compressor: (level) => (page) => zstd.compress(asBuffer(page), level) },
   },
   gzip: {
     name: 'gzip',
-    wasm: 'UNCOMPRESSED',
+    wasm: parquet.Compression.UNCOMPRESSED,
     leveled: { codec: ParquetCodec.GZIP, compressor: (level) => (page) => gzip(page, { level }) },
   },
   brotli: {
     name: 'brotli',
-    wasm: 'UNCOMPRESSED',
+    wasm: parquet.Compression.UNCOMPRESSED,
     leveled: {
       codec: ParquetCodec.BROTLI,
       compressor: (level) => (page) => brotli(page, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: level } }),
     },
   },
-  lz4: { name: 'lz4_raw', wasm: 'LZ4_RAW' },
-  snappy: { name: 'snappy', wasm: 'SNAPPY' },
-  none: { name: 'none', wasm: 'UNCOMPRESSED' },
+  lz4: { name: 'lz4_raw', wasm: parquet.Compression.LZ4_RAW },
+  snappy: { name: 'snappy', wasm: parquet.Compression.SNAPPY },
+  none: { name: 'none', wasm: parquet.Compression.UNCOMPRESSED },
 };
 
 /**
@@ -88,9 +90,9 @@ const parquetCodecs: Record<CompressionConfig['algorithm'], { name: string; wasm
  * point values are quantized and repeat, and geometries often do (stations, fixed cells): those
  * keep the dictionary, which costs ~1% when every value is unique.
  */
-const columnEncodings: Record<PipelineBatch['kind'], Record<string, keyof typeof ParquetWasm.Encoding>> = {
-  point: { id: 'DELTA_BYTE_ARRAY', time: 'DELTA_BINARY_PACKED' },
-  vector: { id: 'DELTA_BYTE_ARRAY', time: 'DELTA_BINARY_PACKED', value: 'PLAIN' },
+const columnEncodings: Record<PipelineBatch['kind'], Record<string, ParquetWasm.Encoding>> = {
+  point: { id: parquet.Encoding.DELTA_BYTE_ARRAY, time: parquet.Encoding.DELTA_BINARY_PACKED },
+  vector: { id: parquet.Encoding.DELTA_BYTE_ARRAY, time: parquet.Encoding.DELTA_BINARY_PACKED, value: parquet.Encoding.PLAIN },
 };
 
 /** OGC:CRS84 (WGS 84, lon/lat order) as PROJJSON, the GeoParquet default made explicit. */
@@ -183,7 +185,6 @@ export class GeoParquetEncoder implements Encoder {
    * (src/encoders/encode-worker.ts) runs as the calling thread does, so both give the same bytes.
    */
   async encodeColumns(columns: BatchColumns): Promise<EncodedObject> {
-    const parquet = parquetWasm();
     const { wasm } = parquetCodecs[this.options.compression.algorithm];
     let wasmTable: ParquetWasm.Table | undefined;
     try {
@@ -195,14 +196,14 @@ export class GeoParquetEncoder implements Encoder {
       const ipc = tableToIPC(arrow, 'stream');
       wasmTable = parquet.Table.fromIPCStream(ipc);
       let builder = new parquet.WriterPropertiesBuilder()
-        .setCompression(parquet.Compression[wasm])
+        .setCompression(wasm)
         .setMaxRowGroupSize(this.options.rowGroupSize)
         .setCreatedBy('earth-memory')
         .setKeyValueMetadata(new Map([['geo', geo]]));
       // arrow-rs checks the page size after each write batch: batches small enough that a page ends near the limit.
       if (this.options.pageSize !== undefined) builder = builder.setDataPageSizeLimit(this.options.pageSize).setWriteBatchSize(Math.max(1, Math.min(1024, Math.floor(this.options.pageSize / 64))));
       for (const [column, encoding] of Object.entries(columnEncodings[columns.kind])) {
-        builder = builder.setColumnDictionaryEnabled(column, false).setColumnEncoding(column, parquet.Encoding[encoding]);
+        builder = builder.setColumnDictionaryEnabled(column, false).setColumnEncoding(column, encoding);
       }
       const props = builder.build();
       // writeParquet consumes the table: it must not be freed again.
