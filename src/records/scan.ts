@@ -28,11 +28,22 @@ export function scanPoint(b: Uint8Array, position: SourcePosition): PointRecord 
   let quality: string | null = null;
   let station: string | null = null;
   let elevation: number | null = null;
-  for (;;) {
+  for (let n = 0; ; n++) {
     if (b[i] !== QUOTE) return undefined;
-    const keyEnd = stringEnd(b, i + 1, end);
-    if (keyEnd < 0) return undefined;
-    const key = keyOf(b, i + 1, keyEnd);
+    // The key the last record had here, when it is the one here (most producers keep an order):
+    // then its bytes are compared once, with no scan for its end and no lookup.
+    const predicted = n < KEYS.length ? keyOrder[n]! : -1;
+    let key: number;
+    let keyEnd: number;
+    if (predicted >= 0 && b[i + 1 + KEY_BYTES[predicted]!.length] === QUOTE && sameBytes(b, i + 1, i + 1 + KEY_BYTES[predicted]!.length, KEY_BYTES[predicted]!)) {
+      key = predicted;
+      keyEnd = i + 1 + KEY_BYTES[predicted]!.length;
+    } else {
+      keyEnd = stringEnd(b, i + 1, end);
+      if (keyEnd < 0) return undefined;
+      key = keyOf(b, i + 1, keyEnd);
+      if (key >= 0 && n < KEYS.length) keyOrder[n] = key;
+    }
     if (key < 0 || (seen & (1 << key)) !== 0) return undefined;
     seen |= 1 << key;
     i = skipSpace(b, keyEnd + 1, end);
@@ -40,26 +51,47 @@ export function scanPoint(b: Uint8Array, position: SourcePosition): PointRecord 
     i = skipSpace(b, i + 1, end);
     const c = b[i];
     if (c === QUOTE) {
-      const valueEnd = stringEnd(b, i + 1, end);
-      if (valueEnd < 0) return undefined;
       const start = i + 1;
-      i = valueEnd + 1;
+      let valueEnd: number;
       switch (key) {
-        case ID: id = ascii(b, start, valueEnd); break;
-        case DATASET: if (valueEnd === start) return undefined; dataset = interned(b, start, valueEnd); break;
-        case VARIABLE: if (valueEnd === start) return undefined; variable = interned(b, start, valueEnd); break;
+        case ID:
+          valueEnd = stringEnd(b, start, end);
+          if (valueEnd < 0) return undefined;
+          id = ascii(b, start, valueEnd);
+          break;
+        case DATASET: case VARIABLE: case UNIT: case QUALITY: case STATION: {
+          valueEnd = hashedStringEnd(b, start, end);
+          if (valueEnd < 0) return undefined;
+          if (valueEnd === start && (key === DATASET || key === VARIABLE)) return undefined;
+          const label = interned(b, start, valueEnd, hashed);
+          if (key === DATASET) dataset = label;
+          else if (key === VARIABLE) variable = label;
+          else if (key === UNIT) unit = label;
+          else if (key === QUALITY) quality = label;
+          else station = label;
+          break;
+        }
         case TIME: {
-          const us = utcTimeUs(b, start, valueEnd) ?? parseTimeUs(ascii(b, start, valueEnd));
+          // The common shapes are read where they stand: every byte of them is checked, so none is a quote or an escape.
+          let us: number | undefined;
+          if (b[start + 24] === QUOTE && (us = utcTimeUs(b, start, start + 24)) !== undefined) valueEnd = start + 24;
+          else if (b[start + 20] === QUOTE && (us = utcTimeUs(b, start, start + 20)) !== undefined) valueEnd = start + 20;
+          else {
+            valueEnd = stringEnd(b, start, end);
+            if (valueEnd < 0) return undefined;
+            us = utcTimeUs(b, start, valueEnd) ?? parseTimeUs(ascii(b, start, valueEnd));
+          }
           if (us === undefined) return undefined;
           timeUs = us;
           break;
         }
-        case UNIT: unit = interned(b, start, valueEnd); break;
-        case QUALITY: quality = interned(b, start, valueEnd); break;
-        case STATION: station = interned(b, start, valueEnd); break;
-        case KIND: if (!sameBytes(b, start, valueEnd, POINT)) return undefined; break;
+        case KIND:
+          valueEnd = stringEnd(b, start, end);
+          if (valueEnd < 0 || !sameBytes(b, start, valueEnd, POINT)) return undefined;
+          break;
         default: return undefined; // a number field given a string
       }
+      i = valueEnd + 1;
     } else if (c === LOWER_N) {
       if (b[i + 1] !== 0x75 || b[i + 2] !== 0x6c || b[i + 3] !== 0x6c) return undefined;
       i += 4;
@@ -108,6 +140,8 @@ const [ID, DATASET, VARIABLE, TIME, LON, LAT, VALUE, UNIT, QUALITY, STATION, ELE
 ];
 const REQUIRED = (1 << DATASET) | (1 << VARIABLE) | (1 << TIME) | (1 << LON) | (1 << LAT) | (1 << VALUE);
 const KEY_BYTES = KEYS.map(bytesOf);
+/** The keys of the last record scanned, in its order (-1: none yet): the prediction for the next one. */
+const keyOrder = new Int8Array(KEYS.length).fill(-1);
 
 function bytesOf(s: string): Uint8Array {
   return new TextEncoder().encode(s);
@@ -132,6 +166,23 @@ function stringEnd(b: Uint8Array, i: number, end: number): number {
     const c = b[i]!;
     if (c === QUOTE) return i;
     if (c === BACKSLASH || c < 0x20 || c >= 0x7f) return -1;
+  }
+  return -1;
+}
+
+let hashed = 0;
+
+/** `stringEnd`, hashing the string's bytes on the way (FNV-1a, in `hashed`) for `interned`. */
+function hashedStringEnd(b: Uint8Array, i: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c === QUOTE) {
+      hashed = h;
+      return i;
+    }
+    if (c === BACKSLASH || c < 0x20 || c >= 0x7f) return -1;
+    h = Math.imul(h ^ c, 0x01000193);
   }
   return -1;
 }
@@ -173,16 +224,14 @@ function ascii(b: Uint8Array, start: number, end: number): string {
 
 /**
  * One shared string per low-cardinality value (dataset, variable, unit, quality, station), found
- * by its bytes: no string is made for a value seen before, and Map lookups by it reuse its hash.
+ * by its bytes and their hash `h` (hashedStringEnd's): no string is made for a value seen before, and Map lookups by it reuse its hash.
  * Open addressing, bounded: when the table is full, values are made without being kept.
  */
 const TABLE_SIZE = 8192;
 const tableBytes: (Uint8Array | undefined)[] = new Array(TABLE_SIZE);
 const tableStrings: string[] = new Array(TABLE_SIZE);
 
-function interned(b: Uint8Array, start: number, end: number): string {
-  let h = 0x811c9dc5;
-  for (let j = start; j < end; j++) h = Math.imul(h ^ b[j]!, 0x01000193);
+function interned(b: Uint8Array, start: number, end: number, h: number): string {
   for (let probe = 0; probe < 8; probe++) {
     const slot = (h + probe) & (TABLE_SIZE - 1);
     const known = tableBytes[slot];

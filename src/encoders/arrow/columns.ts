@@ -104,24 +104,31 @@ function bitmap(isValid: (i: number) => boolean, length: number): Uint8Array {
 export function utf8Column(values: readonly (string | null)[], order: Order): Vector<Utf8> {
   const length = order.length;
   const offsets = new Int32Array(length + 1);
+  const ordered: string[] = new Array(length);
   let nulls = 0;
-  let capacity = 0;
-  for (const v of values) {
-    if (v === null) nulls++;
-    else capacity += v.length * 3;
-  }
-  let data = new Uint8Array(Math.max(capacity, 1));
-  let at = 0;
+  let chars = 0;
   for (let i = 0; i < length; i++) {
     const v = values[order[i]!];
-    if (v !== null && v !== undefined && v.length > 0) {
-      at += encoder.encodeInto(v, data.subarray(at)).written;
-    }
-    offsets[i + 1] = at;
+    if (v === null) nulls++;
+    else if (v !== undefined) chars += v.length;
+    ordered[i] = v ?? '';
+    offsets[i + 1] = chars;
   }
-  data = data.subarray(0, at);
+  // Ids are mostly ASCII: then the strings encode as one (one native call, not one per row) and
+  // their char offsets are their byte offsets. Any other char takes more bytes than chars.
+  let data: Uint8Array = Buffer.from(ordered.join(''), 'utf8');
+  if (data.length !== chars) {
+    // Written through a Buffer at each offset: encodeInto needed a view per row to do that.
+    const buffer = Buffer.alloc(Math.max(chars * 3, 1));
+    let at = 0;
+    for (let i = 0; i < length; i++) {
+      if (ordered[i]!.length > 0) at += buffer.write(ordered[i]!, at);
+      offsets[i + 1] = at;
+    }
+    data = buffer.subarray(0, at);
+  }
   const nullBitmap = nulls === 0 ? undefined : bitmap((i) => values[order[i]!] !== null, length);
-  return makeVector(makeData({ type: new Utf8(), length, nullCount: nulls, nullBitmap, valueOffsets: offsets, data }));
+  return makeVector(makeData({ type: new Utf8(), length, nullCount: nulls, nullBitmap, valueOffsets: offsets, data: new Uint8Array(data.buffer, data.byteOffset, data.length) }));
 }
 
 /** The same column as `utf8Column` gives for the expanded strings; each distinct value is encoded once. */
@@ -167,11 +174,22 @@ export function float64Column(column: NumberColumn, order: Order): Vector<Float6
   return makeVector(makeData({ type: new Float64(), length, nullCount: nulls, nullBitmap, data }));
 }
 
+/** Which of an int64's two 32-bit words comes first in memory on this platform. */
+const LOW_WORD = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1 ? 0 : 1;
+
 /** Microsecond times: integers, exact in a double up to 2^53 µs (year 287 396). */
 export function timestampUsColumn(values: Float64Array, order: Order): Vector<TimestampMicrosecond> {
   const length = order.length;
   const data = new BigInt64Array(length);
-  for (let i = 0; i < length; i++) data[i] = BigInt(values[order[i]!]!);
+  // Each int64 written as two 32-bit words: a BigInt per row was most of this column's time.
+  const words = new Uint32Array(data.buffer);
+  for (let i = 0; i < length; i++) {
+    const us = values[order[i]!]!;
+    if (!Number.isSafeInteger(us)) throw new RangeError(`time ${us} µs is not an integer in ±2^53`);
+    const high = Math.floor(us / 2 ** 32);
+    words[2 * i + LOW_WORD] = us - high * 2 ** 32;
+    words[2 * i + 1 - LOW_WORD] = high;
+  }
   return makeVector(makeData({ type: new TimestampMicrosecond('UTC'), length, nullCount: 0, data }));
 }
 

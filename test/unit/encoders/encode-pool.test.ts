@@ -85,7 +85,7 @@ describe('encode pool', () => {
       assert.ok(error instanceof EncodeError);
       assert.equal(error.retriable, false);
       assert.equal(error.context.dataset, 'd');
-      assert.match(error.describe(), /GeoParquet encoding failed \[stage=encode memory_type=M dataset=d\]: The number 1.5 cannot be converted to a BigInt/);
+      assert.match(error.describe(), /GeoParquet encoding failed \[stage=encode memory_type=M dataset=d\]: time 1.5 µs is not an integer in ±2\^53/);
     }
     assert.equal((failures[0] as EncodeError).describe(), (failures[1] as EncodeError).describe());
     // The worker lives on.
