@@ -33,11 +33,12 @@ export function scanPoint(b: Uint8Array, position: SourcePosition): PointRecord 
     // The key the last record had here, when it is the one here (most producers keep an order):
     // then its bytes are compared once, with no scan for its end and no lookup.
     const predicted = n < KEYS.length ? keyOrder[n]! : -1;
+    const expected = predicted >= 0 ? KEY_BYTES[predicted]! : undefined;
     let key: number;
     let keyEnd: number;
-    if (predicted >= 0 && b[i + 1 + KEY_BYTES[predicted]!.length] === QUOTE && sameBytes(b, i + 1, i + 1 + KEY_BYTES[predicted]!.length, KEY_BYTES[predicted]!)) {
+    if (expected !== undefined && b[i + 1 + expected.length] === QUOTE && sameBytes(b, i + 1, i + 1 + expected.length, expected)) {
       key = predicted;
-      keyEnd = i + 1 + KEY_BYTES[predicted]!.length;
+      keyEnd = i + 1 + expected.length;
     } else {
       keyEnd = stringEnd(b, i + 1, end);
       if (keyEnd < 0) return undefined;
@@ -224,8 +225,8 @@ function ascii(b: Uint8Array, start: number, end: number): string {
 
 /**
  * One shared string per low-cardinality value (dataset, variable, unit, quality, station), found
- * by its bytes and their hash `h` (hashedStringEnd's): no string is made for a value seen before, and Map lookups by it reuse its hash.
- * Open addressing, bounded: when the table is full, values are made without being kept.
+ * by its bytes and their hash `h` (hashedStringEnd's): no string is made for a value seen before,
+ * and Map lookups by it reuse its hash. Open addressing, bounded: when the table is full, values are made without being kept.
  */
 const TABLE_SIZE = 8192;
 const tableBytes: (Uint8Array | undefined)[] = new Array(TABLE_SIZE);

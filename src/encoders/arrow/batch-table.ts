@@ -184,24 +184,25 @@ function ranks(column: DictColumn): Int32Array {
  */
 export function storageOrder(columns: BatchColumns): Int32Array {
   const n = columns.length;
-  const source = ranks(columns.source);
   const { timeUs, partition, offset } = columns;
+  const source = ranks(columns.source);
+  const groups =
+    columns.kind === 'point'
+      ? { station: ranks(columns.station), stations: columns.station.values.length + 1, variable: ranks(columns.variable), variables: columns.variable.values.length + 1 }
+      : undefined;
   if (inSourceOrder(source, partition, offset)) {
     const byTime = (a: number, b: number) => timeUs[a]! - timeUs[b]! || a - b;
-    if (columns.kind !== 'point') return ascendingRuns(identity(n), undefined, timeUs, byTime);
-    const station = ranks(columns.station);
-    const variable = ranks(columns.variable);
-    const variables = columns.variable.values.length + 1;
-    const order = countingSort(countingSort(identity(n), variable, variables), station, columns.station.values.length + 1);
+    if (groups === undefined) return ascendingRuns(identity(n), undefined, timeUs, byTime);
+    const { station, stations, variable, variables } = groups;
+    const order = countingSort(countingSort(identity(n), variable, variables), station, stations);
     const group = new Float64Array(n);
     for (let i = 0; i < n; i++) group[i] = station[i]! * variables + variable[i]!;
     return ascendingRuns(order, group, timeUs, byTime);
   }
   const byPosition = (a: number, b: number) => source[a]! - source[b]! || partition[a]! - partition[b]! || offset[a]! - offset[b]! || a - b;
   const order = Array.from({ length: n }, (_, i) => i);
-  if (columns.kind === 'point') {
-    const station = ranks(columns.station);
-    const variable = ranks(columns.variable);
+  if (groups !== undefined) {
+    const { station, variable } = groups;
     order.sort((a, b) => station[a]! - station[b]! || variable[a]! - variable[b]! || timeUs[a]! - timeUs[b]! || byPosition(a, b));
   } else {
     order.sort((a, b) => timeUs[a]! - timeUs[b]! || byPosition(a, b));
