@@ -54,7 +54,6 @@ interface BatchContext {
 }
 
 interface Long {
-  value: bigint;
   add(other: unknown): Long;
   gte(other: unknown): boolean;
   toString(): string;
@@ -246,9 +245,11 @@ const filterAbortedMessages = require('kafkajs/src/consumer/filterAbortedMessage
 function withinOffset(messages: FetchedMessage[], fetchedOffset: unknown): FetchedMessage[] {
   const from = Long.fromValue(fetchedOffset);
   const fromNumber = exact(from.toString());
+  const inLong = (message: FetchedMessage) => Long.fromValue(message.offset).gte(from);
+  if (Number.isNaN(fromNumber)) return messages.filter(inLong);
   return messages.filter((message) => {
-    const offset = Number.isNaN(fromNumber) ? NaN : exact(message.offset);
-    return Number.isNaN(offset) ? Long.fromValue(message.offset).gte(from) : offset >= fromNumber;
+    const offset = exact(message.offset);
+    return Number.isNaN(offset) ? inLong(message) : offset >= fromNumber;
   });
 }
 
@@ -283,9 +284,9 @@ function replace(name: string, exports: unknown): boolean {
 }
 
 /**
- * Puts `decodeRecordBatch` and `decodeRecord` in the module cache under kafkajs's decoders. Run
- * before kafkajs is loaded (this module is imported ahead of it); returns false when kafkajs's
- * batch decoder was loaded first (then kafkajs decodes as it always did).
+ * Puts `decodeRecordBatch`, `decodeRecord` and the consumer Batch in the module cache under
+ * kafkajs's names. Run before kafkajs is loaded (this module is imported ahead of it); returns
+ * false when kafkajs loaded any of its own first (then that part runs as it always did).
  */
 export function installRecordDecoder(): boolean {
   const batch = replace(BATCH_DECODER, decodeRecordBatch);
